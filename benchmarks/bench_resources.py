@@ -1,0 +1,119 @@
+"""Start-up time and memory: ``kernel-actions dev`` against uvicorn on the bare app.
+
+    python benchmarks/bench_resources.py [--invocations N]
+
+- start to first successful invocation (median of 5 starts), against uvicorn
+  starting the bare Starlette app and answering its first request;
+- resident memory of the runner and its workers idle, then after N sync
+  invocations (default 100,000), to show growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from _common import APPS, RawClient, Server, machine, median, runner, uvicorn
+
+BODY = json.dumps({"app_name": "bench", "action_name": "add",
+                   "payload": json.dumps({"a": 1, "b": 2})}).encode()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB."""
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pids += [int(c) for c in children]
+    return total / 1024
+
+
+async def first_answer(url: str, path: str, body: bytes | None, started: float) -> float:
+    while True:
+        client = RawClient(url)
+        try:
+            status, _ = await client.request("POST" if body else "GET", path, body or b"")
+            if status == 200:
+                return (time.perf_counter() - started) * 1000
+        except (ConnectionError, OSError, IndexError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            await client.close()
+        await asyncio.sleep(0.002)
+
+
+async def start_runner_once() -> float:
+    started = time.perf_counter()
+    server = runner(APPS / "trivial.py")
+    took = await first_answer(server.url or "", "/invocations", BODY, started)
+    server.stop()
+    return took
+
+
+async def start_uvicorn_once() -> float:
+    started = time.perf_counter()
+    server: Server = uvicorn("bare:app", APPS)
+    took = await first_answer(server.url or "", "/invocations", BODY, started)
+    server.stop()
+    return took
+
+
+async def main(n: int) -> None:
+    print(f"machine: {machine()}")
+    uv = [await start_uvicorn_once() for _ in range(5)]
+    ka = [await start_runner_once() for _ in range(5)]
+    print(f"\n{'measure':<50}{'uvicorn bare':>14}{'kernel-actions':>16}")
+    print(f"{'start to first successful invocation, median (ms)':<50}{median(uv):>14.0f}"
+          f"{median(ka):>16.0f}")
+
+    server = runner(APPS / "trivial.py")
+    client = RawClient(server.url or "")
+    try:
+        for _ in range(200):
+            await client.request("POST", "/invocations", BODY)
+        await asyncio.sleep(1)
+        idle = rss_mb(server.proc.pid)
+        conns = [RawClient(server.url or "") for _ in range(8)]
+        left = n
+
+        async def work(c: RawClient) -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                status, _ = await c.request("POST", "/invocations", BODY)
+                assert status == 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(work(c) for c in conns))
+        took = time.perf_counter() - started
+        await asyncio.sleep(1)
+        after = rss_mb(server.proc.pid)
+        for c in conns:
+            await c.close()
+    finally:
+        await client.close()
+        server.stop()
+    print(f"{'memory, runner + worker, idle (MB)':<50}{'':>14}{idle:>16.1f}")
+    print(f"{f'memory after {n:,} invocations (MB)':<50}{'':>14}{after:>16.1f}")
+    print(f"{'growth':<50}{'':>14}{(after / idle - 1) * 100:>15.1f}%")
+    print(f"({n:,} sync invocations took {took:.1f} s, {n / took:.0f}/s, 8 clients)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invocations", type=int, default=100_000)
+    asyncio.run(main(parser.parse_args().invocations))
+    os._exit(0)

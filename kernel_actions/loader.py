@@ -1,0 +1,193 @@
+"""Loading user code: find every app a file, module or ``path:attr`` defines.
+
+Apps written with this framework (``kernel_actions.App``) and with Kernel's
+official SDK (``kernel.App``) are both found; the latter are wrapped so they
+are called the way the hosted loader calls them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .action import Action
+from .app import App
+from .errors import ActionDefinitionError, AppLoadError
+
+__all__ = ["LoadedCode", "load_apps", "split_target"]
+
+
+@dataclass
+class LoadedCode:
+    target: str
+    module: ModuleType
+    apps: list[App] = field(default_factory=list)
+
+    def app(self, name: str) -> App | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"main.py:app"`` → ``("main.py", "app")``; a Windows drive letter is not an attr."""
+    head, sep, attr = target.rpartition(":")
+    if not sep or not head or "/" in attr or "\\" in attr or (len(head) == 1 and head.isalpha()):
+        return target, None
+    return head, attr or None
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or "\\" in spec or Path(spec).exists()
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise AppLoadError(f"no such file: {path}")
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = path.stem if path.stem not in sys.modules else f"_kernel_app_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AppLoadError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _import(spec: str) -> ModuleType:
+    if _is_path(spec):
+        return _import_file(Path(spec))
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    return importlib.import_module(spec)
+
+
+def _error_location(exc: BaseException) -> str | None:
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename and "kernel_actions" not in f.filename]
+    last = (user or frames)[-1:] if frames else []
+    return f"{last[0].filename}:{last[0].lineno}" if last else None
+
+
+def _sdk_apps_before() -> set[int]:
+    framework = sys.modules.get("kernel.app_framework")
+    if framework is None:
+        return set()
+    return {id(a) for a in framework.app_registry.apps.values()}
+
+
+def _sdk_apps_after(before: set[int]) -> list[Any]:
+    framework = sys.modules.get("kernel.app_framework")
+    if framework is None:
+        return []
+    return [a for a in framework.app_registry.apps.values() if id(a) not in before]
+
+
+def _is_sdk_app(obj: Any) -> bool:
+    framework = sys.modules.get("kernel.app_framework")
+    return framework is not None and isinstance(obj, framework.KernelApp)
+
+
+def from_sdk_app(sdk_app: Any) -> App:
+    """Wrap an app made with Kernel's official SDK (``kernel.App``).
+
+    Each action is called through the SDK's own wrapper with
+    ``(KernelContext(invocation_id), payload)``, and whatever it returns is
+    awaited if awaitable: what the hosted loader does. Payloads are not validated.
+    """
+    from kernel.app_framework import KernelContext
+
+    app = App(sdk_app.name)
+    for sdk_action in sdk_app.get_actions():
+        wrapper = sdk_action.handler
+        original = getattr(wrapper, "__wrapped__", wrapper)
+        try:
+            action = Action.from_function(app.name, sdk_action.name, original)
+        except ActionDefinitionError:
+            # The SDK accepted it; fall back to an unvalidated description.
+            action = Action(app.name, sdk_action.name, original, True, False, None, None)
+        action.raw = True
+        action.is_async = inspect.iscoroutinefunction(original)
+
+        def call(ctx: Any, payload: Any, _wrapper: Any = wrapper, _n: int = len(
+            inspect.signature(original).parameters)) -> Any:
+            kctx = KernelContext(invocation_id=ctx.invocation_id)
+            return _wrapper(kctx, payload) if _n == 2 else _wrapper(kctx)
+
+        action.call = call
+        app.add_action(action)
+    return app
+
+
+def load_apps(target: str) -> LoadedCode:
+    """Import ``target`` (a file, a module, or either with ``:attr``) and find its apps.
+
+    Raises :class:`AppLoadError` with the file and line of the failure when the
+    code does not import, and when it defines no app.
+    """
+    spec, attr = split_target(target)
+    before = _sdk_apps_before()
+    try:
+        module = _import(spec)
+    except AppLoadError:
+        raise
+    except ActionDefinitionError as exc:
+        raise AppLoadError(str(exc), location=_error_location(exc)) from exc
+    except ModuleNotFoundError as exc:
+        if exc.name and spec.startswith(exc.name):
+            raise AppLoadError(f"no module named {spec!r}") from exc
+        raise AppLoadError(
+            f"{type(exc).__name__}: {exc}", location=_error_location(exc),
+            detail=traceback.format_exc(),
+        ) from exc
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise AppLoadError(
+            f"{type(exc).__name__}: {exc}", location=_error_location(exc),
+            detail=traceback.format_exc(),
+        ) from exc
+
+    loaded = LoadedCode(target=target, module=module)
+    if attr is not None:
+        obj = getattr(module, attr, None)
+        if obj is None:
+            raise AppLoadError(f"{spec} has no attribute {attr!r}")
+        candidates = [obj]
+    else:
+        candidates = list(vars(module).values()) + _sdk_apps_after(before)
+    seen: set[int] = set()
+    for obj in candidates:
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, App):
+            loaded.apps.append(obj)
+        elif _is_sdk_app(obj):
+            loaded.apps.append(from_sdk_app(obj))
+    if attr is not None and not loaded.apps:
+        raise AppLoadError(f"{target}: {attr!r} is not an App")
+    if not loaded.apps:
+        raise AppLoadError(
+            f"{spec} defines no app: create one with `app = App(\"my-app\")` "
+            f"from kernel_actions (or kernel)"
+        )
+    names = [a.name for a in loaded.apps]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise AppLoadError(f"{spec} defines more than one app named {sorted(dupes)[0]!r}")
+    return loaded

@@ -1,0 +1,420 @@
+"""Worker processes and their generations.
+
+A :class:`CodePool` serves one piece of user code (the live entrypoint, or one
+deployed version). It keeps a *current* worker, which gets every new
+invocation, and a *standby* worker that has imported the framework but no user
+code yet, so a reload costs only the import of the user's code. A reload loads
+the new code into the standby; if that works it becomes the current
+generation at once, and the previous one is *retired*: it gets no new work,
+finishes what it runs, and then exits. If the new code fails to load, the
+current generation keeps serving and the failure is kept for the runner to
+show. A worker that dies is replaced by a fresh one with the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .protocol import WORKER_FD_ENV, encode, read_message
+
+__all__ = ["WorkerProcess", "CodePool", "LoadFailure", "WorkerListener"]
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    message: str
+    location: str | None
+    detail: str | None
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.location})" if self.location else self.message
+
+
+class LoadFailed(Exception):
+    def __init__(self, failure: LoadFailure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+class WorkerListener(Protocol):
+    def worker_logs(self, worker: WorkerProcess, items: list[list[Any]]) -> None: ...
+    def worker_result(self, worker: WorkerProcess, message: dict[str, Any]) -> None: ...
+    def worker_exited(self, worker: WorkerProcess, reason: str) -> None: ...
+
+
+async def _reap(proc: subprocess.Popen[bytes], interval: float = 0.005) -> int:
+    """The exit status of a process that is exiting (its socket reached end-of-stream)."""
+    while (code := proc.poll()) is None:
+        await asyncio.sleep(interval)
+        interval = min(interval * 2, 0.2)
+    return code
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "connection lost"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class WorkerProcess:
+    """The runner's handle on one worker process."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.proc = proc
+        self.reader = reader
+        self.writer = writer
+        self.generation: int | None = None
+        self.manifest: dict[str, Any] | None = None
+        self.in_flight: set[str] = set()
+        #: Invocations told to cancel that the worker has not given back (stuck handlers).
+        self.abandoned: set[str] = set()
+        self.retired = False
+        #: Why the runner killed it, when it did (e.g. a memory limit).
+        self.kill_reason: str | None = None
+        self.listener: WorkerListener | None = None
+        self.pool: CodePool | None = None
+        self._reply: asyncio.Future[dict[str, Any]] | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self.exited = asyncio.get_running_loop().create_future()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @classmethod
+    async def spawn(cls, cwd: Path, env: Mapping[str, str]) -> WorkerProcess:
+        # A plain Popen: the worker's exit shows as end-of-stream on the socket, and its
+        # status is then reaped by polling (no thread, no child watcher).
+        parent, child = socket.socketpair()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kernel_actions.runner.worker"],
+                cwd=str(cwd),
+                env={**env, WORKER_FD_ENV: str(child.fileno())},
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            child.close()
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        worker = cls(proc, reader, writer)
+        ready = await read_message(reader)
+        if ready is None or ready.get("t") != "ready":
+            code = await _reap(proc)
+            raise RuntimeError(f"worker failed to start ({describe_exit(code)})")
+        worker._reader_task = asyncio.create_task(worker._read_loop())
+        return worker
+
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(encode(message))
+
+    async def load(self, target: str) -> dict[str, Any]:
+        self._reply = asyncio.get_running_loop().create_future()
+        self.send({"t": "load", "target": target})
+        reply = await self._reply
+        if reply.get("t") != "loaded":
+            raise LoadFailed(
+                LoadFailure(reply.get("message") or "load failed", reply.get("location"),
+                            reply.get("detail"))
+            )
+        self.manifest = reply["manifest"]
+        return reply["manifest"]
+
+    async def _read_loop(self) -> None:
+        reason = "connection lost"
+        try:
+            while True:
+                msg = await read_message(self.reader)
+                if msg is None:
+                    break
+                kind = msg.get("t")
+                if kind == "logs":
+                    if self.listener is not None:
+                        self.listener.worker_logs(self, msg["items"])
+                elif kind == "result":
+                    self.in_flight.discard(msg["id"])
+                    if not msg.get("stuck"):  # a thread that can't be stopped stays abandoned
+                        self.abandoned.discard(msg["id"])
+                    if self.listener is not None:
+                        self.listener.worker_result(self, msg)
+                elif kind in ("loaded", "load_failed"):
+                    if self._reply is not None and not self._reply.done():
+                        self._reply.set_result(msg)
+        except Exception as exc:  # a corrupt message: treat the worker as lost
+            reason = f"protocol error: {exc}"
+            self.kill()
+        finally:
+            self.writer.close()
+            code = await _reap(self.proc)
+            if self.kill_reason is not None:
+                reason = f"killed: {self.kill_reason}"
+            elif reason == "connection lost":
+                reason = describe_exit(code)
+            if self._reply is not None and not self._reply.done():
+                self._reply.set_result({"t": "load_failed",
+                                        "message": f"worker {reason} while loading the code",
+                                        "location": None, "detail": None})
+            if not self.exited.done():
+                self.exited.set_result(reason)
+            if self.listener is not None:
+                self.listener.worker_exited(self, reason)
+
+    def invoke(self, inv_id: str, app: str, action: str, version: str, payload: str | None) -> None:
+        self.in_flight.add(inv_id)
+        self.send({"t": "invoke", "id": inv_id, "app": app, "action": action,
+                   "version": version, "payload": payload})
+
+    def cancel(self, inv_id: str) -> None:
+        if inv_id in self.in_flight:
+            self.abandoned.add(inv_id)
+            self.send({"t": "cancel", "id": inv_id})
+
+    @property
+    def busy(self) -> bool:
+        """Whether it still runs something not abandoned."""
+        return bool(self.in_flight - self.abandoned)
+
+    def stop(self) -> None:
+        """Ask the worker to exit (it does at once: call when nothing it runs matters)."""
+        self.send({"t": "exit"})
+        self.writer.close()
+
+    def kill(self, reason: str | None = None) -> None:
+        if reason is not None and self.kill_reason is None:
+            self.kill_reason = reason
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
+    def rss_mb(self) -> float | None:
+        """Resident memory of the worker process (Linux), in MB."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+
+class CodePool:
+    """The worker generations serving one entrypoint."""
+
+    def __init__(
+        self,
+        target: str,
+        cwd: Path,
+        env: Callable[[], dict[str, str]],
+        listener: WorkerListener,
+        *,
+        version: str = "latest",
+        deployment_id: str | None = None,
+        on_change: Callable[[CodePool], None] | None = None,
+        log: Callable[[str], None] = lambda message: None,
+        memory_limit_mb: float | None = None,
+    ) -> None:
+        self.target = target
+        self.cwd = cwd
+        self.env = env
+        self.listener = listener
+        self.version = version
+        self.deployment_id = deployment_id
+        self.on_change = on_change
+        self.log = log
+        self.memory_limit_mb = memory_limit_mb
+        self._watchdog: asyncio.Task[None] | None = None
+        self.current: WorkerProcess | None = None
+        self.retired: set[WorkerProcess] = set()
+        self.generation = 0
+        self.load_error: LoadFailure | None = None
+        self.manifest: dict[str, Any] | None = None
+        #: Names of the environment variables this version is configured with (values hidden).
+        self.env_keys: list[str] = []
+        self._standby: asyncio.Task[WorkerProcess] | None = None
+        #: Workers killed but not yet reaped (failed loads, discarded standbys).
+        self._dying: set[WorkerProcess] = set()
+        self._reload_lock = asyncio.Lock()
+        self._reload_pending = False
+        self._closing = False
+
+    # -- standby ----------------------------------------------------------------------
+
+    def _spawn_standby(self) -> None:
+        if self._closing:
+            return
+        self._standby = asyncio.create_task(WorkerProcess.spawn(self.cwd, self.env()))
+
+    async def _take_standby(self) -> WorkerProcess:
+        task = self._standby
+        self._standby = None
+        if task is None:
+            task = asyncio.create_task(WorkerProcess.spawn(self.cwd, self.env()))
+        worker = await task
+        self._spawn_standby()
+        return worker
+
+    def discard_standby(self) -> None:
+        """Drop the standby worker (its environment is stale, e.g. ``.env`` changed)."""
+        task, self._standby = self._standby, None
+        if task is not None:
+            task.add_done_callback(self._kill_spawned)
+
+    def _kill_spawned(self, task: asyncio.Task[WorkerProcess]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._discard(task.result())
+
+    def _discard(self, worker: WorkerProcess) -> None:
+        """Kill a worker that never served, and remember it until it is reaped."""
+        worker.kill()
+        self._dying.add(worker)
+        worker.exited.add_done_callback(lambda _: self._dying.discard(worker))
+
+    # -- generations --------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Load the code into a fresh worker and make it current. False if it failed."""
+        if self._reload_lock.locked():
+            # A reload is under way: run once more after it, whatever number of saves came.
+            self._reload_pending = True
+            async with self._reload_lock:
+                return self.load_error is None
+        async with self._reload_lock:
+            ok = await self._reload_once()
+            while self._reload_pending and not self._closing:
+                self._reload_pending = False
+                ok = await self._reload_once()
+            return ok
+
+    async def _reload_once(self) -> bool:
+        worker = await self._take_standby()
+        try:
+            manifest = await worker.load(self.target)
+        except LoadFailed as exc:
+            self._discard(worker)
+            self.load_error = exc.failure
+            self._changed()
+            return False
+        if self._closing:
+            self._discard(worker)
+            return False
+        self.generation += 1
+        worker.generation = self.generation
+        worker.listener = self.listener
+        worker.pool = self
+        previous, self.current = self.current, worker
+        self.manifest = manifest
+        self.load_error = None
+        if previous is not None:
+            self.retire(previous)
+        if self.memory_limit_mb and self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._watch_memory(self.memory_limit_mb))
+        self._changed()
+        return True
+
+    async def _watch_memory(self, limit: float, interval: float = 0.25) -> None:
+        """Kill a serving worker whose resident memory passes ``limit`` MB (like an OOM kill)."""
+        while not self._closing:
+            for worker in [self.current, *self.retired]:
+                if worker is None:
+                    continue
+                rss = worker.rss_mb()
+                if rss is not None and rss > limit:
+                    self.log(f"worker {worker.pid} uses {rss:.0f} MB, over the {limit:g} MB "
+                             "limit: killing it")
+                    worker.kill(f"memory limit of {limit:g} MB exceeded")
+            await asyncio.sleep(interval)
+
+    def retire(self, worker: WorkerProcess) -> None:
+        """No new work for ``worker``; it exits once what it runs has finished."""
+        worker.retired = True
+        if worker is self.current:
+            self.current = None
+        self.retired.add(worker)
+        self.maybe_stop(worker)
+
+    def maybe_stop(self, worker: WorkerProcess) -> None:
+        if worker.retired and not worker.busy:
+            self.retired.discard(worker)
+            if worker.abandoned:
+                worker.kill()  # a stuck handler: don't wait for it
+            else:
+                worker.stop()
+
+    def worker_exited(self, worker: WorkerProcess) -> bool:
+        """Forget ``worker``; True when it was the current one (a crash to recover from)."""
+        self.retired.discard(worker)
+        if worker is self.current and not self._closing:
+            self.current = None
+            self._changed()
+            return True
+        return False
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+
+    async def close(self, grace: float = 0.0) -> None:
+        self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        workers = [w for w in [self.current, *self.retired] if w is not None]
+        self.current = None
+        self.retired.clear()
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            try:
+                self._discard(await asyncio.wait_for(standby, 10))
+            except Exception:  # it failed to start: nothing to reap
+                pass
+        for w in workers:
+            w.stop()
+        if workers and grace > 0:
+            await asyncio.wait([w.exited for w in workers], timeout=grace)
+        for w in workers:
+            w.kill()
+        reaping = [w.exited for w in [*workers, *self._dying]]
+        if reaping:
+            await asyncio.wait(reaping, timeout=5)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "version": self.version,
+            "generation": self.generation,
+            "pid": self.current.pid if self.current else None,
+            "retired": len(self.retired),
+            "load_error": None if self.load_error is None else {
+                "message": self.load_error.message,
+                "location": self.load_error.location,
+                "detail": self.load_error.detail,
+            },
+        }
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env

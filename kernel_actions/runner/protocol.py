@@ -1,0 +1,45 @@
+"""The message protocol between the runner and its worker processes.
+
+Each message is a JSON object framed by a 4-byte big-endian length, sent over a
+socket pair the runner creates (never the worker's stdout, which user code owns).
+
+Runner → worker: ``load {target}``, ``invoke {id, app, action, version, payload}``,
+``cancel {id}``, ``exit``.
+Worker → runner: ``ready``, ``loaded {manifest}``, ``load_failed {message, location,
+detail}``, ``logs {items: [[id, ts_ns, line], ...]}``, ``result {id, status, output,
+status_reason, error}``, ``heartbeat``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from typing import Any
+
+__all__ = ["encode", "read_message", "MAX_MESSAGE", "WORKER_FD_ENV"]
+
+#: Largest message accepted (a result over this fails the invocation instead).
+MAX_MESSAGE = 256 * 1024 * 1024
+WORKER_FD_ENV = "KERNEL_ACTIONS_WORKER_FD"
+
+_HEADER = struct.Struct(">I")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    return _HEADER.pack(len(body)) + body
+
+
+async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    """The next message, or ``None`` at end of stream."""
+    try:
+        header = await reader.readexactly(4)
+        (size,) = _HEADER.unpack(header)
+        if size > MAX_MESSAGE:
+            raise ValueError(f"message of {size} bytes exceeds the protocol limit")
+        body = await reader.readexactly(size)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    message: dict[str, Any] = json.loads(body)
+    return message

@@ -1,0 +1,161 @@
+"""Hot reload: watch the app's folder, load new code into a new worker generation.
+
+The reloader knows only its target (a :class:`CodePool`) and a source of file
+changes. The source is injectable, so the logic is testable without a file
+system; :func:`watchfiles_changes` is the real one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .server import Runner
+
+__all__ = ["Reloader", "ChangeFilter", "watchfiles_changes", "watch_and_reload"]
+
+#: Folders never watched: the runner's data, version control, environments, caches.
+IGNORED_DIRS = frozenset({
+    ".kernel", ".git", ".hg", ".svn", ".venv", "venv", "env", "__pycache__", "node_modules",
+    ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".idea", ".vscode",
+    "build", "dist", ".eggs",
+})
+#: Editor droppings and compiled files.
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", ".swo", "~", ".tmp", ".kate-swp")
+
+
+class ChangeFilter:
+    """Which changed paths below ``root`` matter: not ignored dirs, not ``.gitignore``d."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._spec = None
+        gitignore = self.root / ".gitignore"
+        if gitignore.is_file():
+            import pathspec
+
+            self._spec = pathspec.GitIgnoreSpec.from_lines(
+                gitignore.read_text(errors="replace").splitlines())
+
+    def __call__(self, path: Path) -> bool:
+        try:
+            rel = path.resolve().relative_to(self.root)
+        except ValueError:
+            return False
+        parts = rel.parts
+        if not parts:
+            return False
+        if any(p in IGNORED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+            return False
+        name = parts[-1]
+        if name.endswith(IGNORED_SUFFIXES) or name.startswith(".#") or name == "4913":
+            return False
+        if (self.root / parts[0] / "pyvenv.cfg").exists() and len(parts) > 1:
+            return False
+        if name == ".env":
+            return True  # ignored by git, but it configures the workers
+        if self._spec is not None and self._spec.match_file(rel.as_posix()):
+            return False
+        return True
+
+
+ChangeSource = Callable[[Path], AsyncIterator[set[Path]]]
+
+
+async def watchfiles_changes(root: Path) -> AsyncIterator[set[Path]]:
+    """Batches of changed paths below ``root``, from watchfiles."""
+    from watchfiles import awatch
+
+    async for changes in awatch(root, debounce=400, step=20, recursive=True):
+        yield {Path(p) for _, p in changes}
+
+
+class ReloadTarget(Protocol):
+    generation: int
+
+    async def reload(self) -> bool: ...
+    def discard_standby(self) -> None: ...
+
+
+class Reloader:
+    """Turn change batches into reloads of ``target``; report through ``log``."""
+
+    def __init__(
+        self,
+        target: ReloadTarget,
+        root: Path,
+        *,
+        log: Callable[[str], None],
+        describe_error: Callable[[], str | None] = lambda: None,
+        path_filter: Callable[[Path], bool] | None = None,
+    ) -> None:
+        self.target = target
+        self.root = root
+        self.log = log
+        self.describe_error = describe_error
+        self.filter = path_filter or ChangeFilter(root)
+        self.reloads = 0
+
+    def relevant(self, paths: Iterable[Path]) -> list[Path]:
+        return sorted(p for p in paths if self.filter(p))
+
+    async def handle(self, paths: Iterable[Path]) -> bool | None:
+        """Reload for one batch of changes; ``None`` when nothing relevant changed."""
+        paths = list(paths)
+        if isinstance(self.filter, ChangeFilter) and any(p.name == ".gitignore" for p in paths):
+            self.filter = ChangeFilter(self.root)
+        changed = self.relevant(paths)
+        if not changed:
+            return None
+        names = ", ".join(_short(p, self.root) for p in changed[:3])
+        if len(changed) > 3:
+            names += f" and {len(changed) - 3} more"
+        if any(p.name == ".env" for p in changed):
+            self.target.discard_standby()  # its environment is stale
+        started = time.perf_counter()
+        previous = self.target.generation
+        ok = await self.target.reload()
+        self.reloads += 1
+        took = (time.perf_counter() - started) * 1000
+        if ok:
+            self.log(f"reloaded ({names} changed): generation {self.target.generation} "
+                     f"serves new invocations, loaded in {took:.0f} ms")
+        else:
+            error = self.describe_error() or "unknown error"
+            keep = f"still serving generation {previous}" if previous else "nothing to serve yet"
+            self.log(f"reload failed ({names} changed): {error}; {keep}. Fix it and save again.")
+        return ok
+
+    async def run(self, changes: AsyncIterator[set[Path]]) -> None:
+        async for batch in changes:
+            await self.handle(batch)
+
+
+def _short(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+async def watch_and_reload(runner: Runner, source: ChangeSource | None = None) -> None:
+    """Watch the live code's folder for as long as the runner runs."""
+    pool = runner.live
+    if pool is None:
+        return
+    root = runner.config.app_dir
+
+    def describe() -> str | None:
+        if pool.load_error is None:
+            return None
+        detail = pool.load_error.detail
+        text = str(pool.load_error)
+        if detail and "SyntaxError" not in text:
+            text += "\n" + detail.rstrip()
+        return text
+
+    reloader = Reloader(pool, root, log=runner.log, describe_error=describe)
+    await reloader.run((source or watchfiles_changes)(root))

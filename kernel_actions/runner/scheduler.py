@@ -1,0 +1,386 @@
+"""The scheduler: every invocation's way from ``queued`` to a terminal state.
+
+It owns the invocations that are not finished yet (in memory, and in the store
+from the moment they exist), hands queued ones to the current worker of the
+code that serves them within a concurrency limit, enforces timeouts, applies
+``PATCH`` updates and cancellations, and fails the invocations of a worker
+that dies. A terminal state is final: whatever comes after it (the action's
+late return, a second update) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..app import new_id
+from ..outcome import REASONS
+from ..timeutil import format_ns, now_ns
+from .errors import ApiError, conflict, not_found
+from .events import EventBus
+from .invocation import Invocation
+from .pool import CodePool, WorkerProcess
+from .store import Store
+
+__all__ = ["Scheduler", "Active"]
+
+#: How long a worker gets to give back a cancelled invocation before it is replaced.
+CANCEL_GRACE = 3.0
+
+
+@dataclass(eq=False)
+class Active:
+    inv: Invocation
+    done: asyncio.Future[None]
+    timer: asyncio.TimerHandle | None = None
+    worker: WorkerProcess | None = None
+    counted: bool = False
+    #: Log lines so far ``(ts_ns, line)``: replayed to new SSE subscribers while it runs.
+    logs: list[tuple[int, str]] = field(default_factory=list)
+    #: The answer to ``POST /invocations`` as it was when created (``queued``).
+    created: dict[str, Any] = field(default_factory=dict)
+
+
+def _failure_output(kind: str, message: str) -> str:
+    return json.dumps({"error": kind, "message": message})
+
+
+def _reason_from_output(output: str | None) -> str:
+    """``status_reason`` for an invocation failed by ``PATCH``: the output's error message."""
+    if output:
+        try:
+            value = json.loads(output)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            for key in ("error", "message"):
+                if isinstance(value.get(key), str) and value[key].strip():
+                    return value[key].strip()[:200]
+    return "Invocation marked failed by an update"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        *,
+        max_concurrency: int = 50,
+        sync_timeout: float = 100.0,
+        on_finished: Callable[[Invocation], None] | None = None,
+        log: Callable[[str], None] = lambda message: None,
+        echo: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.max_concurrency = max_concurrency
+        self.sync_timeout = sync_timeout
+        self.on_finished = on_finished
+        self.log = log
+        #: Called with (invocation id, line) for every log line, when set (``--echo-logs``).
+        self.echo = echo
+        self.pools: list[CodePool] = []
+        self.active: dict[str, Active] = {}
+        self.queue: deque[str] = deque()
+        self.running = 0
+        self.accepting = True
+
+    # -- routing ------------------------------------------------------------------------
+
+    def serving(self) -> list[tuple[CodePool, dict[str, Any]]]:
+        """``(pool, app)`` for every app version served, from each pool's loaded manifest."""
+        return [
+            (pool, app)
+            for pool in self.pools
+            if pool.manifest is not None
+            for app in pool.manifest["apps"]
+        ]
+
+    def route(self, app_name: str, version: str) -> tuple[CodePool, dict[str, Any]] | None:
+        for pool, app in self.serving():
+            if app["name"] == app_name and pool.version == version:
+                return pool, app
+        return None
+
+    def check_target(self, app_name: str, action_name: str, version: str) -> CodePool:
+        """The pool that serves ``app_name``/``version`` and has ``action_name``, or a 404."""
+        found = self.route(app_name, version)
+        if found is None:
+            versions = sorted({p.version for p, a in self.serving() if a["name"] == app_name})
+            if versions:
+                raise not_found(
+                    f"app {app_name!r} has no version {version!r}; versions: {', '.join(versions)}"
+                )
+            names = sorted({a["name"] for _, a in self.serving()})
+            stale = [p for p in self.pools if p.load_error is not None and p.manifest is None]
+            hint = f"; the code failed to load: {stale[0].load_error}" if stale else ""
+            raise not_found(
+                f"app {app_name!r} not found; apps: {', '.join(names) or 'none'}{hint}"
+            )
+        pool, app = found
+        actions = [a["name"] for a in app["actions"]]
+        if action_name not in actions:
+            raise not_found(
+                f"action {action_name!r} not found in app {app_name!r} version {version!r}; "
+                f"actions: {', '.join(actions) or 'none'}"
+            )
+        return pool
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _publish(self, inv: Invocation) -> None:
+        if self.bus.has_subscribers(inv.id):
+            self.bus.publish(inv.id, {
+                "event": "invocation_state",
+                "invocation": inv.to_wire(),
+                "timestamp": format_ns(now_ns()),
+            })
+
+    async def submit(
+        self,
+        app_name: str,
+        action_name: str,
+        version: str,
+        payload: str | None,
+        *,
+        is_async: bool,
+        async_timeout: float = 900.0,
+    ) -> Active:
+        if not self.accepting:
+            raise ApiError(503, "unavailable", "the runner is shutting down",
+                           headers={"Retry-After": "1"})
+        pool = self.check_target(app_name, action_name, version)
+        loop = asyncio.get_running_loop()
+        inv = Invocation(
+            id=new_id(), app_name=app_name, action_name=action_name, version=version,
+            payload=payload, status="queued", created_ns=now_ns(),
+            timeout_s=async_timeout if is_async else self.sync_timeout, is_async=is_async,
+            deployment_id=pool.deployment_id,
+        )
+        active = Active(inv, loop.create_future())
+        self.active[inv.id] = active
+        if is_async:
+            await self.store.insert(inv)  # a 202 tells the client it exists: durable first
+        else:
+            self.store.insert_nowait(inv)
+            active.timer = loop.call_later(inv.timeout_s, self._timed_out, inv.id)
+        active.created = inv.to_created()
+        self._publish(inv)
+        self.queue.append(inv.id)
+        self._dispatch()
+        return active
+
+    def _dispatch(self) -> None:
+        budget = len(self.queue)
+        while self.queue and self.running < self.max_concurrency and budget > 0:
+            budget -= 1
+            inv_id = self.queue.popleft()
+            active = self.active.get(inv_id)
+            if active is None or active.inv.status != "queued":
+                continue
+            inv = active.inv
+            found = self.route(inv.app_name, inv.version)
+            if found is None:
+                if any(p.current is None for p in self.pools):
+                    self.queue.append(inv_id)  # code (re)loading: wait for it
+                    continue
+                self._finish(active, "failed", _failure_output(
+                    "load_failed", f"app {inv.app_name!r} version {inv.version!r} is no longer "
+                    "served by the loaded code"), "App version no longer served")
+                continue
+            pool, app = found
+            worker = pool.current
+            if worker is None:
+                self.queue.append(inv_id)
+                continue
+            if inv.action_name not in {a["name"] for a in app["actions"]}:
+                self._finish(active, "failed", _failure_output(
+                    "load_failed", f"action {inv.action_name!r} is not in the loaded code"),
+                    "Action no longer exists in the loaded code")
+                continue
+            inv.status = "running"
+            inv.running_ns = now_ns()
+            inv.generation = worker.generation
+            active.worker = worker
+            active.counted = True
+            self.running += 1
+            worker.invoke(inv.id, inv.app_name, inv.action_name, inv.version, inv.payload)
+            if inv.is_async:
+                active.timer = asyncio.get_running_loop().call_later(
+                    inv.timeout_s, self._timed_out, inv.id)
+            self.store.save(inv)
+            self._publish(inv)
+
+    def _finish(
+        self, active: Active, status: str, output: str | None, reason: str | None,
+        error: str | None = None,
+    ) -> bool:
+        inv = active.inv
+        if inv.terminal:
+            return False
+        if active.timer is not None:
+            active.timer.cancel()
+            active.timer = None
+        if active.counted:
+            active.counted = False
+            self.running -= 1
+        inv.status = status
+        inv.output = output
+        inv.status_reason = reason if status == "failed" else None
+        inv.finished_ns = now_ns()
+        if status == "failed" and self.bus.has_subscribers(inv.id):
+            self.bus.publish(inv.id, {
+                "event": "error",
+                "error": {"code": error or "invocation_failed", "message": reason or "failed"},
+                "timestamp": format_ns(inv.finished_ns),
+            })
+        self._publish(inv)
+        fut = self.store.save(inv, wait=True)
+        if fut is None:
+            self._settle(active)
+        else:
+            fut.add_done_callback(lambda _: self._settle(active))
+        if self.on_finished is not None:
+            self.on_finished(inv)
+        self._dispatch()
+        return True
+
+    def _settle(self, active: Active) -> None:
+        self.active.pop(active.inv.id, None)
+        if not active.done.done():
+            active.done.set_result(None)
+
+    def _timed_out(self, inv_id: str) -> None:
+        active = self.active.get(inv_id)
+        if active is None or active.inv.terminal:
+            return
+        seconds = f"{active.inv.timeout_s:g}"
+        worker = active.worker
+        self._finish(
+            active, "failed",
+            _failure_output("timed_out", f"invocation did not finish within {seconds} s"),
+            f"Invocation timed out after {seconds} s", "timed_out",
+        )
+        if worker is not None:
+            self._abandon(inv_id, worker)
+
+    def _abandon(self, inv_id: str, worker: WorkerProcess) -> None:
+        """Cancel an action whose invocation is already terminal; replace a stuck worker."""
+        worker.cancel(inv_id)
+
+        def check() -> None:
+            if inv_id in worker.abandoned and worker.exited.done() is False:
+                pool = worker.pool
+                self.log(f"worker {worker.pid} did not stop a cancelled action; replacing it")
+                if pool is not None:
+                    was_current = worker is pool.current
+                    pool.retire(worker)
+                    if was_current:
+                        asyncio.ensure_future(pool.reload())
+
+        asyncio.get_running_loop().call_later(CANCEL_GRACE, check)
+
+    # -- worker callbacks ---------------------------------------------------------------
+
+    def worker_logs(self, worker: WorkerProcess, items: list[list[Any]]) -> None:
+        self.store.add_logs([(i, ts, line) for i, ts, line in items])
+        if self.echo is not None:
+            for inv_id, _, line in items:
+                self.echo(inv_id, line)
+        bus = self.bus
+        active_map = self.active
+        for inv_id, ts, line in items:
+            active = active_map.get(inv_id)
+            if active is not None:
+                active.logs.append((ts, line))
+            if bus.has_subscribers(inv_id):
+                bus.publish(inv_id, {"event": "log", "message": line, "timestamp": format_ns(ts)})
+
+    def worker_result(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
+        active = self.active.get(message["id"])
+        if active is not None and not message.get("cancelled"):
+            self._finish(
+                active, message["status"], message.get("output"),
+                message.get("status_reason"), message.get("error"),
+            )
+        if worker.pool is not None:
+            worker.pool.maybe_stop(worker)
+
+    def worker_exited(self, worker: WorkerProcess, reason: str) -> None:
+        for inv_id in list(worker.in_flight):
+            active = self.active.get(inv_id)
+            if active is not None:
+                self._finish(
+                    active, "failed",
+                    _failure_output("worker_crashed", f"the worker process {reason}"),
+                    f"Worker crashed ({reason})", "worker_crashed",
+                )
+        worker.in_flight.clear()
+        pool = worker.pool
+        if pool is not None and pool.worker_exited(worker):
+            self.log(f"worker {worker.pid} {reason}; starting a fresh one")
+            asyncio.ensure_future(pool.reload())
+
+    # -- API operations -----------------------------------------------------------------
+
+    async def get(self, inv_id: str) -> Invocation | None:
+        active = self.active.get(inv_id)
+        if active is not None:
+            return active.inv
+        return await asyncio.to_thread(self.store.get, inv_id)
+
+    async def update(self, inv_id: str, status: str, output: str | None) -> Invocation:
+        active = self.active.get(inv_id)
+        if active is None:
+            inv = await asyncio.to_thread(self.store.get, inv_id)
+            if inv is None:
+                raise not_found(f"invocation {inv_id!r} not found")
+            raise conflict(f"invocation {inv_id} is already {inv.status}: a final state is final")
+        inv = active.inv
+        if inv.terminal:
+            raise conflict(f"invocation {inv_id} is already {inv.status}: a final state is final")
+        worker = active.worker if inv.status == "running" else None
+        reason = _reason_from_output(output) if status == "failed" else None
+        self._finish(active, status, output, reason, "cancelled" if status == "failed" else None)
+        if worker is not None and status == "failed":
+            self._abandon(inv_id, worker)
+        await active.done
+        return inv
+
+    def pools_changed(self) -> None:
+        self._dispatch()
+
+    async def recover(self) -> tuple[int, int]:
+        """Account for what a previous run left: run queued ones, fail running ones."""
+        loop = asyncio.get_running_loop()
+        requeued = failed = 0
+        for inv in await asyncio.to_thread(self.store.unfinished):
+            active = Active(inv, loop.create_future())
+            self.active[inv.id] = active
+            if inv.status == "running":
+                self._finish(active, "failed", _failure_output(
+                    "interrupted", "the runner stopped while this invocation was running"),
+                    REASONS["interrupted"], "interrupted")
+                failed += 1
+            else:
+                self.queue.append(inv.id)
+                requeued += 1
+        self._dispatch()
+        return requeued, failed
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop taking work; give running invocations ``grace`` seconds, then fail them."""
+        self.accepting = False
+        running = [a for a in self.active.values() if a.inv.status == "running"]
+        if running and grace > 0:
+            await asyncio.wait([a.done for a in running], timeout=grace)
+        for active in list(self.active.values()):
+            if active.inv.status == "running":
+                self._finish(active, "failed", _failure_output(
+                    "interrupted", "the runner stopped while this invocation was running"),
+                    "Invocation interrupted: the runner stopped", "interrupted")
+        await self.store.flush()

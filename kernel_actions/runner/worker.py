@@ -1,0 +1,203 @@
+"""The worker process: loads the user's code and runs invocations for the runner.
+
+Started by the runner as ``python -m kernel_actions.runner.worker`` with one end
+of a socket pair in ``KERNEL_ACTIONS_WORKER_FD``. It imports the framework at
+once and says ``ready`` (so a standby worker is warm), loads code when told,
+then runs every invocation it is sent as a task on its event loop (blocking
+handlers in threads). Output is routed per invocation; the worker never writes
+protocol messages to stdout. It exits when the runner closes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from ..action import Action
+from ..context import Context, LogSink, capture_output
+from ..errors import AppLoadError
+from ..execution import execute
+from ..loader import load_apps
+from ..manifest import build_manifest
+from ..outcome import Outcome, failure
+from .protocol import WORKER_FD_ENV, encode, read_message
+
+__all__ = ["main", "MAX_LOG_LINES"]
+
+#: Log lines kept per invocation; past this one marker line is written and the rest dropped.
+MAX_LOG_LINES = 10_000
+#: Largest output kept (JSON text); a larger one fails the invocation with a clear reason.
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the runner dies (even by ``kill -9``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the runner already died before prctl
+            os._exit(0)
+    except Exception:
+        pass
+
+
+class Worker:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.actions: dict[tuple[str, str], Action] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = threading.Lock()
+        self._pending_logs: list[list[Any]] = []
+        self._flush_scheduled = False
+        self._log_counts: dict[str, int] = {}
+        self.loop: asyncio.AbstractEventLoop
+        self.writer: asyncio.StreamWriter
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.writer.write(encode(message))
+
+    # -- logs (any thread) ----------------------------------------------------------------
+
+    def _log(self, invocation_id: str, line: str) -> None:
+        with self._lock:
+            count = self._log_counts.get(invocation_id, 0) + 1
+            self._log_counts[invocation_id] = count
+            if count > MAX_LOG_LINES:
+                if count != MAX_LOG_LINES + 1:
+                    return
+                line = f"[log truncated: more than {MAX_LOG_LINES} lines; the rest was dropped]"
+            self._pending_logs.append([invocation_id, time.time_ns(), line])
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        try:
+            if threading.get_ident() == self._loop_thread:
+                self.loop.call_soon(self._flush_logs)
+            else:
+                self.loop.call_soon_threadsafe(self._flush_logs)
+        except RuntimeError:  # loop closed while a thread still prints
+            pass
+
+    def _flush_logs(self) -> None:
+        with self._lock:
+            items, self._pending_logs = self._pending_logs, []
+            self._flush_scheduled = False
+        if items:
+            self.send({"t": "logs", "items": items})
+
+    # -- messages -------------------------------------------------------------------------
+
+    def _load(self, target: str) -> None:
+        try:
+            loaded = load_apps(target)
+        except AppLoadError as exc:
+            self.send({
+                "t": "load_failed",
+                "message": exc.message,
+                "location": exc.location,
+                "detail": exc.detail,
+            })
+            return
+        except BaseException as exc:  # noqa: BLE001 - report, never crash the worker
+            self.send({"t": "load_failed", "message": f"{type(exc).__name__}: {exc}",
+                       "location": None, "detail": None})
+            return
+        self.actions = {(a.app_name, a.name): a for app in loaded.apps for a in app}
+        self.send({"t": "loaded", "manifest": build_manifest(loaded.apps, target)})
+
+    async def _invoke(self, msg: dict[str, Any]) -> None:
+        inv_id: str = msg["id"]
+        action = self.actions.get((msg["app"], msg["action"]))
+        outcome: Outcome
+        if action is None:
+            outcome = failure(
+                "action_raised",
+                f"action {msg['action']!r} of app {msg['app']!r} is not in the loaded code",
+                "Action not found in the loaded code",
+            )
+        else:
+            ctx = Context(
+                invocation_id=inv_id, app_name=msg["app"], action_name=msg["action"],
+                version=msg.get("version", "latest"),
+            )
+            sink = LogSink(lambda line: self._log(inv_id, line))
+            try:
+                outcome = await execute(action, ctx, msg.get("payload"), sink)
+            except asyncio.CancelledError:
+                self._finish(inv_id, {"t": "result", "id": inv_id, "cancelled": True,
+                                      "stuck": ctx.stuck})
+                return
+            except BaseException as exc:  # noqa: BLE001
+                outcome = failure("action_raised", f"{type(exc).__name__}: {exc}")
+        if outcome.output is not None and len(outcome.output) > MAX_OUTPUT_BYTES // 4 and len(
+                outcome.output.encode()) > MAX_OUTPUT_BYTES:
+            size = len(outcome.output.encode()) / 1024 / 1024
+            outcome = failure(
+                "output_too_large",
+                f"action {msg['action']!r} returned {size:.1f} MB of JSON; the limit is "
+                f"{MAX_OUTPUT_BYTES // 1024 // 1024} MB",
+                f"Output too large ({size:.1f} MB; the limit is "
+                f"{MAX_OUTPUT_BYTES // 1024 // 1024} MB)",
+            )
+        self._finish(inv_id, {
+            "t": "result", "id": inv_id, "status": outcome.status, "output": outcome.output,
+            "status_reason": outcome.status_reason, "error": outcome.error,
+        })
+
+    def _finish(self, inv_id: str, message: dict[str, Any]) -> None:
+        self._flush_logs()
+        self.tasks.pop(inv_id, None)
+        self._log_counts.pop(inv_id, None)
+        try:
+            self.send(message)
+        except (ValueError, OverflowError) as exc:  # pragma: no cover - absurd sizes
+            self.send({"t": "result", "id": inv_id, "status": "failed",
+                       "output": None, "status_reason": f"Result too large: {exc}",
+                       "error": "output_not_json"})
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        reader, self.writer = await asyncio.open_unix_connection(sock=self.sock)
+        self.send({"t": "ready", "pid": os.getpid()})
+        with capture_output():
+            while True:
+                msg = await read_message(reader)
+                if msg is None:
+                    break
+                kind = msg.get("t")
+                if kind == "invoke":
+                    self.tasks[msg["id"]] = asyncio.create_task(self._invoke(msg))
+                elif kind == "cancel":
+                    task = self.tasks.get(msg["id"])
+                    if task is not None:
+                        task.cancel()
+                elif kind == "load":
+                    self._load(msg["target"])
+                elif kind == "exit":
+                    break
+                await self.writer.drain()
+        # The runner is gone or asked us to leave: don't wait for threads still running.
+        os._exit(0)
+
+
+def main() -> None:
+    _die_with_parent()
+    fd = int(os.environ.pop(WORKER_FD_ENV))
+    sock = socket.socket(fileno=fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    asyncio.run(Worker(sock).run())
+
+
+if __name__ == "__main__":
+    main()

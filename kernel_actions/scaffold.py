@@ -1,0 +1,90 @@
+"""Scaffolding: new apps from the templates in ``templates/``.
+
+A template is a folder with a ``template.json`` (``name``, ``description``) and the
+files of a runnable app; ``{{app_name}}`` in any file is replaced by the new
+app's name. Templates ship inside the package (``kernel_actions/_templates``)
+and are read from the repository's ``templates/`` in a checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["TemplateInfo", "CreatedApp", "ScaffoldError", "list_templates", "create_app",
+           "templates_dir"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class ScaffoldError(Exception):
+    """A new app can't be created as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    name: str
+    description: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class CreatedApp:
+    path: Path
+    app_name: str
+    template: str
+    files: list[str]
+
+
+def templates_dir() -> Path:
+    packaged = Path(__file__).parent / "_templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def list_templates() -> list[TemplateInfo]:
+    out = []
+    root = templates_dir()
+    for meta in sorted(root.glob("*/template.json")):
+        data = json.loads(meta.read_text())
+        out.append(TemplateInfo(data.get("name", meta.parent.name),
+                                data.get("description", ""), meta.parent))
+    return out
+
+
+def app_name_for(folder: Path) -> str:
+    """Kernel-style name from a folder name: lowercase letters, digits and hyphens."""
+    name = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower()).strip("-")
+    return name or "my-app"
+
+
+def create_app(target_dir: Path, template: str = "basic", app_name: str | None = None, *,
+               force: bool = False) -> CreatedApp:
+    """Write the ``template`` app into ``target_dir`` (which must be empty unless ``force``)."""
+    templates = {t.name: t for t in list_templates()}
+    if template not in templates:
+        raise ScaffoldError(f"unknown template {template!r}; templates: "
+                            f"{', '.join(sorted(templates)) or 'none found'}")
+    target_dir = Path(target_dir)
+    name = app_name or app_name_for(target_dir)
+    if not _NAME.match(name):
+        raise ScaffoldError(f"invalid app name {name!r}: use lowercase letters, digits and "
+                            "hyphens (e.g. my-app)")
+    if target_dir.exists() and not target_dir.is_dir():
+        raise ScaffoldError(f"{target_dir} exists and is not a folder")
+    if target_dir.is_dir() and any(target_dir.iterdir()) and not force:
+        raise ScaffoldError(f"{target_dir} is not empty; choose another folder or pass --force")
+    source = templates[template].path
+    written = []
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if rel.name == "template.json" or "__pycache__" in rel.parts or path.is_dir():
+            continue
+        dest = target_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(path.read_text().replace("{{app_name}}", name))
+        written.append(rel.as_posix())
+    return CreatedApp(target_dir, name, template, written)

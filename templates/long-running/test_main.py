@@ -1,0 +1,12 @@
+from main import app
+
+
+def test_process_logs_every_step() -> None:
+    out = app.invoke_sync("process", {"steps": 3, "seconds_per_step": 0})
+    assert out.status == "succeeded"
+    assert out.value["steps"] == 3
+    assert out.logs == ("step 1/3 done", "step 2/3 done", "step 3/3 done")
+
+
+def test_process_bounds_steps() -> None:
+    assert app.invoke_sync("process", {"steps": 0}).status == "failed"

@@ -1,0 +1,71 @@
+"""--api-key: every endpoint refuses a missing or wrong key; loopback-only without one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import kernel
+import pytest
+from kernel import Kernel
+
+from .conftest import RunnerProcess
+
+ENDPOINTS = [
+    ("POST", "/invocations"),
+    ("GET", "/invocations"),
+    ("GET", "/invocations/abc"),
+    ("PATCH", "/invocations/abc"),
+    ("GET", "/invocations/abc/events"),
+    ("GET", "/apps"),
+    ("POST", "/deployments"),
+    ("GET", "/deployments"),
+    ("GET", "/deployments/abc"),
+    ("GET", "/deployments/abc/events"),
+    ("GET", "/_runner/status"),
+    ("GET", "/_runner/events"),
+    ("GET", "/"),
+    ("GET", "/openapi.json"),
+]
+
+
+@pytest.fixture
+def secured(start_runner, app_copy) -> RunnerProcess:
+    entry = app_copy("conformance_app.py")
+    return start_runner(entry, "--api-key", "s3cret", cwd=entry.parent)
+
+
+def test_every_endpoint_refuses_missing_or_wrong_key(secured: RunnerProcess) -> None:
+    with secured.client() as c:
+        for method, path in ENDPOINTS:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+                r = c.request(method, path, headers=headers)
+                assert r.status_code == 401, (method, path, headers, r.status_code)
+                assert r.json()["code"] == "unauthorized"
+        ok = c.get("/apps", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+def test_sdk_with_the_key_works_and_without_it_fails(secured: RunnerProcess) -> None:
+    good = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0)
+    inv = good.invocations.create(app_name="conformance", action_name="echo",
+                                  version="latest", payload="1")
+    assert inv.status == "succeeded"
+    bad = Kernel(base_url=secured.url, api_key="nope", max_retries=0)
+    with pytest.raises(kernel.AuthenticationError):
+        bad.invocations.retrieve(inv.id)
+
+
+def test_workers_get_the_key(secured: RunnerProcess) -> None:
+    good = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0)
+    inv = good.invocations.create(app_name="conformance", action_name="env", version="latest")
+    assert '"KERNEL_API_KEY":"s3cret"' in (inv.output or "")
+
+
+def test_refuses_a_public_address_without_a_key(tmp_path) -> None:
+    (tmp_path / "main.py").write_text("from kernel_actions import App\napp = App('x')\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernel_actions.cli", "dev", "main.py", "--host", "0.0.0.0",
+         "--port", "0", "--no-reload"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "refusing to listen on '0.0.0.0' without an API key" in proc.stderr

@@ -1,0 +1,37 @@
+"""Generated bad input against every endpoint, from the runner's own /openapi.json."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import RunnerProcess, poll
+
+
+def test_openapi_is_served_and_describes_the_endpoints(conformance: RunnerProcess) -> None:
+    with conformance.client() as c:
+        spec = c.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/invocations", "/invocations/{id}", "/invocations/{id}/events", "/apps",
+            "/deployments", "/deployments/{id}"} <= set(spec["paths"])
+
+
+def test_schemathesis_finds_no_server_error_and_no_stuck_invocation(
+        conformance: RunnerProcess) -> None:
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    assert st, "schemathesis is a dev dependency: pip install -e '.[dev]'"
+    proc = subprocess.run(
+        [st, "run", f"{conformance.url}/openapi.json",
+         "--checks", "not_a_server_error,response_schema_conformance,"
+                     "status_code_conformance,content_type_conformance",
+         "--max-examples", "30", "--max-response-time", "10", "--seed", "20261123",
+         "--no-color"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "generated" in proc.stdout
+    with conformance.client() as c:
+        poll(lambda: not c.get("/invocations", params={"status": "running"}).json()
+             and not c.get("/invocations", params={"status": "queued"}).json(), timeout=30)

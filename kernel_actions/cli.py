@@ -1172,6 +1172,46 @@ def _load_manifest(entrypoint: str, timeout: float = 120.0) -> dict[str, Any]:
 
 
 @cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("-t", "--template", default="basic", show_default=True,
+              help="The template to start from (see --list).")
+@click.option("-n", "--name", "app_name", default=None,
+              help="The app's name [default: from DIRECTORY's name].")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+@click.option("--list", "list_only", is_flag=True, help="List the templates and exit.")
+def create(directory: Path | None, template: str, app_name: str | None, force: bool,
+           list_only: bool) -> None:
+    """Create a new app in DIRECTORY from a template.
+
+    \b
+      kernel-actions create my-app                 # the basic template
+      kernel-actions create scraper -t browser
+      kernel-actions create --list
+
+    The new folder holds main.py, its tests (test_main.py), a pyproject.toml and a
+    README; run `kernel-actions dev main.py` inside it.
+    """
+    from .scaffold import ScaffoldError, create_app, list_templates
+
+    if list_only:
+        for info in list_templates():
+            click.echo(f"{info.name:<14} {info.description}")
+        return
+    if directory is None:
+        raise click.UsageError("missing DIRECTORY (or pass --list to see the templates)")
+    try:
+        created = create_app(directory, template, app_name, force=force)
+    except ScaffoldError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    err = _console()
+    err.print(f"created {_escape(created.app_name)} from the {template} template "
+              f"in {_escape(str(created.path))}")
+    for name in created.files:
+        err.print(f"  [green]+[/] {_escape(name)}")
+    err.print(f"\nnext:\n  cd {_escape(str(created.path))}\n  kernel-actions dev main.py")
+
+
+@cli.command()
 @click.argument("entrypoint", default="main.py")
 def schema(entrypoint: str) -> None:
     """Print ENTRYPOINT's manifest: its apps and actions, with JSON Schemas.

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import new_id
 from ..timeutil import format_ns, now_ns
+from . import background
 from .api import MAX_OFFSET, _guard, _int_param, _json, _sse
 from .errors import bad_request, conflict, not_found
 from .pool import CodePool
@@ -225,7 +226,7 @@ class Deployments:
         self.items[dep.id] = dep
         self._save(dep)
         await self.runner.store.flush()
-        asyncio.ensure_future(self._deploy(dep, data))
+        background.start(self._deploy(dep, data), name=f"deploy {dep.id}")
         return dep
 
     async def _deploy(self, dep: Deployment, data: bytes) -> None:
@@ -276,9 +277,7 @@ class Deployments:
         self._log(dep, f"extracting the bundle ({len(data)} bytes)")
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            # Run here, not in a thread: extracting in a worker thread while the loop forked
-            # worker processes was seen to leave a new worker's socket unusable.
-            files = extract_bundle(data, folder)
+            files = await asyncio.to_thread(extract_bundle, data, folder)
         except UnsafeBundleError as exc:
             raise _Failed(f"refused the bundle: {exc}") from None
         self._log(dep, f"extracted {len(files)} file(s)")
@@ -352,7 +351,7 @@ class Deployments:
             self._state(old, "stopped", "replaced by a newer deployment of the same version")
         grace = max([a.inv.timeout_s for a in self.runner.scheduler.active.values()
                      if a.worker is not None and a.worker.pool is pool] or [0.0])
-        asyncio.ensure_future(pool.close(grace=grace))
+        background.start(pool.close(grace=grace), name=f"retire {pool.deployment_id}")
 
     async def restore(self) -> None:
         """Serve again what was running before a restart; fail what was half done."""

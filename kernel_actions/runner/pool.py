@@ -52,6 +52,10 @@ class WorkerListener(Protocol):
     def worker_exited(self, worker: WorkerProcess, reason: str) -> None: ...
 
 
+#: How long a new worker process may take to say it is ready.
+READY_TIMEOUT = 60.0
+
+
 async def _reap(proc: subprocess.Popen[bytes], interval: float = 0.005) -> int:
     """The exit status of a process that is exiting (its socket reached end-of-stream)."""
     while (code := proc.poll()) is None:
@@ -118,7 +122,13 @@ class WorkerProcess:
             child.close()
         reader, writer = await asyncio.open_unix_connection(sock=parent)
         worker = cls(proc, reader, writer)
-        ready = await read_message(reader)
+        try:
+            ready = await asyncio.wait_for(read_message(reader), READY_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            writer.close()
+            await _reap(proc)
+            raise RuntimeError(f"worker did not start within {READY_TIMEOUT:g} s") from None
         if ready is None or ready.get("t") != "ready":
             code = await _reap(proc)
             raise RuntimeError(f"worker failed to start ({describe_exit(code)})")

@@ -20,6 +20,7 @@ from typing import Any
 from ..app import new_id
 from ..outcome import REASONS
 from ..timeutil import format_ns, now_ns
+from . import background
 from .errors import ApiError, conflict, not_found
 from .events import EventBus
 from .invocation import Invocation
@@ -280,7 +281,7 @@ class Scheduler:
                     was_current = worker is pool.current
                     pool.retire(worker)
                     if was_current:
-                        asyncio.ensure_future(pool.reload())
+                        background.start(pool.reload(), name="reload")
 
         asyncio.get_running_loop().call_later(CANCEL_GRACE, check)
 
@@ -323,7 +324,7 @@ class Scheduler:
         pool = worker.pool
         if pool is not None and pool.worker_exited(worker):
             self.log(f"worker {worker.pid} {reason}; starting a fresh one")
-            asyncio.ensure_future(pool.reload())
+            background.start(pool.reload(), name="reload")
 
     # -- API operations -----------------------------------------------------------------
 

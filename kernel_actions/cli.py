@@ -128,6 +128,7 @@ def dev(
         for app in apps:
             names = ", ".join(a["name"] for a in app["actions"])
             click.echo(f"  app {app['app_name']} ({app['version']}): {names}", err=True)
+        click.echo(f"  dashboard: {runner.url}/", err=True)
         click.echo(f"  data: {config.data_dir}", err=True)
         click.echo(f"  try: KERNEL_BASE_URL={runner.url} kernel-actions invoke "
                    f"{apps[0]['app_name'] if apps else 'APP'} ACTION", err=True)
@@ -189,6 +190,7 @@ def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
         for app in runner.app_summaries():
             names = ", ".join(a["name"] for a in app["actions"])
             click.echo(f"  app {app['app_name']} ({app['version']}): {names}", err=True)
+        click.echo(f"  dashboard: {runner.url}/", err=True)
         click.echo(f"  data: {config.data_dir}", err=True)
         click.echo(f"  deploy: kernel-actions deploy main.py --api-url {runner.url}", err=True)
 

@@ -24,7 +24,6 @@ ENDPOINTS = [
     ("GET", "/deployments/abc/events"),
     ("GET", "/_runner/status"),
     ("GET", "/_runner/events"),
-    ("GET", "/"),
     ("GET", "/openapi.json"),
 ]
 
@@ -44,6 +43,18 @@ def test_every_endpoint_refuses_missing_or_wrong_key(secured: RunnerProcess) -> 
                 assert r.json()["code"] == "unauthorized"
         ok = c.get("/apps", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
+
+
+def test_the_dashboard_page_is_public_and_holds_no_data(secured: RunnerProcess) -> None:
+    """The page and its assets are static files; the page asks for the key for any data."""
+    with secured.client() as c:
+        page = c.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert c.get("/_dashboard/app.js").status_code == 200
+        for path in ("/_dashboard/../dashboard.py", "/_dashboard/%2e%2e/server.py"):
+            assert c.get(path).status_code in (401, 404), path  # never the file
+        assert c.post("/").status_code == 401
 
 
 def test_sdk_with_the_key_works_and_without_it_fails(secured: RunnerProcess) -> None:

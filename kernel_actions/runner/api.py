@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..timeutil import format_ns, now_ns, parse_since
+from .dashboard import dashboard_routes, is_dashboard_path
 from .errors import ApiError, bad_request, not_found
 from .invocation import TERMINAL, Invocation
 from .store import ListFilters
@@ -111,6 +112,8 @@ def _check_payload(payload: Any) -> str | None:
 
 
 def _sse(event: dict[str, Any]) -> bytes:
+    if "_generation" in event:  # runner-internal, never on an invocation's own stream
+        event = {k: v for k, v in event.items() if k != "_generation"}
     return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
 
 
@@ -128,10 +131,10 @@ class AuthMiddleware:
         given = dict(scope["headers"]).get(b"authorization", b"")
         if not hmac.compare_digest(given, self.expected):
             path = scope.get("path", "")
-            if scope.get("method") == "GET" and path == "/" or path.startswith("/_dashboard"):
-                if self._query_key_ok(scope):
-                    await self.app(scope, receive, send)
-                    return
+            if scope.get("method") in ("GET", "HEAD") and is_dashboard_path(path):
+                # The page and its assets hold no data; the page asks for the key.
+                await self.app(scope, receive, send)
+                return
             message = "missing API key" if not given else "invalid API key"
             resp = _json({"code": "unauthorized", "message": f"{message}: send "
                           "'Authorization: Bearer <key>'"}, 401,
@@ -139,13 +142,6 @@ class AuthMiddleware:
             await resp(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-    def _query_key_ok(self, scope: Scope) -> bool:
-        from urllib.parse import parse_qs
-
-        assert self.expected is not None
-        key = parse_qs(scope.get("query_string", b"").decode()).get("key", [""])[0]
-        return hmac.compare_digest(f"Bearer {key}".encode(), self.expected)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -346,7 +342,11 @@ def build_api(runner: Runner) -> Starlette:
                     except TimeoutError:
                         yield _sse({"event": "sse_heartbeat", "timestamp": format_ns(now_ns())})
                         continue
-                    if event["event"] in ("invocation_state", "runner_state"):
+                    if event["event"] == "invocation_state":
+                        yield _sse({"event": "invocation_state", "invocation": {
+                            **event["invocation"], "code_generation": event.get("_generation")},
+                            "timestamp": event["timestamp"]})
+                    elif event["event"] == "runner_state":
                         yield _sse(event)
             finally:
                 subscription.__exit__(None, None, None)
@@ -379,6 +379,7 @@ def build_api(runner: Runner) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     routes += runner.extra_routes()
+    routes += dashboard_routes()
 
     async def not_found_handler(request: Request, exc: Exception) -> Response:
         return _json({"code": "not_found", "message": f"no route {request.url.path}"}, 404)

@@ -139,6 +139,8 @@ class Scheduler:
                 "event": "invocation_state",
                 "invocation": inv.to_wire(),
                 "timestamp": format_ns(now_ns()),
+                # Not on the wire: the runner-wide stream adds it for the dashboard.
+                "_generation": inv.generation,
             })
 
     async def submit(

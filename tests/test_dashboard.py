@@ -1,0 +1,221 @@
+"""The dashboard at ``/``, driven in a real headless Chromium by Playwright.
+
+Screenshots of each step land in tests/artifacts/screenshots/ (or $DASHBOARD_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .conftest import APPS, TESTS, RunnerProcess
+
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", TESTS / "artifacts" / "screenshots"))
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    raise RuntimeError("no Chromium on this machine: `apt install chromium` (.ci/run does)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def dash(start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> RunnerProcess:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    shutil.copy(APPS / "dashboard_app.py", folder / "main.py")
+    return start_runner(folder / "main.py", cwd=folder)
+
+
+def invoke(url: str, action: str, payload: str | None = None, *, is_async: bool = False,
+           key: str | None = None) -> dict:
+    body: dict = {"app_name": "dash", "action_name": action, "async": is_async}
+    if payload is not None:
+        body["payload"] = payload
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    r = httpx.post(f"{url}/invocations", json=body, headers=headers, timeout=30)
+    assert r.status_code in (200, 202), r.text
+    return r.json()
+
+
+def test_list_updates_live_when_an_invocation_finishes(dash: RunnerProcess, page: Page,
+                                                       tmp_path: Path) -> None:
+    page.goto(dash.url + "/")
+    expect(page.locator("#conn")).to_have_text("live")
+    gate = tmp_path / "gate"
+    inv = invoke(dash.url, "gated", f'"{gate}"', is_async=True)
+    row = page.locator(f'#invocations tr[data-id="{inv["id"]}"]')
+    expect(row).to_have_attribute("data-status", "running")
+    expect(row).to_contain_text("dash / gated")
+    shot(page, "list-running")
+    gate.touch()
+    expect(row).to_have_attribute("data-status", "succeeded")
+    expect(row.locator(".status")).to_have_text("succeeded")
+    shot(page, "list-succeeded")
+
+
+def test_the_form_invokes_an_action_and_shows_its_output(dash: RunnerProcess,
+                                                         page: Page) -> None:
+    page.goto(dash.url + "/#/apps/dash/greet")
+    expect(page.locator(".description")).to_have_text("Greet someone, up to five times.")
+    page.fill("#f-name", "Ada")
+    page.select_option("#f-language", label="fr")
+    page.fill("#f-times", "2")
+    page.fill("#f-address\\.city", "Lyon")
+    page.click("#invoke-sync")
+    output = page.locator("#result-output")
+    expect(output).to_contain_text('"message": "Bonjour, Ada from Lyon! Bonjour, Ada from Lyon!"')
+    expect(page.locator("#result .status")).to_have_text("succeeded")
+    shot(page, "form-output")
+    # Raw-JSON mode carries what the form holds, and invokes async just as well.
+    page.check("#raw-mode")
+    raw = page.locator("#raw-payload")
+    expect(raw).to_have_value(re.compile(r'"name": "Ada",\s+"language": "fr"'))
+    raw.fill('{"name": "Bo"}')
+    page.click("#invoke-async")
+    expect(output).to_contain_text('"message": "Hello, Bo!"')
+
+
+def test_a_validation_error_appears_at_its_field(dash: RunnerProcess, page: Page) -> None:
+    page.goto(dash.url + "/#/apps/dash/greet")
+    page.fill("#f-name", "")
+    page.fill("#f-times", "9")
+    page.click("#invoke-sync")
+    name_error = page.locator('.field[data-path="name"] .field-error')
+    expect(name_error).to_contain_text("at least 1 character")
+    expect(page.locator('.field[data-path="times"] .field-error')).to_contain_text(
+        "less than or equal to 5")
+    expect(page.locator('.field[data-path="language"] .field-error')).to_have_count(0)
+    # An optional nested object left blank is left out, not sent half-empty.
+    expect(page.locator('.field[data-path="address.city"] .field-error')).to_have_count(0)
+    expect(page.locator("#status-reason")).to_contain_text("Payload validation failed")
+    shot(page, "form-validation")
+
+
+def test_logs_stream_live_on_the_detail_page(dash: RunnerProcess, page: Page,
+                                             tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    inv = invoke(dash.url, "gated", f'"{gate}"', is_async=True)
+    page.goto(f"{dash.url}/#/invocations/{inv['id']}")
+    logs = page.locator("#logs")
+    expect(logs).to_contain_text("step 1: waiting for the gate")
+    expect(page.locator(".panel .status").first).to_have_text("running")
+    expect(logs).not_to_contain_text("step 2")
+    shot(page, "detail-running")
+    gate.touch()
+    expect(logs).to_contain_text("step 2: through the gate")
+    expect(page.locator(".panel .status").first).to_have_text("succeeded")
+    expect(page.locator("#output")).to_contain_text('"done": true')
+    expect(page.locator("#invoke-command")).to_have_text(
+        f"kernel-actions invoke 'dash' 'gated' -p '\"{gate}\"'")
+    shot(page, "detail-succeeded")
+
+
+def test_markup_in_output_and_logs_is_shown_as_text(dash: RunnerProcess, page: Page) -> None:
+    inv = invoke(dash.url, "markup")
+    assert inv["status"] == "succeeded"
+    page.goto(f"{dash.url}/#/invocations/{inv['id']}")
+    expect(page.locator("#output")).to_contain_text("<script>window.__pwned = 'output'</script>")
+    expect(page.locator("#logs")).to_contain_text('<img src=x onerror="window.__pwned')
+    assert page.locator("#bold").count() == 0 and page.locator("#logs img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    shot(page, "detail-markup")
+
+
+def test_replay_and_mark_buttons(dash: RunnerProcess, page: Page, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    inv = invoke(dash.url, "gated", f'"{gate}"', is_async=True)
+    page.goto(f"{dash.url}/#/invocations/{inv['id']}")
+    expect(page.locator(".panel .status").first).to_have_text("running")
+    page.click('button[data-mark="failed"]')
+    expect(page.locator(".panel .status").first).to_have_text("failed")
+    got = httpx.get(f"{dash.url}/invocations/{inv['id']}").json()
+    assert got["status"] == "failed"
+    gate.touch()
+    page.click("#replay")
+    expect(page).not_to_have_url(f"{dash.url}/#/invocations/{inv['id']}")
+    expect(page.locator(".panel .status").first).to_have_text("succeeded")
+    new_id = page.url.rsplit("/", 1)[1]
+    replayed = httpx.get(f"{dash.url}/invocations/{new_id}").json()
+    assert replayed["payload"] == inv_payload(gate) and replayed["status"] == "succeeded"
+
+
+def inv_payload(gate: Path) -> str:
+    return f'"{gate}"'
+
+
+def test_the_page_works_with_an_api_key(start_runner: Callable[..., RunnerProcess],
+                                        browser: Browser, tmp_path: Path) -> None:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    shutil.copy(APPS / "dashboard_app.py", folder / "main.py")
+    runner = start_runner(folder / "main.py", "--api-key", "s3cret", cwd=folder)
+    assert httpx.get(f"{runner.url}/invocations").status_code == 401
+    inv = invoke(runner.url, "greet", '{"name": "Key"}', key="s3cret")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(runner.url + "/")
+        page.fill("#api-key", "s3cret")
+        page.click(".keybox button")
+        expect(page.locator(f'#invocations tr[data-id="{inv["id"]}"]')).to_be_visible()
+        expect(page.locator("#conn")).to_have_text("live")
+        shot(page, "list-with-key")
+        page.goto(runner.url + "/?key=wrong#/apps")
+        expect(page.locator("#api-key")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_a_failed_reload_shows_in_the_banner(start_runner: Callable[..., RunnerProcess],
+                                             page: Page, tmp_path: Path) -> None:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    main = folder / "main.py"
+    shutil.copy(APPS / "dashboard_app.py", main)
+    runner = start_runner(main, "--reload", cwd=folder)
+    page.goto(runner.url + "/")
+    expect(page.locator("#runner-chip")).to_have_text("live code · gen 1")
+    main.write_text(main.read_text() + "\nthis is not python\n")
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("The last reload failed", timeout=20_000)
+    expect(banner).to_contain_text("main.py")
+    shot(page, "reload-failed")
+    main.write_text((APPS / "dashboard_app.py").read_text())
+    expect(banner).to_be_hidden(timeout=20_000)
+    expect(page.locator("#runner-chip")).to_have_text("live code · gen 2")

@@ -219,3 +219,26 @@ def test_a_failed_reload_shows_in_the_banner(start_runner: Callable[..., RunnerP
     main.write_text((APPS / "dashboard_app.py").read_text())
     expect(banner).to_be_hidden(timeout=20_000)
     expect(page.locator("#runner-chip")).to_have_text("live code · gen 2")
+
+
+def test_filters_search_and_paging(dash: RunnerProcess, page: Page) -> None:
+    ids = [invoke(dash.url, "greet", '{"name": "P"}')["id"] for _ in range(55)]
+    bad = invoke(dash.url, "greet", '{"name": ""}')
+    assert bad["status"] == "failed"
+    page.goto(dash.url + "/")
+    rows = page.locator("#invocations tbody tr")
+    expect(rows).to_have_count(50)
+    expect(page.locator(".pager")).to_contain_text("rows 1–50")
+    expect(rows.first).to_have_attribute("data-id", bad["id"])  # newest first
+    page.click("text=Older →")
+    expect(rows).to_have_count(6)
+    expect(page.locator(".pager")).to_contain_text("rows 51–56 (end)")
+    expect(rows.last).to_have_attribute("data-id", ids[0])
+    page.select_option('select[name="status"]', "failed")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", bad["id"])
+    page.select_option('select[name="status"]', "")
+    page.fill('input[name="q"]', ids[7][:10])
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", ids[7])
+    shot(page, "list-search")

@@ -25,6 +25,8 @@ ENDPOINTS = [
     ("GET", "/_runner/status"),
     ("GET", "/_runner/events"),
     ("GET", "/openapi.json"),
+    ("GET", "/"),
+    ("GET", "/_dashboard/app.js"),
 ]
 
 
@@ -45,17 +47,25 @@ def test_every_endpoint_refuses_missing_or_wrong_key(secured: RunnerProcess) -> 
         assert ok.status_code == 200
 
 
-def test_the_dashboard_page_is_public_and_holds_no_data(secured: RunnerProcess) -> None:
-    """The page and its assets are static files; the page asks for the key for any data."""
+def test_the_dashboard_takes_the_key_once_then_a_cookie(secured: RunnerProcess) -> None:
+    """A browser can't send a header when it navigates: ``/?key=`` sets a cookie for the page."""
     with secured.client() as c:
-        page = c.get("/")
+        form = c.get("/", headers={"Accept": "text/html"})
+        assert form.status_code == 401 and 'name="key"' in form.text
+        assert c.get("/?key=wrong", headers={"Accept": "text/html"}).status_code == 401
+        assert "set-cookie" not in c.get("/?key=wrong").headers
+        page = c.get("/?key=s3cret")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "script-src 'self'" in page.headers["content-security-policy"]
-        assert c.get("/_dashboard/app.js").status_code == 200
+        cookie = page.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert c.get("/_dashboard/app.js").status_code == 200  # the cookie, kept by the client
+        # The cookie opens the page and its assets only, never the API.
+        assert c.get("/invocations").status_code == 401
         for path in ("/_dashboard/../dashboard.py", "/_dashboard/%2e%2e/server.py"):
             assert c.get(path).status_code in (401, 404), path  # never the file
-        assert c.post("/").status_code == 401
-
+    with secured.client() as fresh:
+        assert fresh.get("/_dashboard/app.js").status_code == 401
 
 def test_sdk_with_the_key_works_and_without_it_fails(secured: RunnerProcess) -> None:
     good = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0)

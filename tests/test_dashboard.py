@@ -190,13 +190,18 @@ def test_the_page_works_with_an_api_key(start_runner: Callable[..., RunnerProces
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(runner.url + "/")
+        response = page.goto(runner.url + "/")
+        assert response is not None and response.status == 401
         page.fill("#api-key", "s3cret")
         page.click(".keybox button")
+        expect(page).to_have_url(runner.url + "/")  # the key is kept out of the address bar
         expect(page.locator(f'#invocations tr[data-id="{inv["id"]}"]')).to_be_visible()
         expect(page.locator("#conn")).to_have_text("live")
         shot(page, "list-with-key")
-        page.goto(runner.url + "/?key=wrong#/apps")
+        page.reload()  # the tab keeps the key
+        expect(page.locator(f'#invocations tr[data-id="{inv["id"]}"]')).to_be_visible()
+        response = page.goto(runner.url + "/?key=wrong#/apps")
+        assert response is not None and response.status == 401
         expect(page.locator("#api-key")).to_be_visible()
     finally:
         context.close()

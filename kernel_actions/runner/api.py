@@ -17,10 +17,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..timeutil import format_ns, now_ns, parse_since
-from .dashboard import dashboard_routes, is_dashboard_path
+from .dashboard import (
+    dashboard_credential,
+    dashboard_routes,
+    is_dashboard_path,
+    key_cookie,
+    login_page,
+    wants_html,
+)
 from .errors import ApiError, bad_request, not_found
 from .invocation import TERMINAL, Invocation
 from .store import ListFilters
@@ -132,8 +139,7 @@ class AuthMiddleware:
         if not hmac.compare_digest(given, self.expected):
             path = scope.get("path", "")
             if scope.get("method") in ("GET", "HEAD") and is_dashboard_path(path):
-                # The page and its assets hold no data; the page asks for the key.
-                await self.app(scope, receive, send)
+                await self._dashboard(scope, receive, send, given)
                 return
             message = "missing API key" if not given else "invalid API key"
             resp = _json({"code": "unauthorized", "message": f"{message}: send "
@@ -142,6 +148,33 @@ class AuthMiddleware:
             await resp(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _dashboard(self, scope: Scope, receive: Receive, send: Send, given: bytes) -> None:
+        """The page and its assets: the key as ``?key=`` (then a cookie) stands for the header."""
+        assert self.expected is not None
+        key, from_query = dashboard_credential(scope)
+        if key is not None and hmac.compare_digest(f"Bearer {key}".encode(), self.expected):
+            if not from_query:
+                await self.app(scope, receive, send)
+                return
+            cookie = key_cookie(key)
+
+            async def send_with_cookie(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"set-cookie", cookie)]}
+                await send(message)
+
+            await self.app(scope, receive, send_with_cookie)
+            return
+        message = "invalid API key" if key or given else "missing API key"
+        if wants_html(scope):
+            resp = login_page(f"This runner needs its API key (--api-key): {message}.")
+        else:
+            resp = _json({"code": "unauthorized", "message": f"{message}: open /?key=<key> "
+                          "or send 'Authorization: Bearer <key>'"}, 401,
+                         {"WWW-Authenticate": "Bearer"})
+        await resp(scope, receive, send)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

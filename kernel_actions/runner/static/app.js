@@ -780,6 +780,9 @@ function route() {
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   if (auth.key) sessionStorage.setItem("kernel-actions-key", auth.key);
+  if (new URLSearchParams(location.search).has("key")) {
+    history.replaceState(null, "", location.pathname + location.hash); // keep the key out of history
+  }
   live.start();
   route();
 });

@@ -97,10 +97,16 @@ def cli() -> None:
 @click.option("--echo-logs", is_flag=True, help="Print every invocation's log lines here too.")
 @click.option("--worker-memory-limit", type=float, default=None, metavar="MB",
               help="Kill a worker whose memory passes MB (its invocations fail as crashed).")
+@click.option("--max-browsers", default=5, show_default=True, type=int,
+              help="Local Chromium browsers (POST /browsers) running at once.")
+@click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
+              help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
+                   "else chromium or chrome on PATH, else Playwright's download].")
 def dev(
     entrypoint: str, host: str, port: int | None, data_dir: Path | None, app_version: str,
     sync_timeout: float, max_concurrency: int, api_key: str | None, reload: bool,
-    echo_logs: bool, worker_memory_limit: float | None,
+    echo_logs: bool, worker_memory_limit: float | None, max_browsers: int,
+    browser_path: str | None,
 ) -> None:
     """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
     import anyio
@@ -114,6 +120,7 @@ def dev(
             data_dir=data_dir, version=app_version, sync_timeout=sync_timeout,
             max_concurrency=max_concurrency, api_key=api_key, reload=reload,
             echo_logs=echo_logs, worker_memory_mb=worker_memory_limit,
+            max_browsers=max_browsers, browser_path=browser_path,
         )
         config.validate()
     except ConfigError as exc:
@@ -162,8 +169,14 @@ def dev(
               help="Require this bearer token on every request (needed off loopback).")
 @click.option("--worker-memory-limit", type=float, default=None, metavar="MB",
               help="Kill a worker whose memory passes MB (its invocations fail as crashed).")
+@click.option("--max-browsers", default=5, show_default=True, type=int,
+              help="Local Chromium browsers (POST /browsers) running at once.")
+@click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
+              help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
+                   "else chromium or chrome on PATH, else Playwright's download].")
 def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
-          max_concurrency: int, api_key: str | None, worker_memory_limit: float | None) -> None:
+          max_concurrency: int, api_key: str | None, worker_memory_limit: float | None,
+          max_browsers: int, browser_path: str | None) -> None:
     """Run the runner without live code, hosting the versions deployed to it.
 
     Deploy to it with `kernel-actions deploy main.py --api-url http://127.0.0.1:8484`
@@ -180,6 +193,7 @@ def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
             entrypoint=None, host=host, port=DEFAULT_PORT if port is None else port,
             data_dir=data_dir, sync_timeout=sync_timeout, max_concurrency=max_concurrency,
             api_key=api_key, reload=False, worker_memory_mb=worker_memory_limit,
+            max_browsers=max_browsers, browser_path=browser_path,
         )
         config.validate()
     except ConfigError as exc:

@@ -177,6 +177,22 @@ class AuthMiddleware:
         await resp(scope, receive, send)
 
 
+def page_headers(limit: int, offset: int, count: int, has_more: bool) -> dict[str, str]:
+    """The hosted API's paging headers for a page of ``count`` items at ``offset``."""
+    return {
+        "X-Limit": str(limit),
+        "X-Offset": str(offset),
+        "X-Has-More": "true" if has_more else "false",
+        "X-Next-Offset": str(offset + count) if has_more else "0",
+    }
+
+
+def paged(items: list[Any], limit: int, offset: int) -> tuple[list[Any], dict[str, str]]:
+    """One page of an in-memory list, newest first already, and its headers."""
+    page = items[offset:offset + limit]
+    return page, page_headers(limit, offset, len(page), offset + limit < len(items))
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -273,13 +289,7 @@ def build_api(runner: Runner) -> Starlette:
             live = scheduler.active.get(inv.id)
             current = live.inv if live is not None else inv
             out.append(current.to_detail() if detail else current.to_wire())
-        headers = {
-            "X-Limit": str(limit),
-            "X-Offset": str(offset),
-            "X-Has-More": "true" if has_more else "false",
-            "X-Next-Offset": str(offset + len(items)) if has_more else "0",
-        }
-        return _json(out, headers=headers)
+        return _json(out, headers=page_headers(limit, offset, len(items), has_more))
 
     async def invocation_events(request: Request) -> Response:
         inv_id = request.path_params["id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class Config:
     echo_logs: bool = False
     #: Kill a worker whose resident memory passes this many MB (its invocations fail).
     worker_memory_mb: float | None = None
+    #: Local Chromium browsers (``POST /browsers``) running at once.
+    max_browsers: int = 5
+    #: The Chromium or Chrome to start; ``None`` looks for one (see ``runner.browsers``).
+    browser_path: str | None = None
 
     def __post_init__(self) -> None:
         self.app_dir = Path(self.app_dir).resolve()
@@ -76,6 +81,12 @@ class Config:
             raise ConfigError("sync timeout must be positive")
         if self.max_concurrency < 1:
             raise ConfigError("max concurrency must be at least 1")
+        if self.max_browsers < 1:
+            raise ConfigError("max browsers must be at least 1")
+        if self.browser_path is not None:
+            path = Path(self.browser_path)
+            if not path.is_file() or not os.access(path, os.X_OK):
+                raise ConfigError(f"browser path {self.browser_path!r} is not an executable file")
 
     @property
     def db_path(self) -> Path:

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 from ..app import new_id
 from ..timeutil import format_ns, now_ns
 from . import background
-from .api import MAX_OFFSET, _guard, _int_param, _json, _sse
+from .api import MAX_OFFSET, _guard, _int_param, _json, _sse, paged
 from .errors import bad_request, conflict, not_found
 from .pool import CodePool
 
@@ -414,12 +414,8 @@ class Deployments:
                      and (not q.get("app_version") or d.version == q["app_version"])
                      and (not q.get("query") or q["query"] in d.id
                           or any(q["query"] in n for n in d.app_names))]
-            page = items[offset:offset + limit]
-            more = offset + limit < len(items)
-            return _json([d.to_wire() for d in page], headers={
-                "X-Limit": str(limit), "X-Offset": str(offset),
-                "X-Has-More": "true" if more else "false",
-                "X-Next-Offset": str(offset + len(page)) if more else "0"})
+            page, headers = paged(items, limit, offset)
+            return _json([d.to_wire() for d in page], headers=headers)
 
         async def get(request: Request) -> Response:
             return _json(self._find(request.path_params["id"]).to_wire())

@@ -1,7 +1,7 @@
 """The runner's OpenAPI description, served at ``/openapi.json``.
 
-It describes what this runner serves (the hosted API's invocation, app and
-deployment endpoints), so generic tools can drive it and fuzz it.
+It describes what this runner serves (the hosted API's invocation, app,
+deployment and browser endpoints), so generic tools can drive it and fuzz it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Bad request", 401: "Missing or wrong API key", 404: "Not found",
-            409: "Conflict with the current state", 429: "Too many requests"}
+            409: "Conflict with the current state", 429: "Too many requests",
+            503: "Unavailable (no Chromium, or it did not start)"}
     return {str(c): _json(_ERROR, text[c]) for c in codes}
 
 
@@ -32,8 +33,36 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+_VIEWPORT = {"type": "object", "required": ["width", "height"], "properties": {
+    "width": {"type": "integer", "minimum": 1, "maximum": 16384},
+    "height": {"type": "integer", "minimum": 1, "maximum": 16384},
+    "refresh_rate": {"type": "integer", "minimum": 1, "maximum": 1000}}}
+
+_BROWSER = {"type": "object", "required": [
+    "session_id", "cdp_ws_url", "webdriver_ws_url", "created_at", "headless", "stealth",
+    "timeout_seconds", "memory", "region"], "properties": {
+        "session_id": {"type": "string"}, "cdp_ws_url": {"type": "string"},
+        "webdriver_ws_url": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "headless": {"type": "boolean"}, "stealth": {"type": "boolean"},
+        "timeout_seconds": {"type": "integer"}, "memory": {"type": "string"},
+        "region": {"type": "string"},
+        "browser_live_view_url": {"type": ["string", "null"]},
+        "viewport": _VIEWPORT, "name": {"type": "string"},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "start_url": {"type": "string"}}}
+
+_BROWSER_CREATE = {"type": "object", "properties": {
+    "invocation_id": {"type": "string"}, "headless": {"type": "boolean"},
+    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 259200},
+    "start_url": {"type": "string"}, "viewport": _VIEWPORT, "name": {"type": "string"},
+    "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+    "stealth": {"type": "boolean"}}}
+
+
 def openapi(version: str) -> dict[str, Any]:
     invocation = {"$ref": "#/components/schemas/Invocation"}
+    browser = {"$ref": "#/components/schemas/Browser"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "kernel-actions runner", "version": version,
@@ -60,6 +89,8 @@ def openapi(version: str) -> dict[str, Any]:
                         "async": {"type": "boolean"},
                         "async_timeout_seconds": {"type": "integer", "minimum": 10,
                                                   "maximum": 3600}}},
+                "Browser": _BROWSER,
+                "BrowserCreate": _BROWSER_CREATE,
                 "InvocationUpdate": {"type": "object", "required": ["status"], "properties": {
                     "status": {"type": "string", "enum": ["succeeded", "failed"]},
                     "output": {"type": "string"}}},
@@ -138,6 +169,41 @@ def openapi(version: str) -> dict[str, Any]:
                     "responses": {"201": _json({"type": "object"}, "Created"),
                                   **_errors(400, 401, 409)},
                 },
+            },
+            "/browsers": {
+                "get": {"operationId": "listBrowsers", "parameters": [
+                    _query("query", {"type": "string"}),
+                    _query("status", {"type": "string", "enum": ["active", "deleted", "all"]}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                    _query("offset", {"type": "integer", "minimum": 0})],
+                    "responses": {"200": _json({"type": "array", "items": browser},
+                                               "Running browsers, newest first"),
+                                  **_errors(400, 401)}},
+                "post": {
+                    "operationId": "createBrowser",
+                    "requestBody": {"required": False, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/BrowserCreate"}}}},
+                    "responses": {"200": _json(browser, "A local Chromium, started"),
+                                  **_errors(400, 401, 404, 409, 429, 503)},
+                },
+            },
+            "/browsers/{id}": {
+                "parameters": [_id_param()],
+                "get": {"operationId": "getBrowser", "responses": {
+                    "200": _json(browser, "The browser"), **_errors(401, 404)}},
+                "delete": {"operationId": "deleteBrowser", "responses": {
+                    "204": {"description": "Closed: its processes and profile are gone"},
+                    **_errors(401, 404)}},
+            },
+            "/invocations/{id}/browsers": {
+                "parameters": [_id_param()],
+                "get": {"operationId": "listInvocationBrowsers", "responses": {
+                    "200": _json({"type": "object", "required": ["browsers"], "properties": {
+                        "browsers": {"type": "array", "items": browser}}},
+                        "The invocation's running browsers"), **_errors(401, 404)}},
+                "delete": {"operationId": "deleteInvocationBrowsers", "responses": {
+                    "204": {"description": "All of the invocation's browsers closed"},
+                    **_errors(401, 404)}},
             },
             "/deployments/{id}": {
                 "parameters": [_id_param()],

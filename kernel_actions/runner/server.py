@@ -63,6 +63,10 @@ class Runner:
 
         self.deployments = Deployments(self)
         self.add_routes(self.deployments.routes())
+        from .browsers import Browsers
+
+        self.browsers = Browsers(self)
+        self.add_routes(self.browsers.routes())
 
     # -- output -------------------------------------------------------------------------
 
@@ -70,6 +74,7 @@ class Runner:
         self.out(message)
 
     def _finished(self, inv: Invocation) -> None:
+        self.browsers.invocation_finished(inv.id)
         took = ""
         if inv.finished_ns and inv.running_ns:
             took = f" in {(inv.finished_ns - inv.running_ns) / 1e6:.1f} ms"
@@ -109,6 +114,7 @@ class Runner:
 
     async def startup(self) -> None:
         self.store.start(asyncio.get_running_loop())
+        await self.browsers.startup()
         if self.config.entrypoint is not None:
             self.live = CodePool(
                 self.config.entrypoint, self.config.app_dir, self.worker_env, self.scheduler,
@@ -130,6 +136,7 @@ class Runner:
 
     async def shutdown(self, grace: float | None = None) -> None:
         await self.scheduler.shutdown(self.config.shutdown_grace if grace is None else grace)
+        await self.browsers.close_all()
         for pool in self.scheduler.pools:
             await pool.close()
         self.store.close()
@@ -278,6 +285,7 @@ async def serve(
     finally:
         if watch_task is not None:
             watch_task.cancel()
+        await runner.browsers.close_all()
         for pool in runner.scheduler.pools:
             await pool.close()
         runner.store.close()

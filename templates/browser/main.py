@@ -1,7 +1,7 @@
 """{{app_name}}: open a page in a Kernel browser and return its title.
 
-Locally, `kernel-actions dev` serves Kernel's browser API backed by a local Chromium (when
-the runner offers it); deployed, the same code uses Kernel's cloud browsers.
+Locally, `kernel-actions dev` serves Kernel's browser API backed by a Chromium on this
+machine; deployed, the same code uses Kernel's cloud browsers.
 """
 
 from pydantic import BaseModel, Field

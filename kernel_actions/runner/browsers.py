@@ -1,0 +1,768 @@
+"""Kernel's browser API, served by real Chromium processes on this machine.
+
+``POST /browsers`` starts a Chromium with its own throwaway profile under the
+runner's data folder (``<data>/browsers/<id>/profile``) and answers with the
+browser-level DevTools websocket (``cdp_ws_url``) that Playwright's
+``connect_over_cdp`` (or any CDP client) drives. A browser is closed — its
+whole process group killed, reaped and its folder deleted — when:
+
+* it is deleted (``DELETE /browsers/{id}``, ``DELETE /invocations/{id}/browsers``);
+* the invocation it was created for (``invocation_id``) finishes;
+* it has had no CDP connection for ``timeout_seconds`` (default 60, as on Kernel).
+  Activity is measured as Kernel does — an open connection to the browser's
+  DevTools port, read from the kernel's TCP table every second — and the time
+  before the first connection counts as idle. Where that table can't be read,
+  a browser counts as active while its invocation runs;
+* Chromium exits on its own, or the runner stops.
+
+Chromium is started in a new session with ``PR_SET_PDEATHSIG`` (through
+``setpriv`` when present), so even a runner killed with ``kill -9`` takes its
+browsers along; whatever a crashed runner still left behind is killed and
+deleted when the next runner starts on the same data folder.
+
+Cloud-only settings (stealth, proxies, profiles, extensions, ...) are accepted
+and ignored, with a one-time notice each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..app import new_id
+from ..timeutil import format_ns, now_ns
+from . import background
+from .api import MAX_OFFSET, _body, _guard, _int_param, _json, paged
+from .errors import ApiError, bad_request, conflict, not_found
+from .pool import describe_exit
+
+if TYPE_CHECKING:
+    from .server import Runner
+
+__all__ = ["Browsers", "LocalBrowser", "find_chromium", "BROWSER_ENV"]
+
+#: Environment variable naming the Chromium (or Chrome) executable to use.
+BROWSER_ENV = "KERNEL_ACTIONS_BROWSER"
+EXECUTABLE_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
+                    "chrome")
+_MAC_APPS = ("/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+             "/Applications/Chromium.app/Contents/MacOS/Chromium")
+DEFAULT_TIMEOUT_S = 60
+MAX_TIMEOUT_S = 259_200
+#: The hosted API's smallest ``timeout_seconds``; smaller values work here, with a notice.
+KERNEL_MIN_TIMEOUT_S = 10
+#: How long Chromium may take to open its DevTools port.
+START_DEADLINE_S = 20.0
+#: How often idle browsers and browsers that exited by themselves are looked for.
+SWEEP_INTERVAL_S = 1.0
+DEFAULT_VIEWPORT = {"width": 1920, "height": 1080}
+MAX_VIEWPORT_SIDE = 16_384
+REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
+#: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
+CLOUD_ONLY = frozenset({
+    "stealth", "proxy", "proxy_id", "profile", "extensions", "persistence", "kiosk_mode",
+    "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
+    "vaults", "region",
+})
+_HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
+                       "name", "tags"})
+UNAVAILABLE_MESSAGE = (
+    "no Chromium or Chrome found: install Debian's chromium (apt install chromium), or run "
+    "`playwright install chromium` where downloads work, or pass --browser-path"
+)
+_NO_RETRY = {"x-should-retry": "false"}
+_ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
+_WS_PATH = re.compile(r"/devtools/browser/[0-9A-Za-z-]+")
+_LISTENING = re.compile(rb"DevTools listening on ws://[^\s/]+:(\d+)(/devtools/browser/[0-9A-Za-z-]+)")
+
+
+# -- finding Chromium --------------------------------------------------------------------
+
+
+def _is_executable(path: str | Path) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _playwright_chromium() -> str | None:
+    """The newest Chromium that ``playwright install chromium`` downloaded, if any."""
+    roots: list[Path] = []
+    configured = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
+    if configured == "0":
+        spec = importlib.util.find_spec("playwright")
+        if spec is not None and spec.origin:
+            roots.append(Path(spec.origin).parent / "driver" / "package" / ".local-browsers")
+    elif configured:
+        roots.append(Path(configured).expanduser())
+    roots += [Path.home() / ".cache" / "ms-playwright",
+              Path.home() / "Library" / "Caches" / "ms-playwright"]
+    patterns = ("chromium-*/chrome-linux*/chrome",
+                "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+                "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/"
+                "Google Chrome for Testing")
+
+    def revision(path: Path) -> int:
+        folder = next(p for p in path.parents if p.name.startswith("chromium-"))
+        digits = folder.name.removeprefix("chromium-")
+        return int(digits) if digits.isdigit() else -1
+
+    for root in roots:
+        if not root.is_dir():
+            continue
+        found = [p for pattern in patterns for p in root.glob(pattern) if _is_executable(p)]
+        if found:
+            return str(max(found, key=revision))
+    return None
+
+
+def find_chromium(configured: str | None = None) -> str:
+    """The Chromium to start: ``configured`` (``--browser-path``), else ``$KERNEL_ACTIONS_BROWSER``,
+    else the first of chromium, chromium-browser, google-chrome(-stable), chrome on ``PATH``,
+    else Playwright's own download. Raises ``browser_unavailable`` when there is none."""
+    if configured:
+        if not _is_executable(configured):
+            raise _unavailable(f"--browser-path {configured!r} is not an executable file")
+        return os.path.abspath(configured)
+    from_env = os.environ.get(BROWSER_ENV)
+    if from_env:
+        if not _is_executable(from_env):
+            raise _unavailable(f"{BROWSER_ENV}={from_env!r} is not an executable file")
+        return os.path.abspath(from_env)
+    for name in EXECUTABLE_NAMES:
+        path = shutil.which(name)
+        if path:
+            return os.path.abspath(path)
+    if sys.platform == "darwin":
+        for app in _MAC_APPS:
+            if _is_executable(app):
+                return app
+    bundled = _playwright_chromium()
+    if bundled:
+        return bundled
+    raise _unavailable(UNAVAILABLE_MESSAGE)
+
+
+def _unavailable(message: str) -> ApiError:
+    return ApiError(503, "browser_unavailable", message, headers=dict(_NO_RETRY))
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line ("" when it is gone, a zombie, or not ours to read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def _processes_matching(marker: str) -> list[int]:
+    """Live processes whose command line contains ``marker``."""
+    if not os.path.isdir("/proc"):
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and marker in _cmdline(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (or ``pid`` alone if it leads none)."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _reap_orphans(pids: list[int]) -> None:
+    """Reap those of ``pids`` that were orphaned to this process. Only a runner that is
+    PID 1 (or a subreaper) inherits them, e.g. in a container; elsewhere init does it."""
+    pending = set(pids)
+    deadline = time.monotonic() + 5
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                reaped, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not this process's child
+                pending.discard(pid)
+                continue
+            if reaped:
+                pending.discard(pid)
+        if pending:
+            await asyncio.sleep(0.02)
+
+
+def _connected_ports() -> set[int] | None:
+    """Local TCP ports with an established connection, from ``/proc/net/tcp{,6}``;
+    ``None`` where the table can't be read (not Linux)."""
+    ports: set[int] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "01":  # ESTABLISHED
+                with contextlib.suppress(ValueError, IndexError):
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports if readable else None
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    """The end of Chromium's output, without the D-Bus complaints of machines without D-Bus."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16_384))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    kept = [ln for ln in text.splitlines() if ln.strip() and "dbus" not in ln.lower()]
+    return "\n".join(kept[-lines:])
+
+
+# -- the browsers -------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class LocalBrowser:
+    """One Chromium process and what it was created with."""
+
+    id: str
+    folder: Path
+    created_ns: int
+    headless: bool
+    timeout_s: int
+    viewport: dict[str, int]
+    invocation_id: str | None = None
+    start_url: str | None = None
+    name: str | None = None
+    tags: dict[str, str] | None = None
+    region: str = "us-east"
+    proc: subprocess.Popen[bytes] | None = None
+    port: int | None = None
+    ws_path: str | None = None
+    #: ``time.monotonic()`` of the last CDP activity seen (or of the start).
+    last_active: float = 0.0
+    #: Why it is being closed, once it is.
+    closing: str | None = None
+    #: Its processes when it was closed (to reap those that were orphaned to the runner).
+    members: list[int] = field(default_factory=list, repr=False)
+    close_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def profile(self) -> Path:
+        return self.folder / "profile"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "chromium.log"
+
+    @property
+    def ready(self) -> bool:
+        return self.port is not None and self.closing is None
+
+    @property
+    def cdp_ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{self.ws_path}"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The hosted API's browser session object."""
+        body: dict[str, Any] = {
+            "session_id": self.id,
+            "cdp_ws_url": self.cdp_ws_url,
+            # No WebDriver BiDi endpoint locally (Chromium offers BiDi through chromedriver).
+            "webdriver_ws_url": "",
+            "created_at": format_ns(self.created_ns),
+            "headless": self.headless,
+            "stealth": False,
+            "timeout_seconds": self.timeout_s,
+            "memory": "1GiB" if self.headless else "8GiB",
+            "region": self.region,
+            "browser_live_view_url": None,
+            "kiosk_mode": False,
+            "gpu": False,
+            "viewport": dict(self.viewport),
+        }
+        if self.name is not None:
+            body["name"] = self.name
+        if self.tags is not None:
+            body["tags"] = dict(self.tags)
+        if self.start_url is not None:
+            body["start_url"] = self.start_url
+        return body
+
+
+@dataclass
+class _Request:
+    invocation_id: str | None
+    headless: bool
+    timeout_s: int
+    viewport: dict[str, int]
+    start_url: str | None
+    name: str | None
+    tags: dict[str, str] | None
+    region: str
+
+
+def _positive_int(value: Any, name: str, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+        raise bad_request(f"{name!r} must be an integer between 1 and {hi}, got {value!r}")
+    return value
+
+
+class Browsers:
+    """The runner's local browsers and the ``/browsers`` endpoints."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        assert runner.config.data_dir is not None
+        self.root = runner.config.data_dir / "browsers"
+        #: Browsers starting or running (not those being closed).
+        self.items: dict[str, LocalBrowser] = {}
+        self._closing: set[LocalBrowser] = set()
+        self._noticed: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._pdeathsig = (shutil.which("setpriv") if sys.platform.startswith("linux")
+                           else None)
+
+    @property
+    def max_browsers(self) -> int:
+        return self.runner.config.max_browsers
+
+    def _notice(self, key: str, message: str) -> None:
+        if key not in self._noticed:
+            self._noticed.add(key)
+            self.runner.log(f"browsers: {message}")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        await self._clean_leftovers()
+        self._sweeper = background.start(self._sweep(), name="browser sweep")
+
+    async def close_all(self, reason: str = "the runner is stopping") -> None:
+        """Close every browser and wait until each is gone; take no new ones."""
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for browser in list(self.items.values()):
+            self._begin_close(browser, reason)
+        tasks = [b.close_task for b in list(self._closing) if b.close_task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def invocation_finished(self, invocation_id: str) -> None:
+        """Close the browsers of an invocation that reached a final state."""
+        for browser in list(self.items.values()):
+            if browser.invocation_id == invocation_id:
+                self._begin_close(browser, f"invocation {invocation_id} finished")
+
+    async def _clean_leftovers(self) -> None:
+        """Kill and delete the browsers a runner that died without closing them left behind."""
+        if not self.root.is_dir():
+            return
+        folders = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            owner = _read_pid(folder / "runner.pid")
+            if owner is not None and owner != os.getpid() and _is_runner(owner):
+                continue  # another runner on the same data folder still uses it
+            folders.append(folder)
+        if not folders:
+            return
+        killed: list[int] = []
+        for folder in folders:
+            marker = str(folder) + os.sep
+            pid = _read_pid(folder / "pid")
+            if pid is not None and marker in _cmdline(pid):
+                _kill_group(pid)
+                killed.append(pid)
+            for stray in _processes_matching(marker):
+                _kill_group(stray)
+                killed.append(stray)
+        deadline = time.monotonic() + 5
+        while any(_cmdline(pid) for pid in killed) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for folder in folders:
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+        running = len({*killed})
+        self.runner.log(f"browsers: removed {len(folders)} browser folder(s) a previous run left"
+                        + (f", killing {running} Chromium process(es)" if running else ""))
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            try:
+                self._sweep_once()
+            except Exception as exc:  # keep sweeping
+                self.runner.log(f"browsers: idle check failed: {exc!r}")
+
+    def _sweep_once(self) -> None:
+        ready = [b for b in self.items.values() if b.ready]
+        if not ready:
+            return
+        connected = _connected_ports()
+        now = time.monotonic()
+        for browser in ready:
+            assert browser.proc is not None
+            code = browser.proc.poll()
+            if code is not None:
+                self._begin_close(browser, f"Chromium exited on its own ({describe_exit(code)})")
+                continue
+            if connected is not None:
+                active = browser.port in connected
+            else:
+                active = browser.invocation_id is not None and self._running(
+                    browser.invocation_id)
+            if active:
+                browser.last_active = now
+            elif now - browser.last_active >= browser.timeout_s:
+                self._begin_close(browser, f"idle for {browser.timeout_s} s")
+
+    def _running(self, invocation_id: str) -> bool:
+        active = self.runner.scheduler.active.get(invocation_id)
+        return active is not None and not active.inv.terminal
+
+    # -- creating ----------------------------------------------------------------------------
+
+    def _parse(self, body: dict[str, Any]) -> _Request:
+        inv_id = body.get("invocation_id")
+        if inv_id is not None and (not isinstance(inv_id, str) or not inv_id.strip()):
+            raise bad_request("'invocation_id' must be a non-empty string")
+        headless = body.get("headless")
+        if headless is not None and not isinstance(headless, bool):
+            raise bad_request("'headless' must be true or false")
+        if headless is False and not (os.environ.get("DISPLAY")
+                                      or os.environ.get("WAYLAND_DISPLAY")):
+            self._notice("headful", "headless: false needs a display and DISPLAY is not set: "
+                                    "running headless")
+            headless = True
+        timeout = body.get("timeout_seconds")
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT_S
+        timeout = _positive_int(timeout, "timeout_seconds", MAX_TIMEOUT_S)
+        if timeout < KERNEL_MIN_TIMEOUT_S:
+            self._notice("short-timeout", f"timeout_seconds {timeout} works here, but Kernel's "
+                                          f"cloud requires at least {KERNEL_MIN_TIMEOUT_S}")
+        viewport = dict(DEFAULT_VIEWPORT)
+        raw_viewport = body.get("viewport")
+        if raw_viewport is not None:
+            if not isinstance(raw_viewport, dict):
+                raise bad_request("'viewport' must be an object with 'width' and 'height'")
+            viewport = {
+                "width": _positive_int(raw_viewport.get("width"), "viewport.width",
+                                       MAX_VIEWPORT_SIDE),
+                "height": _positive_int(raw_viewport.get("height"), "viewport.height",
+                                        MAX_VIEWPORT_SIDE),
+            }
+            if raw_viewport.get("refresh_rate") is not None:
+                viewport["refresh_rate"] = _positive_int(
+                    raw_viewport["refresh_rate"], "viewport.refresh_rate", 1000)
+        start_url = body.get("start_url")
+        if start_url is not None and not isinstance(start_url, str):
+            raise bad_request("'start_url' must be a string")
+        if start_url and not _ABSOLUTE_URL.match(start_url):
+            # It is given to Chromium on its command line: never let it read as a switch.
+            raise bad_request(f"'start_url' must be an absolute URL such as https://example.com, "
+                              f"got {start_url!r}")
+        name = body.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise bad_request("'name' must be a non-empty string")
+        tags = body.get("tags")
+        if tags is not None and (not isinstance(tags, dict) or len(tags) > 50 or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in tags.items())):
+            raise bad_request("'tags' must be an object of at most 50 string values")
+        region = body.get("region")
+        if region is not None and region not in REGIONS:
+            raise bad_request(f"'region' must be one of {', '.join(REGIONS)}; got {region!r}")
+        for key, value in body.items():
+            if key in _HONOURED or value in (None, False, "", [], {}):
+                continue
+            if key in CLOUD_ONLY:
+                self._notice(f"field:{key}", f"{key!r} is a Kernel cloud setting: the local "
+                                             "Chromium ignores it")
+            else:
+                self._notice(f"field:{key}", f"ignoring {key!r}: the local runner doesn't "
+                                             "support it")
+        return _Request(inv_id, bool(headless if headless is not None else True), timeout,
+                        viewport, start_url or None, name, tags, region or "us-east")
+
+    async def create(self, body: dict[str, Any]) -> LocalBrowser:
+        if self._stopping:
+            raise ApiError(503, "unavailable", "the runner is shutting down",
+                           headers={"Retry-After": "1"})
+        req = self._parse(body)
+        executable = find_chromium(self.runner.config.browser_path)
+        if req.invocation_id is not None and not self._running(req.invocation_id):
+            inv = await self.runner.scheduler.get(req.invocation_id)
+            if inv is None:
+                raise not_found(f"invocation {req.invocation_id!r} not found")
+            if inv.terminal:
+                raise ApiError(409, "conflict", f"invocation {inv.id} is already {inv.status}: "
+                               "its browsers are closed when it finishes", headers=dict(_NO_RETRY))
+        # From here to the launch, nothing awaits: the checks hold when the browser is counted.
+        if self._stopping:
+            raise ApiError(503, "unavailable", "the runner is shutting down",
+                           headers={"Retry-After": "1"})
+        if req.name is not None and any(b.name == req.name for b in self.items.values()):
+            raise conflict(f"a browser named {req.name!r} is already running")
+        if len(self.items) >= self.max_browsers:
+            raise ApiError(429, "rate_limited", (
+                f"the local runner runs at most {self.max_browsers} browsers at once; delete one "
+                "or raise --max-browsers"))
+        browser_id = new_id()
+        browser = LocalBrowser(
+            id=browser_id, folder=self.root / browser_id, created_ns=now_ns(),
+            headless=req.headless, timeout_s=req.timeout_s, viewport=req.viewport,
+            invocation_id=req.invocation_id, start_url=req.start_url, name=req.name,
+            tags=req.tags, region=req.region,
+        )
+        self.items[browser.id] = browser
+        try:
+            await self._launch(browser, executable)
+        except BaseException:
+            task = self._begin_close(browser, "it failed to start")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+            raise
+        if browser.closing is not None:  # closed while it started
+            await asyncio.shield(self._begin_close(browser, browser.closing))
+            raise ApiError(409, "conflict", f"the browser was closed while starting: "
+                           f"{browser.closing}", headers=dict(_NO_RETRY))
+        tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
+        self.runner.log(f"browser {browser.id} started{tied}: {browser.cdp_ws_url}")
+        return browser
+
+    def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
+        command = [executable]
+        if browser.headless:
+            command.append("--headless=new")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        command += [
+            "--disable-gpu", "--disable-quic", "--no-first-run", "--no-default-browser-check",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-breakpad",
+            "--password-store=basic", "--use-mock-keychain",
+            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+            f"--user-data-dir={browser.profile}",
+            f"--window-size={browser.viewport['width']},{browser.viewport['height']}",
+            "--",  # what follows is a URL, never a switch
+            browser.start_url or "about:blank",
+        ]
+        if self._pdeathsig:
+            command = [self._pdeathsig, "--pdeathsig", "KILL", "--", *command]
+        return command
+
+    async def _launch(self, browser: LocalBrowser, executable: str) -> None:
+        browser.profile.mkdir(parents=True)
+        (browser.folder / "runner.pid").write_text(str(os.getpid()))
+        with open(browser.log_path, "wb") as log:
+            try:
+                browser.proc = subprocess.Popen(
+                    self._command(browser, executable), stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=log, cwd=str(browser.folder), start_new_session=True,
+                    # Chromium's crash reporter keeps its database there instead of in $HOME,
+                    # so every process of this browser names its folder (and is found by it).
+                    env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
+                )
+            except OSError as exc:
+                raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}") from None
+        (browser.folder / "pid").write_text(str(browser.proc.pid))
+        deadline = time.monotonic() + START_DEADLINE_S
+        interval = 0.01
+        while True:
+            endpoint = self._devtools_endpoint(browser)
+            if endpoint is not None:
+                browser.port, browser.ws_path = endpoint
+                browser.last_active = time.monotonic()
+                return
+            if browser.closing is not None:
+                return
+            code = browser.proc.poll()
+            if code is not None:
+                raise self._start_failed(browser, executable, f"it {describe_exit(code)}")
+            if time.monotonic() > deadline:
+                raise self._start_failed(browser, executable, "it did not open its DevTools "
+                                         f"port within {START_DEADLINE_S:g} s")
+            await asyncio.sleep(interval)
+            interval = min(interval * 2, 0.1)
+
+    def _devtools_endpoint(self, browser: LocalBrowser) -> tuple[int, str] | None:
+        """``(port, path)`` of the browser's DevTools websocket, once Chromium has written it."""
+        try:
+            lines = (browser.profile / "DevToolsActivePort").read_text().splitlines()
+        except (OSError, UnicodeDecodeError):
+            lines = []
+        if len(lines) >= 2 and lines[0].strip().isdigit() and _WS_PATH.fullmatch(
+                lines[1].strip()) and len(lines[1].strip()) >= len("/devtools/browser/") + 36:
+            return int(lines[0]), lines[1].strip()
+        try:
+            output = browser.log_path.read_bytes()
+        except OSError:
+            return None
+        found = _LISTENING.search(output)
+        if found is not None and output[found.end():found.end() + 1] in (b"\n", b"\r"):
+            return int(found.group(1)), found.group(2).decode()
+        return None
+
+    def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
+        tail = _tail(browser.log_path)
+        message = f"Chromium ({executable}) did not start: {why}"
+        if tail:
+            message += f"; its last output:\n{tail}"
+        self.runner.log(f"browser {browser.id}: {message}")
+        return ApiError(503, "browser_unavailable", message, headers=dict(_NO_RETRY))
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def _begin_close(self, browser: LocalBrowser, reason: str) -> asyncio.Task[None]:
+        """Forget the browser and kill its processes now; reap and delete in the background."""
+        if browser.close_task is not None:
+            return browser.close_task
+        browser.closing = reason
+        self.items.pop(browser.id, None)
+        self._closing.add(browser)
+        if browser.proc is not None:
+            browser.members = _processes_matching(str(browser.folder) + os.sep)
+            if browser.proc.returncode is None:
+                _kill_group(browser.proc.pid)
+        browser.close_task = background.start(self._finish_close(browser),
+                                              name=f"close browser {browser.id}")
+        return browser.close_task
+
+    async def _finish_close(self, browser: LocalBrowser) -> None:
+        try:
+            if browser.proc is not None:
+                interval = 0.005
+                deadline = time.monotonic() + 10
+                while browser.proc.poll() is None and time.monotonic() < deadline:
+                    await asyncio.sleep(interval)
+                    interval = min(interval * 2, 0.1)
+                if browser.proc.returncode is not None:  # anything that outlived its leader
+                    for stray in _processes_matching(str(browser.folder) + os.sep):
+                        _kill_group(stray)
+                await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
+            await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
+            if browser.port is not None:
+                self.runner.log(f"browser {browser.id} closed: {browser.closing}")
+        finally:
+            self._closing.discard(browser)
+
+    # -- views -------------------------------------------------------------------------------
+
+    def find(self, id_or_name: str) -> LocalBrowser:
+        browser = self.items.get(id_or_name)
+        if browser is None or not browser.ready:
+            browser = next((b for b in self.items.values()
+                            if b.ready and b.name == id_or_name), None)
+        if browser is None:
+            raise not_found(f"browser {id_or_name!r} not found")
+        return browser
+
+    async def _invocation(self, invocation_id: str) -> None:
+        if await self.runner.scheduler.get(invocation_id) is None:
+            raise not_found(f"invocation {invocation_id!r} not found")
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        async def create(request: Request) -> Response:
+            body = await _body(request) if (await request.body()).strip() else {}
+            browser = await self.create(body)
+            return _json(browser.to_wire())
+
+        async def list_(request: Request) -> Response:
+            q = request.query_params
+            limit = _int_param(request, "limit", 20, 1, 100)
+            offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+            status = q.get("status") or "active"
+            if status not in ("active", "deleted", "all"):
+                raise bad_request(f"'status' must be one of active, deleted, all; got {status!r}")
+            tags = {m.group(1): v for k, v in q.multi_items()
+                    if (m := re.fullmatch(r"tags\[(.+)\]", k))}
+            query = q.get("query") or None
+            items = [] if status == "deleted" else [
+                b for b in reversed(list(self.items.values()))
+                if b.ready
+                and (not q.get("region") or b.region == q["region"])
+                and (query is None or query in b.id or query in (b.name or ""))
+                and all((b.tags or {}).get(k) == v for k, v in tags.items())
+            ]
+            page, headers = paged(items, limit, offset)
+            return _json([b.to_wire() for b in page], headers=headers)
+
+        async def get(request: Request) -> Response:
+            return _json(self.find(request.path_params["id"]).to_wire())
+
+        async def delete(request: Request) -> Response:
+            browser = self.find(request.path_params["id"])
+            await asyncio.shield(self._begin_close(browser, "deleted"))
+            return Response(status_code=204)
+
+        async def invocation_browsers(request: Request) -> Response:
+            inv_id = request.path_params["id"]
+            await self._invocation(inv_id)
+            return _json({"browsers": [b.to_wire() for b in self.items.values()
+                                       if b.ready and b.invocation_id == inv_id]})
+
+        async def delete_invocation_browsers(request: Request) -> Response:
+            inv_id = request.path_params["id"]
+            await self._invocation(inv_id)
+            tasks = [self._begin_close(b, f"deleted with invocation {inv_id}'s browsers")
+                     for b in list(self.items.values()) if b.invocation_id == inv_id]
+            if tasks:
+                await asyncio.shield(asyncio.gather(*tasks))
+            return Response(status_code=204)
+
+        return [
+            Route("/browsers", _guard(create), methods=["POST"]),
+            Route("/browsers", _guard(list_), methods=["GET"]),
+            Route("/browsers/{id}", _guard(get), methods=["GET"]),
+            Route("/browsers/{id}", _guard(delete), methods=["DELETE"]),
+            Route("/invocations/{id}/browsers", _guard(invocation_browsers), methods=["GET"]),
+            Route("/invocations/{id}/browsers", _guard(delete_invocation_browsers),
+                  methods=["DELETE"]),
+        ]
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _is_runner(pid: int) -> bool:
+    """Whether ``pid`` is a live kernel-actions process (a runner sharing the data folder)."""
+    cmd = _cmdline(pid)
+    return "kernel_actions" in cmd or "kernel-actions" in cmd

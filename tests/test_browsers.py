@@ -1,0 +1,339 @@
+"""Kernel's browser API served by local Chromium: the official SDK, Playwright over CDP,
+and a page served on loopback; no network beyond this machine."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kernel import Kernel, NotFoundError, RateLimitError
+
+from kernel_actions.runner.browsers import UNAVAILABLE_MESSAGE, find_chromium
+from kernel_actions.runner.errors import ApiError
+
+from .conftest import RunnerProcess, poll
+
+try:
+    CHROMIUM: str | None = find_chromium()
+except ApiError:
+    CHROMIUM = None
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks processes in /proc"),
+]
+
+APP = '''
+import time
+
+from kernel import Kernel
+from playwright.sync_api import sync_playwright
+
+from kernel_actions import App
+
+app = App("browsing")
+
+
+@app.action("title")
+def title(ctx, payload: dict) -> dict:
+    kernel = Kernel()  # KERNEL_BASE_URL and KERNEL_API_KEY come from the runner
+    browser = kernel.browsers.create(invocation_id=ctx.invocation_id)
+    listed = kernel.invocations.list_browsers(ctx.invocation_id).browsers
+    with sync_playwright() as pw:
+        chromium = pw.chromium.connect_over_cdp(browser.cdp_ws_url)
+        context = chromium.contexts[0] if chromium.contexts else chromium.new_context()
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto(payload["url"])
+        return {"title": page.title(), "session_id": browser.session_id,
+                "listed": [b.session_id for b in listed],
+                "size": page.evaluate("[window.outerWidth, window.outerHeight]")}
+
+
+@app.action("hold")
+def hold(ctx) -> str:
+    """Keep a browser until someone deletes the invocation's browsers."""
+    kernel = Kernel()
+    kernel.browsers.create(invocation_id=ctx.invocation_id)
+    while kernel.invocations.list_browsers(ctx.invocation_id).browsers:
+        time.sleep(0.05)
+    return "released"
+'''
+
+PAGE = b"<!doctype html><html><head><title>Local Page</title></head><body>hi</body></html>"
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = PAGE if self.path == "/" else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def page_url() -> Iterator[str]:
+    """A page titled "Local Page", served on loopback."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def processes_naming(path: Path) -> list[int]:
+    """Live processes whose command line contains ``path`` (zombies have none)."""
+    marker = str(path).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def gone(folder: Path) -> bool:
+    return not processes_naming(folder) and not folder.exists()
+
+
+def sdk(runner: RunnerProcess) -> Kernel:
+    return Kernel(base_url=runner.url, api_key="local", max_retries=0)
+
+
+@pytest.fixture
+def browsing(start_runner: Callable[..., RunnerProcess], tmp_path: Path
+             ) -> Callable[..., RunnerProcess]:
+    """Start a runner serving the browsing app, with extra CLI arguments."""
+    entry = tmp_path / "app" / "main.py"
+    entry.parent.mkdir()
+    entry.write_text(APP)
+
+    def start(*extra: str) -> RunnerProcess:
+        return start_runner(entry, *extra, cwd=entry.parent)
+
+    return start
+
+
+def test_an_action_drives_a_local_browser_that_closes_with_it(
+        browsing: Callable[..., RunnerProcess], page_url: str, tmp_path: Path) -> None:
+    runner = browsing()
+    k = sdk(runner)
+    inv = k.invocations.create(app_name="browsing", action_name="title", version="latest",
+                               payload=json.dumps({"url": page_url}))
+    assert inv.status == "succeeded", inv.output
+    out = json.loads(inv.output or "")
+    assert out["title"] == "Local Page"
+    assert out["listed"] == [out["session_id"]]  # the invocation's own browser, while it ran
+    assert out["size"] == [1920, 1080]  # Kernel's default window size
+    folder = tmp_path / "data" / "browsers" / out["session_id"]
+    poll(lambda: gone(folder), timeout=15)
+    assert k.invocations.list_browsers(inv.id).browsers == []
+    with pytest.raises(NotFoundError):
+        k.browsers.retrieve(out["session_id"])
+    runner.wait_line(f"browser {out['session_id']} closed: invocation {inv.id} finished")
+
+
+def test_deleting_an_invocations_browsers(browsing: Callable[..., RunnerProcess],
+                                          tmp_path: Path) -> None:
+    runner = browsing()
+    k = sdk(runner)
+    inv = k.invocations.create(app_name="browsing", action_name="hold", version="latest",
+                               async_=True)
+
+    def browsers() -> list[Any]:
+        assert k.invocations.retrieve(inv.id).status == "running"
+        return k.invocations.list_browsers(inv.id).browsers
+
+    held = poll(lambda: k.invocations.retrieve(inv.id).status != "queued" and browsers(),
+                timeout=30)
+    assert isinstance(held, list) and len(held) == 1
+    folder = tmp_path / "data" / "browsers" / held[0].session_id
+    assert processes_naming(folder)
+    k.invocations.delete_browsers(inv.id)
+    assert gone(folder)  # DELETE answers once the processes and the profile are gone
+    poll(lambda: k.invocations.retrieve(inv.id).status == "succeeded", timeout=30)
+    assert json.loads(k.invocations.retrieve(inv.id).output or "") == "released"
+    with pytest.raises(NotFoundError):
+        k.invocations.list_browsers("no-such-invocation")
+
+
+def test_an_idle_browser_is_closed_and_a_connected_one_is_kept(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    runner = start_runner(None, command="serve")
+    k = sdk(runner)
+    idle = k.browsers.create(timeout_seconds=1)
+    assert idle.timeout_seconds == 1 and idle.headless and not idle.stealth
+    idle_folder = tmp_path / "data" / "browsers" / idle.session_id
+    busy = k.browsers.create(timeout_seconds=1, viewport={"width": 800, "height": 600},
+                             start_url="data:text/html,<title>Start</title>")
+    assert busy.start_url == "data:text/html,<title>Start</title>"
+    busy_folder = tmp_path / "data" / "browsers" / busy.session_id
+    assert busy.viewport is not None and (busy.viewport.width, busy.viewport.height) == (800, 600)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.connect_over_cdp(busy.cdp_ws_url)
+        poll(lambda: gone(idle_folder), timeout=15)
+        runner.wait_line(f"browser {idle.session_id} closed: idle for 1 s")
+        # Connected for three times its timeout, the other browser stays.
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            assert chromium.is_connected()
+            assert k.browsers.retrieve(busy.session_id).session_id == busy.session_id
+        page = chromium.contexts[0].pages[0]
+        page.wait_for_function("document.title === 'Start'")
+        assert page.evaluate("[window.outerWidth, window.outerHeight]") == [800, 600]
+    # Disconnected, it goes after its timeout.
+    poll(lambda: gone(busy_folder), timeout=15)
+    assert [b.session_id for b in k.browsers.list()] == []
+
+
+def test_the_cap_answers_429_until_a_browser_is_deleted(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    runner = start_runner(None, "--max-browsers", "1", command="serve")
+    k = sdk(runner)
+    first = k.browsers.create(name="first", tags={"team": "qa"}, stealth=True,
+                              proxy_id="ignored")
+    with pytest.raises(RateLimitError) as refused:
+        k.browsers.create()
+    assert refused.value.status_code == 429
+    body = refused.value.body
+    assert isinstance(body, dict) and body["code"] == "rate_limited"
+    assert "at most 1 browsers at once; delete one or raise --max-browsers" in body["message"]
+    assert [b.session_id for b in k.browsers.list()] == [first.session_id]
+    assert [b.session_id for b in k.browsers.list(tags={"team": "qa"})] == [first.session_id]
+    assert k.browsers.list(tags={"team": "dev"}).items == []
+    assert k.browsers.retrieve("first").session_id == first.session_id
+    runner.wait_line("'stealth' is a Kernel cloud setting")
+    runner.wait_line("'proxy_id' is a Kernel cloud setting")
+    k.browsers.delete_by_id(first.session_id)
+    assert gone(tmp_path / "data" / "browsers" / first.session_id)
+    with pytest.raises(NotFoundError):
+        k.browsers.delete_by_id(first.session_id)
+    second = k.browsers.create()
+    assert second.cdp_ws_url.startswith("ws://127.0.0.1:")
+    assert "/devtools/browser/" in second.cdp_ws_url
+
+
+def test_bad_requests(start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    runner = start_runner(None, command="serve")
+    with runner.client() as c:
+        for body, field in [({"timeout_seconds": "60"}, "timeout_seconds"),
+                            ({"timeout_seconds": 0}, "timeout_seconds"),
+                            ({"viewport": {"width": 0, "height": 10}}, "viewport.width"),
+                            ({"headless": "yes"}, "headless"),
+                            ({"tags": {"a": 1}}, "tags"),
+                            ({"start_url": "--version"}, "start_url")]:
+            r = c.post("/browsers", json=body)
+            assert r.status_code == 400 and field in r.json()["message"], r.text
+        r = c.post("/browsers", json={"invocation_id": "nope"})
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+        r = c.get("/browsers", params={"status": "gone"})
+        assert r.status_code == 400
+        assert c.get("/browsers", params={"status": "deleted"}).json() == []
+    assert not (tmp_path / "data" / "browsers").exists() or not any(
+        (tmp_path / "data" / "browsers").iterdir())
+
+
+def test_no_chromium_and_a_chromium_that_does_not_start(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    missing = start_runner(None, command="serve", data_dir=tmp_path / "d1",
+                           env={"PATH": str(home), "HOME": str(home)})
+    with missing.client() as c:
+        r = c.post("/browsers", json={})
+    assert r.status_code == 503 and r.headers["x-should-retry"] == "false"
+    assert r.json() == {"code": "browser_unavailable", "message": UNAVAILABLE_MESSAGE}
+    broken = start_runner(None, "--browser-path", "/bin/false", command="serve",
+                          data_dir=tmp_path / "d2")
+    with broken.client() as c:
+        r = c.post("/browsers")
+    assert r.status_code == 503 and r.json()["code"] == "browser_unavailable"
+    assert "did not start: it exited with code 1" in r.json()["message"]
+    assert not any((tmp_path / "d2" / "browsers").iterdir())
+
+
+def test_stopping_the_runner_closes_its_browsers(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    runner = start_runner(None, command="serve")
+    k = sdk(runner)
+    sessions = [k.browsers.create().session_id for _ in range(2)]
+    root = tmp_path / "data" / "browsers"
+    assert all(processes_naming(root / s) for s in sessions)
+    runner.proc.send_signal(signal.SIGTERM)
+    assert runner.proc.wait(30) == 0
+    assert processes_naming(root) == []
+    assert list(root.iterdir()) == []
+
+
+def test_what_a_killed_runner_left_is_cleaned_at_the_next_start(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    root = tmp_path / "data" / "browsers"
+    first = start_runner(None, command="serve")
+    orphan = sdk(first).browsers.create().session_id
+    first.kill()  # kill -9: no chance to close anything
+    # A Chromium left running by a runner that died (as if it had no way to take it along).
+    leftover = root / "leftover0000000000000000"
+    (leftover / "profile").mkdir(parents=True)
+    assert CHROMIUM is not None
+    stray = subprocess.Popen(
+        [CHROMIUM, "--headless=new", "--disable-gpu", "--no-first-run",
+         *(["--no-sandbox"] if os.geteuid() == 0 else []), "--remote-debugging-port=0",
+         f"--user-data-dir={leftover / 'profile'}", "about:blank"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        (leftover / "pid").write_text(str(stray.pid))
+        (leftover / "runner.pid").write_text("999999999")
+        poll(lambda: (leftover / "profile" / "DevToolsActivePort").exists(), timeout=20)
+        second = start_runner(None, command="serve")
+        assert stray.wait(20) == -signal.SIGKILL
+        poll(lambda: gone(leftover) and gone(root / orphan), timeout=15)
+        second.wait_line("browsers: removed 2 browser folder(s) a previous run left")
+        assert sdk(second).browsers.list().items == []
+    finally:
+        if stray.poll() is None:
+            os.killpg(stray.pid, signal.SIGKILL)
+            stray.wait(10)
+
+
+def test_serve_and_dev_take_the_browser_flags() -> None:
+    for command in ("dev", "serve"):
+        out = subprocess.run([sys.executable, "-m", "kernel_actions.cli", command, "--help"],
+                             capture_output=True, text=True, timeout=60).stdout
+        assert "--max-browsers" in out and "--browser-path" in out
+    bad = subprocess.run([sys.executable, "-m", "kernel_actions.cli", "serve", "--port", "0",
+                          "--browser-path", "/nonexistent/chrome"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "is not an executable file" in bad.stderr
+
+
+def test_the_openapi_lists_the_browser_endpoints(
+        start_runner: Callable[..., RunnerProcess]) -> None:
+    runner = start_runner(None, command="serve")
+    spec = httpx.get(f"{runner.url}/openapi.json").json()
+    assert set(spec["paths"]["/browsers"]) == {"get", "post"}
+    assert {"get", "delete"} <= set(spec["paths"]["/browsers/{id}"])
+    assert {"get", "delete"} <= set(spec["paths"]["/invocations/{id}/browsers"])

@@ -118,6 +118,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._rows: int | None = None
         self._local = threading.local()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -151,6 +152,9 @@ class Store:
         self._saves: dict[str, tuple[Any, ...]] = {}
         self._save_waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
+        #: Rows in ``invocations``, kept up to date by the batches (see ``_seq_at``).
+        self._rows: int | None = int(
+            self._conn.execute("SELECT count(*) FROM invocations").fetchone()[0])
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -171,6 +175,8 @@ class Store:
             if saves:  # after the inserts they may update
                 conn.executemany(_UPDATE, saves.values())
             conn.execute("COMMIT")
+            if self._rows is not None:
+                self._rows += sum(1 for sql, *_ in batch if sql is _INSERT)
         except BaseException as exc:  # pragma: no cover - disk full, corruption
             error = exc
             try:
@@ -182,6 +188,7 @@ class Store:
     def _put(self, sql: str, params: Any, many: bool, wait: bool) -> asyncio.Future[None] | None:
         if self._loop is None:
             # Not started (tools, tests): write synchronously.
+            self._rows = None
             conn = self._reader()
             if many:
                 conn.executemany(sql, params)
@@ -294,18 +301,40 @@ class Store:
         conn = self._reader()
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         if offset > self.DEEP_OFFSET:
-            hint = "" if where else " INDEXED BY inv_seq"
-            row = conn.execute(
-                f"SELECT seq FROM invocations{hint}{clause} ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                [*params, offset]).fetchone()
-            if row is None:
+            seq = None if where else self._seq_at(conn, offset)
+            if seq is None:
+                hint = "" if where else " INDEXED BY inv_seq"
+                row = conn.execute(
+                    f"SELECT seq FROM invocations{hint}{clause} ORDER BY seq DESC LIMIT 1 "
+                    "OFFSET ?", [*params, offset]).fetchone()
+                seq = row[0] if row is not None else -1
+            if seq < 0:
                 return [], False
             clause = (clause + " AND " if clause else " WHERE ") + "seq<=?"
-            params.append(row[0])
+            params.append(seq)
             offset = 0
         sql = (f"SELECT {_COLUMNS} FROM invocations{clause} ORDER BY seq DESC LIMIT ? OFFSET ?")
         rows = conn.execute(sql, [*params, limit + 1, offset]).fetchall()
         return [_row(r) for r in rows[:limit]], len(rows) > limit
+
+    def _seq_at(self, conn: sqlite3.Connection, offset: int) -> int | None:
+        """The ``seq`` of the row ``offset`` rows from the newest, without walking to it.
+
+        Rows are only ever inserted, so their ``seq`` runs without gaps and the answer is
+        arithmetic. That is checked, not assumed: when the span of ``seq`` is not the row
+        count (a gap, or a batch committed between the two reads) this returns ``None``
+        and the caller walks the index. ``-1`` means past the end.
+        """
+        rows = self._rows
+        if rows is None:
+            return None
+        lo, hi = conn.execute("SELECT (SELECT min(seq) FROM invocations), "
+                              "(SELECT max(seq) FROM invocations)").fetchone()
+        if hi is None:
+            return -1
+        if hi - lo + 1 != rows:
+            return None
+        return hi - offset if hi - offset >= lo else -1
 
     def logs(self, invocation_id: str, since_ns: int | None = None) -> list[LogRecord]:
         sql = "SELECT seq, ts_ns, message FROM logs WHERE invocation_id=?"

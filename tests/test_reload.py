@@ -50,6 +50,13 @@ def test_filter_ignores_data_vcs_venvs_caches_and_gitignored(tmp_path: Path) -> 
     assert not f(tmp_path.parent / "elsewhere.py")
 
 
+def test_filter_ignores_a_data_dir_placed_in_the_app_folder(tmp_path: Path) -> None:
+    f = ChangeFilter(tmp_path, also_ignore=[tmp_path / "state"])
+    assert not f(tmp_path / "state" / "runner.db-wal")
+    assert not f(tmp_path / "state" / "browsers" / "x" / "profile" / "Cookies")
+    assert f(tmp_path / "stateful.py") and f(tmp_path / "main.py")
+
+
 def test_reloads_once_per_relevant_batch_and_reports(tmp_path: Path) -> None:
     target = FakeTarget([True, False, True])
     lines: list[str] = []

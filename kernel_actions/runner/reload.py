@@ -30,8 +30,10 @@ IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", ".swo", "~", ".tmp", ".kate-
 class ChangeFilter:
     """Which changed paths below ``root`` matter: not ignored dirs, not ``.gitignore``d."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, also_ignore: Iterable[Path] = ()) -> None:
         self.root = root.resolve()
+        #: Folders the runner writes to itself (a ``--data-dir`` inside the app's folder).
+        self._own = [p.resolve() for p in also_ignore]
         self._spec = None
         gitignore = self.root / ".gitignore"
         if gitignore.is_file():
@@ -47,6 +49,8 @@ class ChangeFilter:
             return False
         parts = rel.parts
         if not parts:
+            return False
+        if any(path.resolve().is_relative_to(own) for own in self._own):
             return False
         if any(p in IGNORED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
             return False
@@ -157,5 +161,7 @@ async def watch_and_reload(runner: Runner, source: ChangeSource | None = None) -
             text += "\n" + detail.rstrip()
         return text
 
-    reloader = Reloader(pool, root, log=runner.log, describe_error=describe)
+    assert runner.config.data_dir is not None
+    reloader = Reloader(pool, root, log=runner.log, describe_error=describe,
+                        path_filter=ChangeFilter(root, also_ignore=[runner.config.data_dir]))
     await reloader.run((source or watchfiles_changes)(root))

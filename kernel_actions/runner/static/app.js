@@ -468,6 +468,24 @@ function unwrapNullable(schema, root) {
   return { schema: s, nullable: false };
 }
 
+// A skeleton value for a schema, shown as the placeholder of a JSON field.
+function skeleton(schema, root, depth = 0) {
+  const s = unwrapNullable(schema, root).schema;
+  if (depth > 4) return null;
+  if (s.default !== undefined) return s.default;
+  if (s.enum) return s.enum[0];
+  switch (s.type) {
+    case "object":
+      if (s.properties) return Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, skeleton(v, root, depth + 1)]));
+      return {};
+    case "array": return s.items ? [skeleton(s.items, root, depth + 1)] : [];
+    case "string": return "";
+    case "integer": case "number": return s.minimum ?? 0;
+    case "boolean": return false;
+    default: return null;
+  }
+}
+
 function pathKey(path) { return path.map(String).join("."); }
 
 // Returns { el, get(), set(value) }; get() gives undefined for "leave it out".
@@ -553,7 +571,9 @@ function buildField(rawSchema, root, path, label, required) {
     };
   }
   // Arrays, maps, unions and anything else: JSON for that field.
-  const area = h("textarea", { id: `f-${key}`, name: key, rows: 4, placeholder: "JSON" });
+  const example = skeleton(schema, root);
+  const area = h("textarea", { id: `f-${key}`, name: key, rows: 4,
+    placeholder: example === null ? "JSON" : `JSON, e.g. ${JSON.stringify(example)}` });
   const set = (v) => { area.value = v === undefined ? "" : JSON.stringify(v, null, 2); };
   set(schema.default);
   return {

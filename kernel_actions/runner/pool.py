@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .protocol import WORKER_FD_ENV, encode, read_message
+from .protocol import WORKER_FD_ENV, Outbox, read_message
 
 __all__ = ["WorkerProcess", "CodePool", "LoadFailure", "WorkerListener"]
 
@@ -87,6 +87,7 @@ class WorkerProcess:
         self.proc = proc
         self.reader = reader
         self.writer = writer
+        self.outbox = Outbox(writer, asyncio.get_running_loop())
         self.generation: int | None = None
         self.manifest: dict[str, Any] | None = None
         self.in_flight: set[str] = set()
@@ -137,7 +138,7 @@ class WorkerProcess:
 
     def send(self, message: dict[str, Any]) -> None:
         if not self.writer.is_closing():
-            self.writer.write(encode(message))
+            self.outbox.send(message)
 
     async def load(self, target: str) -> dict[str, Any]:
         self._reply = asyncio.get_running_loop().create_future()
@@ -208,6 +209,7 @@ class WorkerProcess:
     def stop(self) -> None:
         """Ask the worker to exit (it does at once: call when nothing it runs matters)."""
         self.send({"t": "exit"})
+        self.outbox.flush()
         self.writer.close()
 
     def kill(self, reason: str | None = None) -> None:

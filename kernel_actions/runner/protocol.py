@@ -17,7 +17,7 @@ import json
 import struct
 from typing import Any
 
-__all__ = ["encode", "read_message", "MAX_MESSAGE", "WORKER_FD_ENV"]
+__all__ = ["encode", "read_message", "Outbox", "MAX_MESSAGE", "WORKER_FD_ENV"]
 
 #: Largest message accepted (a result over this fails the invocation instead).
 MAX_MESSAGE = 256 * 1024 * 1024
@@ -43,3 +43,34 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
         return None
     message: dict[str, Any] = json.loads(body)
     return message
+
+
+class Outbox:
+    """Messages sent during one turn of the loop leave in one write (one system call).
+
+    Under load a turn hands several invocations to a worker, or finishes several; writing
+    each on its own costs a system call apiece. Order is kept; :meth:`flush` writes at once.
+    """
+
+    __slots__ = ("_writer", "_loop", "_pending", "_scheduled")
+
+    def __init__(self, writer: asyncio.StreamWriter, loop: asyncio.AbstractEventLoop) -> None:
+        self._writer = writer
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._scheduled = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._pending.append(encode(message))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        if not self._writer.is_closing():
+            self._writer.write(data)

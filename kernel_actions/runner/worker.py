@@ -26,7 +26,7 @@ from ..execution import execute
 from ..loader import load_apps
 from ..manifest import build_manifest
 from ..outcome import Outcome, failure
-from .protocol import WORKER_FD_ENV, encode, read_message
+from .protocol import WORKER_FD_ENV, Outbox, read_message
 
 __all__ = ["main", "MAX_LOG_LINES"]
 
@@ -62,9 +62,10 @@ class Worker:
         self._log_counts: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop
         self.writer: asyncio.StreamWriter
+        self.outbox: Outbox
 
     def send(self, message: dict[str, Any]) -> None:
-        self.writer.write(encode(message))
+        self.outbox.send(message)
 
     # -- logs (any thread) ----------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         reader, self.writer = await asyncio.open_unix_connection(sock=self.sock)
+        self.outbox = Outbox(self.writer, self.loop)
         self.send({"t": "ready", "pid": os.getpid()})
         with capture_output():
             while True:

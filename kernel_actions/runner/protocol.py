@@ -46,10 +46,12 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
 
 
 class Outbox:
-    """Messages sent during one turn of the loop leave in one write (one system call).
+    """Messages sent during one turn of the loop leave in at most two writes.
 
     Under load a turn hands several invocations to a worker, or finishes several; writing
-    each on its own costs a system call apiece. Order is kept; :meth:`flush` writes at once.
+    each on its own costs a system call apiece. The first message of a turn is written at
+    once (a lone message waits for nothing); the others go out together when the turn
+    ends. Order is kept; :meth:`flush` writes what is held at once.
     """
 
     __slots__ = ("_writer", "_loop", "_pending", "_scheduled")
@@ -61,10 +63,14 @@ class Outbox:
         self._scheduled = False
 
     def send(self, message: dict[str, Any]) -> None:
-        self._pending.append(encode(message))
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
+        if self._scheduled:  # not the first this turn: goes out with the rest at its end
+            self._pending.append(encode(message))
+            return
+        # The first message of a turn leaves at once (no latency added to a lone message).
+        self._scheduled = True
+        self._loop.call_soon(self.flush)
+        if not self._writer.is_closing():
+            self._writer.write(encode(message))
 
     def flush(self) -> None:
         self._scheduled = False

@@ -3,13 +3,11 @@ and a page served on loopback; no network beyond this machine."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from kernel import Kernel, NotFoundError, RateLimitError
 from kernel_actions.runner.browsers import UNAVAILABLE_MESSAGE, find_chromium
 from kernel_actions.runner.errors import ApiError
 
-from .conftest import RunnerProcess, poll
+from .conftest import RunnerProcess, http_server, poll
 
 try:
     CHROMIUM: str | None = find_chromium()
@@ -73,28 +71,12 @@ def hold(ctx) -> str:
 PAGE = b"<!doctype html><html><head><title>Local Page</title></head><body>hi</body></html>"
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = PAGE if self.path == "/" else b""
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def page_url() -> Iterator[str]:
     """A page titled "Local Page", served on loopback."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    html = "text/html; charset=utf-8"
+    with http_server(lambda path: (200, html, PAGE) if path == "/" else (404, html, b"")) as url:
+        yield url + "/"
 
 
 def processes_naming(path: Path) -> list[int]:

@@ -3,7 +3,6 @@ real runner (invoke, follow, replay, invocations, logs, apps, schema, package, d
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import queue
@@ -14,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 import pytest
@@ -22,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from kernel_actions.cli import cli
 
-from .conftest import RunnerProcess, poll
+from .conftest import RunnerProcess, http_server, poll
 
 CLOSED = "http://127.0.0.1:1"  # nothing listens on port 1
 
@@ -112,26 +111,9 @@ def processes() -> Iterator[Callable[..., Process]]:
 def failing_api() -> Iterator[str]:
     """An API that answers every request with a 500 error."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"code": "internal_error", "message": "the database is on fire"}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_GET
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    body = b'{"code": "internal_error", "message": "the database is on fire"}'
+    with http_server(lambda path: (500, "application/json", body)) as url:
+        yield url
 
 
 # -- parsing, help and messages -----------------------------------------------------------

@@ -172,11 +172,7 @@ def test_replay_and_mark_buttons(dash: RunnerProcess, page: Page, tmp_path: Path
     expect(page.locator(".panel .status").first).to_have_text("succeeded")
     new_id = page.url.rsplit("/", 1)[1]
     replayed = httpx.get(f"{dash.url}/invocations/{new_id}").json()
-    assert replayed["payload"] == inv_payload(gate) and replayed["status"] == "succeeded"
-
-
-def inv_payload(gate: Path) -> str:
-    return f'"{gate}"'
+    assert replayed["payload"] == f'"{gate}"' and replayed["status"] == "succeeded"
 
 
 def test_the_page_works_with_an_api_key(start_runner: Callable[..., RunnerProcess],

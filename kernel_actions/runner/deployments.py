@@ -426,7 +426,7 @@ class Deployments:
             subscription = self.runner.bus.subscribe(dep.id)
             sub = subscription.__enter__()
             await self.runner.store.flush()  # what was published before we subscribed is stored
-            logs = self.runner.store.logs(dep.id)  # a few lines: read on the loop
+            logs = await asyncio.to_thread(self.runner.store.logs, dep.id)
             seen = {r.ts_ns for r in logs}
 
             async def stream() -> AsyncIterator[bytes]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from _common import APPS, RawClient, machine, median, pct, runner
 
-from kernel_actions.runner.store import Store
+from kernel_actions.runner.engine.store import Store
 
 
 def fill(db: Path, rows: int) -> None:

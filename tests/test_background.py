@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from kernel_actions.runner import background
+from kernel_actions.runner.engine import background
 
 
 async def _waits_forever() -> None:

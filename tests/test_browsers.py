@@ -17,7 +17,7 @@ import httpx
 import pytest
 from kernel import Kernel, NotFoundError, RateLimitError
 
-from kernel_actions.runner.browsers import UNAVAILABLE_MESSAGE, find_chromium
+from kernel_actions.runner.browsers.service import UNAVAILABLE_MESSAGE, find_chromium
 from kernel_actions.runner.errors import ApiError
 
 from .conftest import RunnerProcess, http_server, poll

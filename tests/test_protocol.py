@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from kernel_actions.runner.protocol import Outbox, read_message
+from kernel_actions.runner.engine.protocol import Outbox, read_message
 
 
 def test_messages_sent_in_one_turn_leave_in_two_writes_in_order() -> None:

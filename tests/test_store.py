@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from kernel_actions.runner.invocation import Invocation
-from kernel_actions.runner.store import ListFilters, Store
+from kernel_actions.runner.engine.invocation import Invocation
+from kernel_actions.runner.engine.store import ListFilters, Store
 
 
 def _inv(i: int) -> Invocation:

@@ -21,13 +21,13 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from ..timeutil import format_ns, now_ns
-from .api import build_api
 from .config import Config
-from .events import EventBus
-from .invocation import Invocation
-from .pool import CodePool, base_env
-from .scheduler import Scheduler
-from .store import Store
+from .engine.events import EventBus
+from .engine.invocation import Invocation
+from .engine.pool import CodePool, base_env
+from .engine.scheduler import Scheduler
+from .engine.store import Store
+from .http.api import build_api
 
 __all__ = ["Runner", "serve"]
 
@@ -59,11 +59,11 @@ class Runner:
         self.started_ns = now_ns()
         self.forced_exit = False
         self._extra_routes: list[BaseRoute] = []
-        from .deployments import Deployments
+        from .deployments.service import Deployments
 
         self.deployments = Deployments(self)
         self.add_routes(self.deployments.routes())
-        from .browsers import Browsers
+        from .browsers.service import Browsers
 
         self.browsers = Browsers(self)
         self.add_routes(self.browsers.routes())

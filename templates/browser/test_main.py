@@ -31,7 +31,7 @@ def test_a_url_is_required() -> None:
 
 
 def _has_chromium() -> bool:
-    from kernel_actions.runner.browsers import find_chromium
+    from kernel_actions.runner.browsers.service import find_chromium
 
     try:
         find_chromium()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..timeutil import format_ns
+from ...timeutil import format_ns
 
 __all__ = ["Invocation", "Status", "TERMINAL"]
 

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..app import new_id
-from ..outcome import REASONS
-from ..timeutil import format_ns, now_ns
+from ...app import new_id
+from ...outcome import REASONS
+from ...timeutil import format_ns, now_ns
+from ..errors import ApiError, conflict, not_found
 from . import background
-from .errors import ApiError, conflict, not_found
 from .events import EventBus
 from .invocation import Invocation
 from .pool import CodePool, WorkerProcess

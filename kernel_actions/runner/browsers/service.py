@@ -44,15 +44,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..app import new_id
-from ..timeutil import format_ns, now_ns
-from . import background
-from .api import MAX_OFFSET, _body, _guard, _int_param, _json, paged
-from .errors import ApiError, bad_request, conflict, not_found
-from .pool import describe_exit
+from ...app import new_id
+from ...timeutil import format_ns, now_ns
+from ..engine import background
+from ..engine.pool import describe_exit
+from ..errors import ApiError, bad_request, conflict, not_found
+from ..http.api import MAX_OFFSET, _body, _guard, _int_param, _json, paged
 
 if TYPE_CHECKING:
-    from .server import Runner
+    from ..server import Runner
 
 __all__ = ["Browsers", "LocalBrowser", "find_chromium", "BROWSER_ENV"]
 

@@ -31,15 +31,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ..app import new_id
-from ..timeutil import format_ns, now_ns
-from . import background
-from .api import MAX_OFFSET, _guard, _int_param, _json, _sse, paged
-from .errors import bad_request, conflict, not_found
-from .pool import CodePool
+from ...app import new_id
+from ...timeutil import format_ns, now_ns
+from ..engine import background
+from ..engine.pool import CodePool
+from ..errors import bad_request, conflict, not_found
+from ..http.api import MAX_OFFSET, _guard, _int_param, _json, _sse, paged
 
 if TYPE_CHECKING:
-    from .server import Runner
+    from ..server import Runner
 
 __all__ = ["Deployments", "Deployment", "MAX_UPLOAD_BYTES"]
 
@@ -201,7 +201,7 @@ class Deployments:
                      env_vars: dict[str, str], force: bool) -> Deployment:
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise bad_request("'file' is not a zip archive")
-        from ..bundle import read_bundle_manifest
+        from ...bundle import read_bundle_manifest
 
         try:
             manifest = read_bundle_manifest(data)
@@ -272,7 +272,7 @@ class Deployments:
             self._state(dep, "failed", f"{type(exc).__name__}: {exc}")
 
     async def _build(self, dep: Deployment, data: bytes, folder: Path) -> None:
-        from ..bundle import UnsafeBundleError, extract_bundle
+        from ...bundle import UnsafeBundleError, extract_bundle
 
         self._log(dep, f"extracting the bundle ({len(data)} bytes)")
         self.root.mkdir(parents=True, exist_ok=True)
@@ -472,7 +472,7 @@ class Deployments:
 
 
 def _ns(event: dict[str, Any]) -> int:
-    from ..timeutil import parse_since
+    from ...timeutil import parse_since
 
     return parse_since(event["timestamp"])
 

@@ -113,7 +113,7 @@ class WorkerProcess:
         parent, child = socket.socketpair()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "kernel_actions.runner.worker"],
+                [sys.executable, "-m", "kernel_actions.runner.engine.worker"],
                 cwd=str(cwd),
                 env={**env, WORKER_FD_ENV: str(child.fileno())},
                 pass_fds=(child.fileno(),),

@@ -19,7 +19,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..timeutil import format_ns, now_ns, parse_since
+from ...timeutil import format_ns, now_ns, parse_since
+from ..engine.invocation import TERMINAL, Invocation
+from ..engine.store import ListFilters
+from ..errors import ApiError, bad_request, not_found
 from .dashboard import (
     dashboard_credential,
     dashboard_routes,
@@ -28,12 +31,9 @@ from .dashboard import (
     login_page,
     wants_html,
 )
-from .errors import ApiError, bad_request, not_found
-from .invocation import TERMINAL, Invocation
-from .store import ListFilters
 
 if TYPE_CHECKING:
-    from .server import Runner
+    from ..server import Runner
 
 __all__ = ["build_api", "MAX_PAYLOAD_BYTES"]
 
@@ -404,7 +404,7 @@ def build_api(runner: Runner) -> Starlette:
         return _json({"status": "ok"})
 
     async def openapi_json(request: Request) -> Response:
-        from .. import __version__
+        from ... import __version__
         from .openapi import openapi
 
         return _json(openapi(__version__))

@@ -1,6 +1,6 @@
 """The worker process: loads the user's code and runs invocations for the runner.
 
-Started by the runner as ``python -m kernel_actions.runner.worker`` with one end
+Started by the runner as ``python -m kernel_actions.runner.engine.worker`` with one end
 of a socket pair in ``KERNEL_ACTIONS_WORKER_FD``. It imports the framework at
 once and says ``ready`` (so a standby worker is warm), loads code when told,
 then runs every invocation it is sent as a task on its event loop (blocking
@@ -19,13 +19,13 @@ import threading
 import time
 from typing import Any
 
-from ..action import Action
-from ..context import Context, LogSink, capture_output
-from ..errors import AppLoadError
-from ..execution import execute
-from ..loader import load_apps
-from ..manifest import build_manifest
-from ..outcome import Outcome, failure
+from ...action import Action
+from ...context import Context, LogSink, capture_output
+from ...errors import AppLoadError
+from ...execution import execute
+from ...loader import load_apps
+from ...manifest import build_manifest
+from ...outcome import Outcome, failure
 from .protocol import WORKER_FD_ENV, Outbox, read_message
 
 __all__ = ["main", "MAX_LOG_LINES"]

@@ -1,0 +1,1 @@
+"""Local browsers: Kernel's browser API backed by local Chromium processes."""

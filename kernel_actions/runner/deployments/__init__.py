@@ -1,0 +1,1 @@
+"""Deployments: uploaded app bundles, each version served by its own worker pool."""

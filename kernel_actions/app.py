@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import string
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from .action import Action
 from .context import Context, LogSink, capture_output
 from .errors import ActionDefinitionError, describe_function
+from .ids import new_id
 from .outcome import Outcome
 
 __all__ = ["App"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_ID_ALPHABET = string.ascii_lowercase + string.digits
-#: Maps each random byte to one of the 36 characters (a negligible bias: 256 = 7 * 36 + 4).
-_ID_TABLE = bytes(ord(_ID_ALPHABET[i % 36]) for i in range(256))
-
-
-def new_id() -> str:
-    """An id in Kernel's style: 24 lowercase alphanumerics, from the OS's random source."""
-    return os.urandom(24).translate(_ID_TABLE).decode()
-
 
 class App:
     """A Kernel app: register actions with ``@app.action("name")``.

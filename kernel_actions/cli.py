@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from . import __version__
+from .limits import MAX_PAYLOAD_BYTES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -230,7 +231,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 #: Largest payload the hosted API takes (4.5 MB).
-MAX_PAYLOAD_BYTES = 4_500_000
 #: Without --follow, `logs` stops reading a running invocation after this long without a line.
 LOGS_IDLE_SECONDS = 2.0
 

@@ -44,12 +44,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ...app import new_id
+from ...ids import new_id
 from ...timeutil import format_ns, now_ns
 from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, bad_request, conflict, not_found
-from ..http.api import MAX_OFFSET, _body, _guard, _int_param, _json, paged
+from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -696,14 +696,14 @@ class Browsers:
 
     def routes(self) -> list[BaseRoute]:
         async def create(request: Request) -> Response:
-            body = await _body(request) if (await request.body()).strip() else {}
+            body = await read_json_body(request) if (await request.body()).strip() else {}
             browser = await self.create(body)
-            return _json(browser.to_wire())
+            return json_response(browser.to_wire())
 
         async def list_(request: Request) -> Response:
             q = request.query_params
-            limit = _int_param(request, "limit", 20, 1, 100)
-            offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+            limit = int_param(request, "limit", 20, 1, 100)
+            offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
             status = q.get("status") or "active"
             if status not in ("active", "deleted", "all"):
                 raise bad_request(f"'status' must be one of active, deleted, all; got {status!r}")
@@ -718,10 +718,10 @@ class Browsers:
                 and all((b.tags or {}).get(k) == v for k, v in tags.items())
             ]
             page, headers = paged(items, limit, offset)
-            return _json([b.to_wire() for b in page], headers=headers)
+            return json_response([b.to_wire() for b in page], headers=headers)
 
         async def get(request: Request) -> Response:
-            return _json(self.find(request.path_params["id"]).to_wire())
+            return json_response(self.find(request.path_params["id"]).to_wire())
 
         async def delete(request: Request) -> Response:
             browser = self.find(request.path_params["id"])
@@ -731,7 +731,7 @@ class Browsers:
         async def invocation_browsers(request: Request) -> Response:
             inv_id = request.path_params["id"]
             await self._invocation(inv_id)
-            return _json({"browsers": [b.to_wire() for b in self.items.values()
+            return json_response({"browsers": [b.to_wire() for b in self.items.values()
                                        if b.ready and b.invocation_id == inv_id]})
 
         async def delete_invocation_browsers(request: Request) -> Response:
@@ -744,12 +744,12 @@ class Browsers:
             return Response(status_code=204)
 
         return [
-            Route("/browsers", _guard(create), methods=["POST"]),
-            Route("/browsers", _guard(list_), methods=["GET"]),
-            Route("/browsers/{id}", _guard(get), methods=["GET"]),
-            Route("/browsers/{id}", _guard(delete), methods=["DELETE"]),
-            Route("/invocations/{id}/browsers", _guard(invocation_browsers), methods=["GET"]),
-            Route("/invocations/{id}/browsers", _guard(delete_invocation_browsers),
+            Route("/browsers", guard(create), methods=["POST"]),
+            Route("/browsers", guard(list_), methods=["GET"]),
+            Route("/browsers/{id}", guard(get), methods=["GET"]),
+            Route("/browsers/{id}", guard(delete), methods=["DELETE"]),
+            Route("/invocations/{id}/browsers", guard(invocation_browsers), methods=["GET"]),
+            Route("/invocations/{id}/browsers", guard(delete_invocation_browsers),
                   methods=["DELETE"]),
         ]
 

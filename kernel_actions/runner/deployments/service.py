@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ...app import new_id
+from ...ids import new_id
 from ...timeutil import format_ns, now_ns
 from ..engine import background
 from ..engine.pool import CodePool
 from ..errors import bad_request, conflict, not_found
-from ..http.api import MAX_OFFSET, _guard, _int_param, _json, _sse, paged
+from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, sse_event
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -403,22 +403,22 @@ class Deployments:
             force = str(form.get("force") or "false").lower() in ("true", "1", "yes")
             dep = await self.create(data, str(entry) if entry else None, str(version),
                                     env_vars, force)
-            return _json(dep.to_wire(), 201)
+            return json_response(dep.to_wire(), 201)
 
         async def list_(request: Request) -> Response:
             q = request.query_params
-            limit = _int_param(request, "limit", 20, 1, 100)
-            offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+            limit = int_param(request, "limit", 20, 1, 100)
+            offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
             items = [d for d in reversed(list(self.items.values()))
                      if (not q.get("app_name") or q["app_name"] in d.app_names)
                      and (not q.get("app_version") or d.version == q["app_version"])
                      and (not q.get("query") or q["query"] in d.id
                           or any(q["query"] in n for n in d.app_names))]
             page, headers = paged(items, limit, offset)
-            return _json([d.to_wire() for d in page], headers=headers)
+            return json_response([d.to_wire() for d in page], headers=headers)
 
         async def get(request: Request) -> Response:
-            return _json(self._find(request.path_params["id"]).to_wire())
+            return json_response(self._find(request.path_params["id"]).to_wire())
 
         async def events(request: Request) -> Response:
             dep = self._find(request.path_params["id"])
@@ -432,22 +432,22 @@ class Deployments:
             async def stream() -> AsyncIterator[bytes]:
                 try:
                     for r in logs:
-                        yield _sse({"event": "log", "message": r.message,
+                        yield sse_event({"event": "log", "message": r.message,
                                     "timestamp": format_ns(r.ts_ns)})
                     if dep.status in TERMINAL:
-                        yield _sse({"event": "deployment_state", "deployment": dep.to_wire(),
+                        yield sse_event({"event": "deployment_state", "deployment": dep.to_wire(),
                                     "timestamp": format_ns(now_ns())})
                         return
                     while True:
                         try:
                             event = await asyncio.wait_for(sub.get(), heartbeat)
                         except TimeoutError:
-                            yield _sse({"event": "sse_heartbeat",
+                            yield sse_event({"event": "sse_heartbeat",
                                         "timestamp": format_ns(now_ns())})
                             continue
                         if event["event"] == "log" and _ns(event) in seen:
                             continue
-                        yield _sse(event)
+                        yield sse_event(event)
                         if (event["event"] == "deployment_state"
                                 and event["deployment"]["status"] in TERMINAL):
                             return
@@ -458,10 +458,10 @@ class Deployments:
                                      headers={"Cache-Control": "no-cache"})
 
         return [
-            Route("/deployments", _guard(create), methods=["POST"]),
-            Route("/deployments", _guard(list_), methods=["GET"]),
-            Route("/deployments/{id}", _guard(get), methods=["GET"]),
-            Route("/deployments/{id}/events", _guard(events), methods=["GET"]),
+            Route("/deployments", guard(create), methods=["POST"]),
+            Route("/deployments", guard(list_), methods=["GET"]),
+            Route("/deployments/{id}", guard(get), methods=["GET"]),
+            Route("/deployments/{id}/events", guard(events), methods=["GET"]),
         ]
 
     def _find(self, dep_id: str) -> Deployment:

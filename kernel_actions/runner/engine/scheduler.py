@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...app import new_id
+from ...ids import new_id
 from ...outcome import REASONS
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, conflict, not_found

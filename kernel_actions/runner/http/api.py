@@ -7,9 +7,8 @@ Shapes follow the official SDKs' generated types field for field; errors are
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -17,58 +16,28 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...timeutil import format_ns, now_ns, parse_since
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.store import ListFilters
-from ..errors import ApiError, bad_request, not_found
-from .dashboard import (
-    dashboard_credential,
-    dashboard_routes,
-    is_dashboard_path,
-    key_cookie,
-    login_page,
-    wants_html,
+from ..errors import bad_request, not_found
+from .auth import AuthMiddleware
+from .common import (
+    MAX_OFFSET,
+    MAX_PAYLOAD_BYTES,
+    guard,
+    int_param,
+    json_response,
+    page_headers,
+    read_json_body,
+    sse_event,
 )
+from .dashboard import dashboard_routes
 
 if TYPE_CHECKING:
     from ..server import Runner
 
-__all__ = ["build_api", "MAX_PAYLOAD_BYTES"]
-
-#: Largest payload accepted: 4.5 MB, as the hosted API documents.
-MAX_PAYLOAD_BYTES = 4_500_000
-_MAX_BODY = 3 * MAX_PAYLOAD_BYTES  # a JSON-escaped payload inside the request body
-#: Largest list offset accepted (SQLite integers are 64-bit).
-MAX_OFFSET = 10**12
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        status_code=status, headers=headers, media_type="application/json",
-    )
-
-
-def _error(exc: ApiError) -> Response:
-    return _json(exc.body(), exc.status, exc.headers)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise bad_request(f"request body too large: the payload limit is 4.5 MB "
-                          f"({MAX_PAYLOAD_BYTES} bytes)")
-    if not raw:
-        raise bad_request("request body is empty: send a JSON object")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object")
-    return body
+__all__ = ["build_api"]
 
 
 def _str_field(body: dict[str, Any], name: str, *, required: bool = True,
@@ -80,20 +49,6 @@ def _str_field(body: dict[str, Any], name: str, *, required: bool = True,
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise bad_request(f"{name!r} must be a non-empty string")
-    return value
-
-
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name!r} must be an integer, got {raw!r}") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise bad_request(f"{name!r} must be {bound}, got {value}")
     return value
 
 
@@ -118,102 +73,13 @@ def _check_payload(payload: Any) -> str | None:
     return payload
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    if "_generation" in event:  # runner-internal, never on an invocation's own stream
-        event = {k: v for k, v in event.items() if k != "_generation"}
-    return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
-
-
-class AuthMiddleware:
-    """Require ``Authorization: Bearer <key>`` on every request when a key is set."""
-
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
-        self.app = app
-        self.expected = f"Bearer {api_key}".encode() if api_key else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.expected is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if not hmac.compare_digest(given, self.expected):
-            path = scope.get("path", "")
-            if scope.get("method") in ("GET", "HEAD") and is_dashboard_path(path):
-                await self._dashboard(scope, receive, send, given)
-                return
-            message = "missing API key" if not given else "invalid API key"
-            resp = _json({"code": "unauthorized", "message": f"{message}: send "
-                          "'Authorization: Bearer <key>'"}, 401,
-                         {"WWW-Authenticate": "Bearer"})
-            await resp(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    async def _dashboard(self, scope: Scope, receive: Receive, send: Send, given: bytes) -> None:
-        """The page and its assets: the key as ``?key=`` (then a cookie) stands for the header."""
-        assert self.expected is not None
-        key, from_query = dashboard_credential(scope)
-        if key is not None and hmac.compare_digest(f"Bearer {key}".encode(), self.expected):
-            if not from_query:
-                await self.app(scope, receive, send)
-                return
-            cookie = key_cookie(key)
-
-            async def send_with_cookie(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      (b"set-cookie", cookie)]}
-                await send(message)
-
-            await self.app(scope, receive, send_with_cookie)
-            return
-        message = "invalid API key" if key or given else "missing API key"
-        if wants_html(scope):
-            resp = login_page(f"This runner needs its API key (--api-key): {message}.")
-        else:
-            resp = _json({"code": "unauthorized", "message": f"{message}: open /?key=<key> "
-                          "or send 'Authorization: Bearer <key>'"}, 401,
-                         {"WWW-Authenticate": "Bearer"})
-        await resp(scope, receive, send)
-
-
-def page_headers(limit: int, offset: int, count: int, has_more: bool) -> dict[str, str]:
-    """The hosted API's paging headers for a page of ``count`` items at ``offset``."""
-    return {
-        "X-Limit": str(limit),
-        "X-Offset": str(offset),
-        "X-Has-More": "true" if has_more else "false",
-        "X-Next-Offset": str(offset + count) if has_more else "0",
-    }
-
-
-def paged(items: list[Any], limit: int, offset: int) -> tuple[list[Any], dict[str, str]]:
-    """One page of an in-memory list, newest first already, and its headers."""
-    page = items[offset:offset + limit]
-    return page, page_headers(limit, offset, len(page), offset + limit < len(items))
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _guard(handler: Handler) -> Handler:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return _error(exc)
-
-    wrapped.__name__ = handler.__name__
-    return wrapped
-
-
 def build_api(runner: Runner) -> Starlette:
     scheduler = runner.scheduler
     store = runner.store
     bus = runner.bus
 
     async def create_invocation(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json_body(request)
         app_name = _str_field(body, "app_name")
         action_name = _str_field(body, "action_name")
         version = _str_field(body, "version", required=False, default="latest") or "latest"
@@ -234,20 +100,20 @@ def build_api(runner: Runner) -> Starlette:
             async_timeout=float(timeout),
         )
         if is_async:
-            return _json(active.created, 202)
+            return json_response(active.created, 202)
         await active.done
-        return _json(active.inv.to_created())
+        return json_response(active.inv.to_created())
 
     async def get_invocation(request: Request) -> Response:
         inv = await scheduler.get(request.path_params["id"])
         if inv is None:
             raise not_found(f"invocation {request.path_params['id']!r} not found")
         if request.query_params.get("detail") in ("1", "true"):
-            return _json(inv.to_detail())
-        return _json(inv.to_wire())
+            return json_response(inv.to_detail())
+        return json_response(inv.to_wire())
 
     async def update_invocation(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json_body(request)
         status = body.get("status")
         if status not in ("succeeded", "failed"):
             raise bad_request(f"'status' must be 'succeeded' or 'failed', got {status!r}")
@@ -260,12 +126,12 @@ def build_api(runner: Runner) -> Starlette:
             except ValueError as exc:
                 raise bad_request(f"'output' is not valid JSON: {exc}") from None
         inv = await scheduler.update(request.path_params["id"], status, output)
-        return _json(inv.to_wire())
+        return json_response(inv.to_wire())
 
     async def list_invocations(request: Request) -> Response:
         q = request.query_params
-        limit = _int_param(request, "limit", 20, 1, 100)
-        offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+        limit = int_param(request, "limit", 20, 1, 100)
+        offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
         status = q.get("status") or None
         if status is not None and status not in ("queued", "running", "succeeded", "failed"):
             raise bad_request(
@@ -289,7 +155,7 @@ def build_api(runner: Runner) -> Starlette:
             live = scheduler.active.get(inv.id)
             current = live.inv if live is not None else inv
             out.append(current.to_detail() if detail else current.to_wire())
-        return _json(out, headers=page_headers(limit, offset, len(items), has_more))
+        return json_response(out, headers=page_headers(limit, offset, len(items), has_more))
 
     async def invocation_events(request: Request) -> Response:
         inv_id = request.path_params["id"]
@@ -323,15 +189,15 @@ def build_api(runner: Runner) -> Starlette:
         async def stream() -> AsyncIterator[bytes]:
             try:
                 if first_state["invocation"]["status"] not in TERMINAL:
-                    yield _sse(first_state)
+                    yield sse_event(first_state)
                 for ts, line in replay:
-                    yield _sse({"event": "log", "message": line, "timestamp": format_ns(ts)})
+                    yield sse_event({"event": "log", "message": line, "timestamp": format_ns(ts)})
                 if first_state["invocation"]["status"] in TERMINAL:
-                    yield _sse(first_state)
+                    yield sse_event(first_state)
                     return
                 while True:
                     if sub.overflowed and sub.queue.empty():
-                        yield _sse({"event": "error", "error": {
+                        yield sse_event({"event": "error", "error": {
                             "code": "stream_overflow",
                             "message": "the client fell too far behind; reconnect with since"},
                             "timestamp": format_ns(now_ns())})
@@ -339,9 +205,9 @@ def build_api(runner: Runner) -> Starlette:
                     try:
                         event = await asyncio.wait_for(sub.get(), heartbeat)
                     except TimeoutError:
-                        yield _sse({"event": "sse_heartbeat", "timestamp": format_ns(now_ns())})
+                        yield sse_event({"event": "sse_heartbeat", "timestamp": format_ns(now_ns())})
                         continue
-                    yield _sse(event)
+                    yield sse_event(event)
                     if (event["event"] == "invocation_state"
                             and event["invocation"]["status"] in TERMINAL):
                         return
@@ -353,8 +219,8 @@ def build_api(runner: Runner) -> Starlette:
 
     async def list_apps(request: Request) -> Response:
         q = request.query_params
-        limit = _int_param(request, "limit", 100, 1, 1000)
-        offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
+        limit = int_param(request, "limit", 100, 1, 1000)
+        offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
         apps = [
             a for a in runner.app_summaries()
             if (not q.get("app_name") or a["app_name"] == q["app_name"])
@@ -363,7 +229,7 @@ def build_api(runner: Runner) -> Starlette:
         ]
         page = apps[offset:offset + limit]
         has_more = offset + limit < len(apps)
-        return _json(page, headers={
+        return json_response(page, headers={
             "X-Limit": str(limit), "X-Offset": str(offset),
             "X-Has-More": "true" if has_more else "false",
             "X-Next-Offset": str(offset + len(page)) if has_more else "0",
@@ -377,20 +243,20 @@ def build_api(runner: Runner) -> Starlette:
 
         async def stream() -> AsyncIterator[bytes]:
             try:
-                yield _sse({"event": "runner_state", "runner": runner.status(),
+                yield sse_event({"event": "runner_state", "runner": runner.status(),
                             "timestamp": format_ns(now_ns())})
                 while not sub.overflowed:
                     try:
                         event = await asyncio.wait_for(sub.get(), heartbeat)
                     except TimeoutError:
-                        yield _sse({"event": "sse_heartbeat", "timestamp": format_ns(now_ns())})
+                        yield sse_event({"event": "sse_heartbeat", "timestamp": format_ns(now_ns())})
                         continue
                     if event["event"] == "invocation_state":
-                        yield _sse({"event": "invocation_state", "invocation": {
+                        yield sse_event({"event": "invocation_state", "invocation": {
                             **event["invocation"], "code_generation": event.get("_generation")},
                             "timestamp": event["timestamp"]})
                     elif event["event"] == "runner_state":
-                        yield _sse(event)
+                        yield sse_event(event)
             finally:
                 subscription.__exit__(None, None, None)
 
@@ -398,26 +264,26 @@ def build_api(runner: Runner) -> Starlette:
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def runner_status(request: Request) -> Response:
-        return _json(runner.status())
+        return json_response(runner.status())
 
     async def health(request: Request) -> Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def openapi_json(request: Request) -> Response:
         from ... import __version__
         from .openapi import openapi
 
-        return _json(openapi(__version__))
+        return json_response(openapi(__version__))
 
     routes = [
-        Route("/invocations", _guard(create_invocation), methods=["POST"]),
-        Route("/invocations", _guard(list_invocations), methods=["GET"]),
-        Route("/invocations/{id}", _guard(get_invocation), methods=["GET"]),
-        Route("/invocations/{id}", _guard(update_invocation), methods=["PATCH"]),
-        Route("/invocations/{id}/events", _guard(invocation_events), methods=["GET"]),
-        Route("/apps", _guard(list_apps), methods=["GET"]),
-        Route("/_runner/status", _guard(runner_status), methods=["GET"]),
-        Route("/_runner/events", _guard(runner_events), methods=["GET"]),
+        Route("/invocations", guard(create_invocation), methods=["POST"]),
+        Route("/invocations", guard(list_invocations), methods=["GET"]),
+        Route("/invocations/{id}", guard(get_invocation), methods=["GET"]),
+        Route("/invocations/{id}", guard(update_invocation), methods=["PATCH"]),
+        Route("/invocations/{id}/events", guard(invocation_events), methods=["GET"]),
+        Route("/apps", guard(list_apps), methods=["GET"]),
+        Route("/_runner/status", guard(runner_status), methods=["GET"]),
+        Route("/_runner/events", guard(runner_events), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
@@ -425,15 +291,15 @@ def build_api(runner: Runner) -> Starlette:
     routes += dashboard_routes()
 
     async def not_found_handler(request: Request, exc: Exception) -> Response:
-        return _json({"code": "not_found", "message": f"no route {request.url.path}"}, 404)
+        return json_response({"code": "not_found", "message": f"no route {request.url.path}"}, 404)
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return _json({"code": "method_not_allowed",
+        return json_response({"code": "method_not_allowed",
                       "message": f"{request.method} is not allowed on {request.url.path}"}, 405)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         runner.log(f"internal error on {request.method} {request.url.path}: {exc!r}")
-        return _json({"code": "internal_error", "message": "internal error in the runner"}, 500)
+        return json_response({"code": "internal_error", "message": "internal error in the runner"}, 500)
 
     return Starlette(
         routes=routes,

@@ -1,0 +1,100 @@
+"""What every route module of the HTTP layer shares: JSON responses and bodies,
+query parameters, paging headers, SSE framing and the ``ApiError`` guard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...limits import MAX_PAYLOAD_BYTES
+from ..errors import ApiError, bad_request
+
+__all__ = [
+    "MAX_OFFSET", "MAX_PAYLOAD_BYTES", "Handler", "error_response", "guard", "int_param",
+    "json_response", "page_headers", "paged", "read_json_body", "sse_event",
+]
+
+MAX_BODY_BYTES = 3 * MAX_PAYLOAD_BYTES  # a JSON-escaped payload inside the request body
+#: Largest list offset accepted (SQLite integers are 64-bit).
+MAX_OFFSET = 10**12
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status, headers=headers, media_type="application/json",
+    )
+
+
+def error_response(exc: ApiError) -> Response:
+    return json_response(exc.body(), exc.status, exc.headers)
+
+
+async def read_json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise bad_request(f"request body too large: the payload limit is 4.5 MB "
+                          f"({MAX_PAYLOAD_BYTES} bytes)")
+    if not raw:
+        raise bad_request("request body is empty: send a JSON object")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object")
+    return body
+
+
+def int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name!r} must be an integer, got {raw!r}") from None
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise bad_request(f"{name!r} must be {bound}, got {value}")
+    return value
+
+
+def sse_event(event: dict[str, Any]) -> bytes:
+    if "_generation" in event:  # runner-internal, never on an invocation's own stream
+        event = {k: v for k, v in event.items() if k != "_generation"}
+    return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+
+
+def page_headers(limit: int, offset: int, count: int, has_more: bool) -> dict[str, str]:
+    """The hosted API's paging headers for a page of ``count`` items at ``offset``."""
+    return {
+        "X-Limit": str(limit),
+        "X-Offset": str(offset),
+        "X-Has-More": "true" if has_more else "false",
+        "X-Next-Offset": str(offset + count) if has_more else "0",
+    }
+
+
+def paged(items: list[Any], limit: int, offset: int) -> tuple[list[Any], dict[str, str]]:
+    """One page of an in-memory list, newest first already, and its headers."""
+    page = items[offset:offset + limit]
+    return page, page_headers(limit, offset, len(page), offset + limit < len(items))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guard(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped

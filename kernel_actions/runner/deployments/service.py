@@ -21,25 +21,26 @@ import shutil
 import sys
 import tomllib
 import zipfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...ids import new_id
 from ...timeutil import format_ns, now_ns
 from ..engine import background
+from ..engine.app_versions import REGION, app_version_summary
 from ..engine.pool import CodePool
 from ..errors import bad_request, conflict, not_found
-from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, sse_event
+from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged
+from ..http.sse import EventStream
 
 if TYPE_CHECKING:
-    from ..server import Runner
+    from ..services import RunnerServices
 
 __all__ = ["Deployments", "Deployment", "MAX_UPLOAD_BYTES"]
 
@@ -75,7 +76,7 @@ class Deployment:
         return {
             "id": self.id,
             "created_at": format_ns(self.created_ns),
-            "region": "aws.us-east-1a",
+            "region": REGION,
             "status": self.status,
             "entrypoint_rel_path": self.entrypoint_rel_path,
             "env_vars": {k: "" for k in self.env_vars},  # values never leave the runner
@@ -144,7 +145,7 @@ def unsatisfied(requirements: list[str]) -> list[str]:
 class Deployments:
     """The runner's deployed versions and the ``/deployments`` endpoints."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: RunnerServices) -> None:
         self.runner = runner
         assert runner.config.data_dir is not None
         self.root = runner.config.data_dir / "deployments"
@@ -253,13 +254,7 @@ class Deployments:
             self.runner.scheduler.pools_changed()
             for app in (pool.manifest or {}).get("apps", []):
                 self.runner.bus.publish(dep.id, {
-                    "event": "app_version_summary",
-                    "id": hashlib.sha1(f"{app['name']}\0{dep.version}".encode()).hexdigest()[:24],
-                    "app_name": app["name"], "version": dep.version,
-                    "region": "aws.us-east-1a",
-                    "actions": [{"name": a["name"], "input_schema": a["input_schema"],
-                                 "output_schema": a["output_schema"]}
-                                for a in app["actions"]],
+                    "event": "app_version_summary", **app_version_summary(app, dep.version),
                     "timestamp": format_ns(now_ns()),
                 })
             self._state(dep, "running")
@@ -335,7 +330,7 @@ class Deployments:
 
         pool = CodePool(
             str(folder / dep.entrypoint_rel_path), folder, env, self.runner.scheduler,
-            version=dep.version, deployment_id=dep.id, on_change=self.runner._pool_changed,
+            version=dep.version, deployment_id=dep.id, on_change=self.runner.pool_changed,
             log=self.runner.log, memory_limit_mb=self.runner.config.worker_memory_mb,
         )
         pool.env_keys = sorted(dep.env_vars)
@@ -422,40 +417,22 @@ class Deployments:
 
         async def events(request: Request) -> Response:
             dep = self._find(request.path_params["id"])
-            heartbeat = self.runner.config.heartbeat_interval
-            subscription = self.runner.bus.subscribe(dep.id)
-            sub = subscription.__enter__()
-            await self.runner.store.flush()  # what was published before we subscribed is stored
-            logs = await asyncio.to_thread(self.runner.store.logs, dep.id)
+            with EventStream(self.runner.bus, dep.id) as stream:
+                await self.runner.store.flush()  # what was published before we subscribed
+                logs = await asyncio.to_thread(self.runner.store.logs, dep.id)
             seen = {r.ts_ns for r in logs}
-
-            async def stream() -> AsyncIterator[bytes]:
-                try:
-                    for r in logs:
-                        yield sse_event({"event": "log", "message": r.message,
-                                    "timestamp": format_ns(r.ts_ns)})
-                    if dep.status in TERMINAL:
-                        yield sse_event({"event": "deployment_state", "deployment": dep.to_wire(),
-                                    "timestamp": format_ns(now_ns())})
-                        return
-                    while True:
-                        try:
-                            event = await asyncio.wait_for(sub.get(), heartbeat)
-                        except TimeoutError:
-                            yield sse_event({"event": "sse_heartbeat",
-                                        "timestamp": format_ns(now_ns())})
-                            continue
-                        if event["event"] == "log" and _ns(event) in seen:
-                            continue
-                        yield sse_event(event)
-                        if (event["event"] == "deployment_state"
-                                and event["deployment"]["status"] in TERMINAL):
-                            return
-                finally:
-                    subscription.__exit__(None, None, None)
-
-            return StreamingResponse(stream(), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+            opening = [{"event": "log", "message": r.message, "timestamp": format_ns(r.ts_ns)}
+                       for r in logs]
+            heartbeat = self.runner.config.heartbeat_interval
+            if dep.status in TERMINAL:
+                opening.append({"event": "deployment_state", "deployment": dep.to_wire(),
+                                "timestamp": format_ns(now_ns())})
+                return stream.response(opening, heartbeat=heartbeat, follow=False)
+            return stream.response(
+                opening, heartbeat=heartbeat,
+                select=lambda e: None if e["event"] == "log" and _ns(e) in seen else e,
+                ends=lambda e: (e["event"] == "deployment_state"
+                                and e["deployment"]["status"] in TERMINAL))
 
         return [
             Route("/deployments", guard(create), methods=["POST"]),

@@ -15,15 +15,15 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ...ids import new_id
-from ...outcome import REASONS
+from ...outcome import REASONS, FailureKind
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, conflict, not_found
 from . import background
 from .events import EventBus
-from .invocation import Invocation
+from .invocation import Invocation, Status
 from .pool import CodePool, WorkerProcess
 from .store import Store
 
@@ -46,7 +46,7 @@ class Active:
     created: dict[str, Any] = field(default_factory=dict)
 
 
-def _failure_output(kind: str, message: str) -> str:
+def _failure_output(kind: FailureKind, message: str) -> str:
     return json.dumps({"error": kind, "message": message})
 
 
@@ -219,8 +219,8 @@ class Scheduler:
             self._publish(inv)
 
     def _finish(
-        self, active: Active, status: str, output: str | None, reason: str | None,
-        error: str | None = None,
+        self, active: Active, status: Status, output: str | None, reason: str | None,
+        error: FailureKind | None = None,
     ) -> bool:
         inv = active.inv
         if inv.terminal:
@@ -336,7 +336,8 @@ class Scheduler:
             return active.inv
         return await asyncio.to_thread(self.store.get, inv_id)
 
-    async def update(self, inv_id: str, status: str, output: str | None) -> Invocation:
+    async def update(self, inv_id: str, status: Literal["succeeded", "failed"],
+                     output: str | None) -> Invocation:
         active = self.active.get(inv_id)
         if active is None:
             inv = await asyncio.to_thread(self.store.get, inv_id)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from ...timeutil import format_ns, now_ns, parse_since
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.store import ListFilters
+from ..engine.text import check_json_text, check_text
 from ..errors import bad_request, not_found
 from .auth import AuthMiddleware
 from .common import (
@@ -95,6 +96,9 @@ def build_api(runner: Runner) -> Starlette:
             raise bad_request(
                 f"'async_timeout_seconds' must be between 10 and 3600, got {timeout!r}")
         assert app_name is not None and action_name is not None
+        for name in ("app_name", "action_name", "version"):
+            check_text(name, body.get(name))
+        check_json_text("payload", payload)
         active = await scheduler.submit(
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
@@ -125,6 +129,7 @@ def build_api(runner: Runner) -> Starlette:
                 json.loads(output)
             except ValueError as exc:
                 raise bad_request(f"'output' is not valid JSON: {exc}") from None
+            check_json_text("output", output)
         inv = await scheduler.update(request.path_params["id"], status, output)
         return json_response(inv.to_wire())
 

@@ -138,6 +138,21 @@ class Store:
         conn.close()
         return store
 
+    def declare_schema(self, sql: str) -> None:
+        """Create a feature's own tables (``CREATE TABLE IF NOT EXISTS ...``) beside these.
+
+        Run before :meth:`start`, or between batches: it commits on a connection of its own.
+        """
+        conn = self._connect()
+        try:
+            conn.executescript(sql)
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read (any thread): for features' own tables."""
+        return [tuple(r) for r in self._reader().execute(sql, params).fetchall()]
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -55,6 +55,10 @@ class FakeWorker:
         scheduler.worker_result(self, {"t": "result", "id": inv_id, "status": status,
                                        "output": output, **extra})
 
+    @property
+    def alive(self) -> bool:
+        return not self.exited.done()
+
     def crash(self, scheduler: Scheduler, reason: str = "killed by SIGKILL") -> None:
         self.exited.set_result(reason)
         scheduler.worker_exited(self, reason)
@@ -115,7 +119,7 @@ def run(tmp_path: Path, scenario: Scenario, *, worker: bool = True, **options: A
         pool = FakePool()
         if worker:
             pool.start_worker()
-        scheduler.pools.append(pool)  # type: ignore[arg-type]
+        scheduler.add_pool(pool)  # type: ignore[arg-type]
         try:
             await asyncio.wait_for(scenario(scheduler, pool, store, bus), DEADLINE)
         finally:
@@ -295,10 +299,6 @@ def test_a_crashed_worker_fails_what_it_ran_and_is_replaced(tmp_path: Path) -> N
     run(tmp_path, scenario)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "worker_exited fails the crashed worker's invocations before the pool forgets that "
-    "worker, and the dispatch this triggers hands the next queued invocation to the dead "
-    "worker: it stays running until its timeout"))
 def test_what_waited_behind_a_crashed_worker_runs_on_the_fresh_one(tmp_path: Path) -> None:
     async def scenario(scheduler: Scheduler, pool: FakePool, store: Store, bus: EventBus) -> None:
         first = pool.current

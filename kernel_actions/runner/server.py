@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 from ..timeutil import format_ns, now_ns
 from .browsers.service import Browsers
 from .config import Config
+from .deployments.routes import deployment_routes
 from .deployments.service import Deployments
 from .engine.app_versions import app_version_summary
 from .engine.events import EventBus
@@ -66,7 +67,10 @@ class Runner:
             config=config, store=self.store, bus=self.bus, scheduler=self.scheduler,
             log=self.log, worker_env=self.worker_env, pool_changed=self._pool_changed,
         )
-        self.deployments = Deployments(self.services)
+        self.deployments = Deployments(
+            scheduler=self.scheduler, store=self.store, bus=self.bus, config=config,
+            make_pool=self.deployment_pool, log=self.log,
+        )
         self.browsers = Browsers(self.services)
 
     # -- output -------------------------------------------------------------------------
@@ -122,13 +126,31 @@ class Runner:
                 version=self.config.version, on_change=self._pool_changed, log=self.log,
                 memory_limit_mb=self.config.worker_memory_mb,
             )
-            self.scheduler.pools.append(self.live)
+            self.scheduler.add_pool(self.live)
             await self.live.reload()
         await self.deployments.restore()
         requeued, failed = await self.scheduler.recover()
         if requeued or failed:
             self.log(f"recovered from the last run: {requeued} queued invocation(s) will run, "
                      f"{failed} that were running failed as interrupted")
+
+    def deployment_pool(self, target: str, cwd: Path, *, version: str, deployment_id: str,
+                        env_vars: dict[str, str], entrypoint_relpath: str,
+                        deps_path: str | None) -> CodePool:
+        """The worker pool for a deployed version: its env vars, not the app's ``.env``."""
+        extra = dict(env_vars)
+        if deps_path:
+            extra["PYTHONPATH"] = os.pathsep.join(
+                p for p in (deps_path, os.environ.get("PYTHONPATH")) if p)
+
+        def env() -> dict[str, str]:
+            return self.worker_env(extra, entrypoint_relpath, dotenv=False)
+
+        return CodePool(
+            target, cwd, env, self.scheduler, version=version, deployment_id=deployment_id,
+            on_change=self._pool_changed, log=self.log,
+            memory_limit_mb=self.config.worker_memory_mb,
+        )
 
     def _pool_changed(self, pool: CodePool) -> None:
         self.scheduler.pools_changed()
@@ -177,7 +199,7 @@ class Runner:
         }
 
     def feature_routes(self) -> list[BaseRoute]:
-        return [*self.deployments.routes(), *self.browsers.routes()]
+        return [*deployment_routes(self.deployments), *self.browsers.routes()]
 
     def api(self) -> Starlette:
         return build_api(self.services, status=self.status, app_summaries=self.app_summaries,

@@ -448,8 +448,7 @@ class Browsers:
                 self._begin_close(browser, f"idle for {browser.timeout_s} s")
 
     def _running(self, invocation_id: str) -> bool:
-        active = self.runner.scheduler.active.get(invocation_id)
-        return active is not None and not active.inv.terminal
+        return self.runner.scheduler.is_running(invocation_id)
 
     # -- creating ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from ..engine.events import EventBus
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.scheduler import Scheduler
 from ..engine.store import ListFilters, Store
+from ..engine.text import check_json_text, check_text
 from ..errors import bad_request, not_found
 from .common import (
     MAX_OFFSET,
@@ -112,6 +113,9 @@ class InvocationRoutes:
             raise bad_request(
                 f"'async_timeout_seconds' must be between 10 and 3600, got {timeout!r}")
         assert app_name is not None and action_name is not None
+        for name in ("app_name", "action_name", "version"):
+            check_text(name, body.get(name))
+        check_json_text("payload", payload)
         active = await self.scheduler.submit(
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
@@ -142,6 +146,7 @@ class InvocationRoutes:
                 json.loads(output)
             except ValueError as exc:
                 raise bad_request(f"'output' is not valid JSON: {exc}") from None
+            check_json_text("output", output)
         inv = await self.scheduler.update(request.path_params["id"], status, output)
         return json_response(inv.to_wire())
 

@@ -12,7 +12,7 @@ import pytest
 from kernel_actions.loader import load_apps
 from kernel_actions.scaffold import ScaffoldError, create_app, list_templates
 
-EXPECTED = {"basic": (3, {"greet", "health"}), "long-running": (2, {"process"}),
+EXPECTED = {"basic": (4, {"greet", "health"}), "long-running": (3, {"process"}),
             "browser": (3, {"get-page-title"})}
 
 

@@ -103,11 +103,17 @@ def cli() -> None:
 @click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
               help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
                    "else chromium or chrome on PATH, else Playwright's download].")
+@click.option("--debug", is_flag=True,
+              help="Workers listen with debugpy; breakpoints stop the invocation's clock.")
+@click.option("--debug-port", default=5678, show_default=True, type=int,
+              help="First port the workers' debuggers listen on (one per generation).")
+@click.option("--wait", "debug_wait", is_flag=True,
+              help="With --debug: the first invocation waits until a debugger attaches.")
 def dev(
     entrypoint: str, host: str, port: int | None, data_dir: Path | None, app_version: str,
     sync_timeout: float, max_concurrency: int, api_key: str | None, reload: bool,
     echo_logs: bool, worker_memory_limit: float | None, max_browsers: int,
-    browser_path: str | None,
+    browser_path: str | None, debug: bool, debug_port: int, debug_wait: bool,
 ) -> None:
     """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
     import anyio
@@ -122,6 +128,7 @@ def dev(
             max_concurrency=max_concurrency, api_key=api_key, reload=reload,
             echo_logs=echo_logs, worker_memory_mb=worker_memory_limit,
             max_browsers=max_browsers, browser_path=browser_path,
+            debug=debug, debug_port=debug_port, debug_wait=debug_wait,
         )
         config.validate()
     except ConfigError as exc:

@@ -48,6 +48,11 @@ class Config:
     max_browsers: int = 5
     #: The Chromium or Chrome to start; ``None`` looks for one (see ``runner.browsers``).
     browser_path: str | None = None
+    #: Workers listen with debugpy from this port (``dev --debug``); timeouts stop while paused.
+    debug: bool = False
+    debug_port: int = 5678
+    #: With ``debug``: the first invocation waits until a debugger attaches.
+    debug_wait: bool = False
 
     def __post_init__(self) -> None:
         self.app_dir = Path(self.app_dir).resolve()
@@ -83,6 +88,16 @@ class Config:
             raise ConfigError("max concurrency must be at least 1")
         if self.max_browsers < 1:
             raise ConfigError("max browsers must be at least 1")
+        if self.debug_wait and not self.debug:
+            raise ConfigError("--wait goes with --debug")
+        if self.debug:
+            if not 1 <= self.debug_port <= 65535:
+                raise ConfigError(f"debug port must be between 1 and 65535, got {self.debug_port}")
+            import importlib.util
+
+            if importlib.util.find_spec("debugpy") is None:
+                raise ConfigError("--debug needs debugpy: pip install 'kernel-actions[debug]' "
+                                  "(or pip install debugpy)")
         if self.browser_path is not None:
             path = Path(self.browser_path)
             if not path.is_file() or not os.access(path, os.X_OK):

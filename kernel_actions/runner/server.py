@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 
 from ..timeutil import format_ns, now_ns
 from .config import Config
+from .debug_monitor import DebugMonitor
 from .engine.events import EventBus
 from .engine.invocation import Invocation
 from .engine.pool import CodePool, base_env
@@ -55,6 +56,10 @@ class Runner:
             if config.echo_logs else None,
         )
         self.live: CodePool | None = None
+        self.debug = DebugMonitor(
+            self.scheduler, host="127.0.0.1", port=config.debug_port, wait=config.debug_wait,
+            log=self.log, describe_worker=self._describe_worker,
+        ) if config.debug else None
         self.port: int = config.port
         self.started_ns = now_ns()
         self.forced_exit = False
@@ -108,12 +113,23 @@ class Runner:
         relpath = entrypoint_relpath or self.config.entrypoint_relpath
         if relpath:
             env["ENTRYPOINT_RELPATH"] = relpath
+        if self.debug is not None:
+            env.update(self.debug.worker_env)
         return env
+
+    def _describe_worker(self, pid: int) -> str:
+        for pool in self.scheduler.pools:
+            for worker in (pool.current, *pool.retired):
+                if worker is not None and worker.pid == pid and worker.generation:
+                    return f"generation {worker.generation} (worker {pid})"
+        return f"the next generation's worker ({pid})"
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
         self.store.start(asyncio.get_running_loop())
+        if self.debug is not None:
+            await self.debug.start()
         await self.browsers.startup()
         if self.config.entrypoint is not None:
             self.live = CodePool(
@@ -289,5 +305,7 @@ async def serve(
         for pool in runner.scheduler.pools:
             await pool.close()
         runner.store.close()
+        if runner.debug is not None:
+            await runner.debug.close()
         sock.close()
     return runner

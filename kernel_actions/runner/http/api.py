@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -73,6 +73,33 @@ def _check_payload(payload: Any) -> str | None:
     return payload
 
 
+async def _held_open(done: asyncio.Future[None], result: Callable[[], dict[str, Any]],
+                     every: float) -> Response:
+    """A sync answer that may be held for minutes (a debugger is stopped in the action).
+
+    If it isn't ready within one heartbeat interval, the status line goes out and a space
+    follows every interval (JSON allows leading white space), so no client or proxy
+    between gives up on a silent connection; then the JSON document.
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(done), every)
+    except TimeoutError:
+        pass
+    else:
+        return json_response(result())
+
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(done), every)
+                break
+            except TimeoutError:
+                yield b" "
+        yield json.dumps(result(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
 def build_api(runner: Runner) -> Starlette:
     scheduler = runner.scheduler
     store = runner.store
@@ -101,6 +128,9 @@ def build_api(runner: Runner) -> Starlette:
         )
         if is_async:
             return json_response(active.created, 202)
+        if runner.debug is not None:
+            return await _held_open(active.done, lambda: active.inv.to_created(),
+                                    runner.config.heartbeat_interval)
         await active.done
         return json_response(active.inv.to_created())
 

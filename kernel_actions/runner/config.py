@@ -109,6 +109,17 @@ class Config:
         return self.data_dir / "runner.db"
 
     @property
+    def entrypoint_path(self) -> Path | None:
+        """The entrypoint's file, when it is one (not a module name)."""
+        if self.entrypoint is None:
+            return None
+        from ..loader import split_target
+
+        spec, _ = split_target(self.entrypoint)
+        path = Path(spec)
+        return path if spec.endswith(".py") and path.is_file() else None
+
+    @property
     def entrypoint_relpath(self) -> str | None:
         if self.entrypoint is None:
             return None

@@ -20,12 +20,13 @@ from typing import Any
 import uvicorn
 from starlette.routing import BaseRoute
 
+from ..env_contract import declared_env, missing_env, missing_message
 from ..timeutil import format_ns, now_ns
 from .config import Config
 from .debug_monitor import DebugMonitor
 from .engine.events import EventBus
 from .engine.invocation import Invocation
-from .engine.pool import CodePool, base_env
+from .engine.pool import CodePool, LoadFailure, base_env
 from .engine.scheduler import Scheduler
 from .engine.store import Store
 from .http.api import build_api
@@ -117,6 +118,20 @@ class Runner:
             env.update(self.debug.worker_env)
         return env
 
+    def _check_env(self) -> LoadFailure | None:
+        """The live app's declared environment, checked before its code runs."""
+        path = self.config.entrypoint_path
+        found = declared_env(path) if path is not None else None
+        if found is None:
+            return None
+        declared, source = found
+        missing = missing_env(declared, self.worker_env())
+        if not missing:
+            return None
+        where = (f"in {self.config.app_dir / '.env'} (read on every change) or in the "
+                 f"environment of `kernel-actions dev`")
+        return LoadFailure(missing_message(missing, source, where), None, None)
+
     def _describe_worker(self, pid: int) -> str:
         for pool in self.scheduler.pools:
             for worker in (pool.current, *pool.retired):
@@ -135,7 +150,7 @@ class Runner:
             self.live = CodePool(
                 self.config.entrypoint, self.config.app_dir, self.worker_env, self.scheduler,
                 version=self.config.version, on_change=self._pool_changed, log=self.log,
-                memory_limit_mb=self.config.worker_memory_mb,
+                memory_limit_mb=self.config.worker_memory_mb, precheck=self._check_env,
             )
             self.scheduler.pools.append(self.live)
             await self.live.reload()
@@ -171,6 +186,8 @@ class Runner:
                 "env_vars": {k: "" for k in (
                     sorted(self.env_file_values()) if pool is self.live else pool.env_keys)},
                 "region": "aws.us-east-1a",
+                # Names (never values) the app declares it needs: App(..., env=[...]).
+                "declared_env": app.get("env", []),
                 "actions": [
                     {"name": a["name"], "input_schema": a["input_schema"],
                      "output_schema": a["output_schema"], "description": a["description"]}

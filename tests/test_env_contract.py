@@ -84,3 +84,34 @@ def test_dev_names_a_missing_variable_before_any_code_runs_then_recovers(
         inv = c.post("/invocations", json={"app_name": "needs-env",
                                            "action_name": "token-length"}).json()
     assert inv["status"] == "succeeded" and '"length":4' in inv["output"].replace(" ", "")
+
+
+def test_deploy_refuses_before_uploading_a_declared_variable_it_was_not_given(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "main.py").write_text(APP)
+    runner = start_runner(command="serve", cwd=tmp_path)
+
+    def deploy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if k != "SERVICE_TOKEN"}
+        return subprocess.run(
+            [sys.executable, "-m", "kernel_actions.cli", "deploy", "main.py",
+             "--api-url", str(runner.url), *args],
+            cwd=folder, capture_output=True, text=True, timeout=120, env={**base, **env})
+
+    refused = deploy()
+    assert refused.returncode == 2, refused.stderr
+    assert ("missing environment variable SERVICE_TOKEN (required by main.py): set it with "
+            "-e NAME=value or --env-file FILE") in refused.stderr
+    with runner.client() as c:
+        assert c.get("/deployments").json() == []  # nothing was uploaded
+
+    (folder / "prod.env").write_text("SERVICE_TOKEN=s3cret-value\n")
+    done = deploy("--env-file", "prod.env", SERVICE_TOKEN="for-the-manifest-build")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s3cret-value" not in done.stdout + done.stderr

@@ -247,6 +247,21 @@ def _package(entrypoint: str, output: Path | None, verbose: bool, *,
     return report
 
 
+def _check_declared_env(entrypoint: str, env_vars: dict[str, str]) -> None:
+    """Refuse, before packaging, a deploy that lacks a variable the app declares it needs."""
+    from ..env_contract import declared_env, missing_env, missing_message
+
+    path = Path(entrypoint)
+    found = declared_env(path) if path.suffix == ".py" and path.is_file() else None
+    if found is None:
+        return
+    declared, source = found
+    missing = missing_env(declared, env_vars)
+    if missing:
+        raise UsageProblem(missing_message(
+            missing, source, "with -e NAME=value or --env-file FILE (or pass --no-env-check)"))
+
+
 @cli.command()
 @click.argument("entrypoint", default="main.py")
 @click.option("--version", "version", default="latest", show_default=True,
@@ -256,10 +271,13 @@ def _package(entrypoint: str, output: Path | None, verbose: bool, *,
 @click.option("--env-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Read KEY=value lines from a file.")
 @click.option("--force", is_flag=True, help="Replace an existing version with the same label.")
+@click.option("--no-env-check", is_flag=True,
+              help="Upload even if a variable the app declares (App(env=...), .env.example) "
+                   "is not given with -e/--env-file.")
 @output_options()
 @api_url_option
 def deploy(entrypoint: str, version: str, env: tuple[str, ...], env_file: str | None,
-           force: bool, output_format: str, api_url: str | None) -> None:
+           force: bool, no_env_check: bool, output_format: str, api_url: str | None) -> None:
     """Package ENTRYPOINT's folder, upload it, and follow the deployment.
 
     \b
@@ -280,6 +298,8 @@ def deploy(entrypoint: str, version: str, env: tuple[str, ...], env_file: str | 
         if not sep or not key:
             raise UsageProblem(f"-e takes KEY=value, got {item!r}")
         env_vars[key] = value
+    if not no_env_check:
+        _check_declared_env(entrypoint, env_vars)
     client = make_client(api_url)
     with tempfile.TemporaryDirectory() as tmp:
         report = _package(entrypoint, Path(tmp) / "bundle.zip", False,

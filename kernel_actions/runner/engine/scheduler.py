@@ -312,6 +312,8 @@ class Scheduler:
 
     def worker_result(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
         active = self.active.get(message["id"])
+        if active is not None and active.paused_left is not None:
+            self._resume(active)  # its result can overtake the debugger's "resumed"
         if active is not None and not message.get("cancelled"):
             self._finish(
                 active, message["status"], message.get("output"),
@@ -350,15 +352,19 @@ class Scheduler:
     def resume_timeouts(self, pid: int) -> None:
         """The debugger let worker ``pid`` go: the clock runs again with the time it had left."""
         self.paused_workers.discard(pid)
-        loop = asyncio.get_running_loop()
         for active in list(self.active.values()):
-            if active.paused_left is None or active.worker is None or active.worker.pid != pid:
-                continue
-            left, active.paused_left = active.paused_left, None
-            active.timer = loop.call_later(left, self._timed_out, active.inv.id)
-            held = (now_ns() - active.paused_ns) / 1e9
-            self._note(active, f"[debugger] resumed after {held:.1f} s; the timeout "
-                               f"runs again with {left:.0f} s left")
+            if active.worker is not None and active.worker.pid == pid:
+                self._resume(active)
+
+    def _resume(self, active: Active) -> None:
+        if active.paused_left is None:
+            return
+        left, active.paused_left = active.paused_left, None
+        active.timer = asyncio.get_running_loop().call_later(
+            left, self._timed_out, active.inv.id)
+        held = (now_ns() - active.paused_ns) / 1e9
+        self._note(active, f"[debugger] resumed after {held:.1f} s; the timeout "
+                           f"runs again with {left:.0f} s left")
 
     def _pause(self, active: Active, where: str | None) -> None:
         if active.timer is None or active.paused_left is not None:

@@ -194,3 +194,24 @@ def test_debug_options_are_checked(start_runner: Callable[..., RunnerProcess],
     runner = start_runner(entry, "--wait", cwd=tmp_path, wait=False)
     assert runner.proc.wait(30) == 2
     runner.wait_line("--wait goes with --debug")
+
+
+def test_each_generation_gets_its_own_debug_port_across_a_reload(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    pytest.importorskip("debugpy", reason="debugpy is a dev dependency")
+    folder = tmp_path / "app"
+    folder.mkdir()
+    entry = folder / "main.py"
+    entry.write_text(APP)
+    base = _free_port()
+    runner = start_runner(entry, "--debug", "--debug-port", str(base), "--reload", cwd=folder)
+    first = runner.wait_line("debugger:")
+    entry.write_text(APP.replace("n * 2", "n * 3"))
+    runner.wait_for(lambda lines: sum("debugger:" in ln for ln in lines) >= 2, timeout=60)
+    second = [ln for ln in runner.lines if "debugger:" in ln][1]
+    ports = {int(ln.rsplit(":", 1)[1]) for ln in (first, second)}
+    assert len(ports) == 2 and min(ports) >= base, (first, second)
+    with runner.client() as c:
+        inv = c.post("/invocations", json={"app_name": "dbg", "action_name": "double",
+                                           "payload": '{"n": 2}'}).json()
+    assert inv["status"] == "succeeded" and json.loads(inv["output"]) == {"doubled": 6}

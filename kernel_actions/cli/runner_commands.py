@@ -91,6 +91,20 @@ def build_config(make: Callable[[], Config]) -> Config:
     return config
 
 
+def _loop_options() -> dict[str, Any]:
+    """uvloop for the runner's own event loop where it is installed (not on Windows).
+
+    The HTTP layer then runs on libuv and uvicorn's httptools parser (installed with it);
+    user code in the workers keeps the standard asyncio loop, as on the hosted platform.
+    """
+    import importlib.util
+    import os
+
+    if os.environ.get("KERNEL_ACTIONS_LOOP") == "asyncio":
+        return {}
+    return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
+
+
 def run_runner(config: Config, started: Callable[[Runner], None],
                watcher: Callable[[Runner], Any] | None = None) -> None:
     """Serve until stopped; exit 130 when stopped by a signal."""
@@ -99,7 +113,8 @@ def run_runner(config: Config, started: Callable[[Runner], None],
     from ..runner.server import serve as serve_forever
 
     try:
-        runner = anyio.run(lambda: serve_forever(config, started=started, watcher=watcher))
+        runner = anyio.run(lambda: serve_forever(config, started=started, watcher=watcher),
+                           backend_options=_loop_options())
     except OSError as exc:
         raise CannotListen(f"cannot listen on {config.host}:{config.port}: "
                            f"{exc.strerror or exc}") from None

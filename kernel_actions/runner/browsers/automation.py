@@ -1,0 +1,19 @@
+"""The APIs served on top of a running browser (Playwright execution, replays), each
+wired to the browser list for lookups and to its close listeners for cleanup."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from .playwright_routes import PlaywrightApi
+
+if TYPE_CHECKING:
+    from .service import Browsers
+
+__all__ = ["automation_routes"]
+
+
+def automation_routes(browsers: Browsers) -> list[BaseRoute]:
+    return [*PlaywrightApi(browsers).routes()]

@@ -273,15 +273,15 @@ def test_request_parsing_and_the_named_executor_cap() -> None:
     assert pool.executor_for("e0").name == "e0"  # an existing one is still reachable
 
 
-def test_the_node_sdk_executes(runner: RunnerProcess, site: tuple[str, Rendezvous]) -> None:
+def test_the_node_sdk_executes_and_records(runner: RunnerProcess, site: tuple[str, Rendezvous]) -> None:
     node = shutil.which("node")
     assert node, "node is required for the @onkernel/sdk tests (see .ci/run)"
     url, _ = site
     env = {**os.environ, "KERNEL_BASE_URL": runner.url, "KERNEL_API_KEY": "local",
            "PAGE_URL": url + "/"}
-    proc = subprocess.run([node, "playwright.mjs"], cwd=NODE_DIR, env=env,
+    proc = subprocess.run([node, "browser_apis.mjs"], cwd=NODE_DIR, env=env,
                           capture_output=True, text=True, timeout=180)
     lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
     failures = [f"{r['name']}: {r['error']}" for r in lines if not r["ok"]]
     assert not failures, "\n".join(failures) + "\n" + proc.stderr
-    assert len(lines) == 3 and proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(lines) == 4 and proc.returncode == 0, proc.stdout + proc.stderr

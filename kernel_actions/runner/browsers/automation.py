@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from .playwright_routes import PlaywrightApi
+from .replay_routes import ReplaysApi
 
 if TYPE_CHECKING:
     from .service import Browsers
@@ -16,4 +17,4 @@ __all__ = ["automation_routes"]
 
 
 def automation_routes(browsers: Browsers) -> list[BaseRoute]:
-    return [*PlaywrightApi(browsers).routes()]
+    return [*PlaywrightApi(browsers).routes(), *ReplaysApi(browsers).routes()]

@@ -11,12 +11,14 @@
 // The connection is dropped after `linger_ms` without a call, so a browser nobody uses
 // can still reach its idle timeout; the next call reconnects.
 
-import { createRequire, stripTypeScriptTypes } from "node:module";
+import * as nodeModule from "node:module";
 import { createInterface } from "node:readline";
 import { format } from "node:util";
 
 const RS = "\x1e";
-const require = createRequire(import.meta.url);
+const require = nodeModule.createRequire(import.meta.url);
+// Node 22.13+ strips TypeScript annotations; older runtimes take plain JavaScript only.
+const stripTypes = nodeModule.stripTypeScriptTypes;
 const AsyncFunction = (async () => {}).constructor;
 
 let config = null;
@@ -161,7 +163,7 @@ function compile(code) {
   const source = `(async function (page, context, browser, console, require) {\n${code}\n})`;
   let js;
   try {
-    js = stripTypeScriptTypes(source, { mode: "strip" });
+    js = stripTypes ? stripTypes(source, { mode: "strip" }) : source;
   } catch (err) {
     throw new SyntaxError(err.message.split("\n")[0]);
   }

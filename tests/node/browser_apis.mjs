@@ -1,4 +1,4 @@
-// playwright.execute and its executors through the official @onkernel/sdk, unchanged,
+// playwright.execute, its executors and replays through the official @onkernel/sdk, unchanged,
 // against a local runner (KERNEL_BASE_URL) and a page served on loopback (PAGE_URL).
 // Prints one JSON line per check and a final "N passed, N failed" line; exits 1 on failure.
 import assert from "node:assert/strict";
@@ -51,6 +51,25 @@ await check("named executors are listed and deleted", async () => {
   await client.delete(`/browsers/${id}/playwright/executors/side`);
   const after = await client.get(`/browsers/${id}/playwright/executors`);
   assert.deepEqual(after.executors.map((e) => e.name), ["default"]);
+});
+
+await check("a replay records, stops and downloads as an MP4", async () => {
+  const replay = await client.browsers.replays.start(id, { framerate: 5 });
+  assert.match(replay.replay_id, /^[a-z0-9]{24}$/);
+  assert.ok(replay.replay_view_url.endsWith(`/${id}/${replay.replay_id}`));
+  const painted = await client.browsers.playwright.execute(id, {
+    code: "await page.evaluate(() => document.body.style.background = 'red');" +
+      "await new Promise(r => setTimeout(r, 500)); return 1",
+  });
+  assert.equal(painted.success, true, painted.error);
+  await client.browsers.replays.stop(replay.replay_id, { id });
+  const listed = await client.browsers.replays.list(id);
+  assert.equal(listed.length, 1);
+  assert.ok(listed[0].finished_at);
+  const response = await client.browsers.replays.download(replay.replay_id, { id });
+  const bytes = Buffer.from(await response.arrayBuffer());
+  assert.equal(bytes.subarray(4, 8).toString("latin1"), "ftyp");
+  assert.ok(bytes.length > 1000, `only ${bytes.length} bytes`);
 });
 
 await client.browsers.deleteByID(id);

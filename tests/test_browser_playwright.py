@@ -285,3 +285,16 @@ def test_the_node_sdk_executes_and_records(runner: RunnerProcess, site: tuple[st
     failures = [f"{r['name']}: {r['error']}" for r in lines if not r["ok"]]
     assert not failures, "\n".join(failures) + "\n" + proc.stderr
     assert len(lines) == 4 and proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_an_executor_lets_an_unused_browser_reach_its_idle_timeout(
+        runner: RunnerProcess, tmp_path: Path) -> None:
+    k = sdk(runner)
+    browser = k.browsers.create(timeout_seconds=2)
+    reply = k.browsers.playwright.execute(browser.session_id, code="return 1")
+    assert reply.success, reply.error
+    # The executor drops its connection after a few seconds without calls; then the browser
+    # is idle, closes, and takes the executor's process with it.
+    folder = tmp_path / "data" / "browsers" / browser.session_id
+    poll(lambda: not folder.exists() and not node_executors(folder), timeout=60)
+    runner.wait_line(f"browser {browser.session_id} closed: idle for 2 s")

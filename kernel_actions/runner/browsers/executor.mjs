@@ -231,8 +231,10 @@ process.on("unhandledRejection", (err) => {
   process.stderr.write(`unhandled rejection: ${errorText(err)}\n`);
 });
 
+// Requests run strictly one after another, even if the runner stopped waiting for one.
+let queue = Promise.resolve();
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-lines.on("line", async (line) => {
+lines.on("line", (line) => {
   if (!line.trim()) return;
   const message = JSON.parse(line);
   if (config === null) {
@@ -241,7 +243,8 @@ lines.on("line", async (line) => {
     answer({ id: 0, ready: true });
     return;
   }
-  if (message.op === "run") answer(await run(message));
-  else if (message.op === "close_tab") answer(await closeTab(message));
+  const handle = message.op === "close_tab" ? closeTab : run;
+  queue = queue.then(() => handle(message)).then(answer, (err) =>
+    answer({ id: message.id, success: false, error: errorText(err) }));
 });
 lines.on("close", () => process.exit(0));

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -22,6 +26,24 @@ if TYPE_CHECKING:
     from .service import Browsers, LocalBrowser
 
 __all__ = ["PlaywrightApi"]
+
+
+@contextlib.asynccontextmanager
+async def kept_active(browser: LocalBrowser) -> AsyncIterator[None]:
+    """A call in progress is activity: the browser is not closed as idle while it runs
+    (an executor's first call spends a while starting Node before it connects)."""
+
+    async def touch() -> None:
+        while True:
+            browser.last_active = time.monotonic()
+            await asyncio.sleep(0.5)
+
+    toucher = asyncio.create_task(touch())
+    try:
+        yield
+    finally:
+        toucher.cancel()
+        browser.last_active = time.monotonic()
 
 
 class PlaywrightApi:
@@ -50,7 +72,8 @@ class PlaywrightApi:
             browser = self.browsers.find(request.path_params["id"])
             code, name, timeout = parse_execute(await read_json_body(request))
             runtime = find_playwright_runtime()
-            reply = await self.pool(browser).execute(code, name, timeout, runtime)
+            async with kept_active(browser):
+                reply = await self.pool(browser).execute(code, name, timeout, runtime)
             return json_response(reply)
 
         async def executors(request: Request) -> Response:

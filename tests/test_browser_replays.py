@@ -144,3 +144,25 @@ def test_start_options() -> None:
     assert parse_start({"framerate": 20, "max_duration_in_seconds": 5}).max_duration_s == 5
     with pytest.raises(ApiError):
         parse_start({"framerate": True})
+
+
+def test_a_replay_follows_another_tab_when_its_own_closes(runner: RunnerProcess) -> None:
+    k = sdk(runner)
+    bid = k.browsers.create(viewport={"width": 320, "height": 240}).session_id
+    red = k.browsers.playwright.execute(bid, code=(
+        "await page.setContent('<body style=\"margin:0;background:rgb(230,20,20)\"></body>');"
+        "return 1"))
+    assert red.success, red.error
+    replay = k.browsers.replays.start(bid, framerate=10)
+    switched = k.browsers.playwright.execute(bid, code=(
+        "await new Promise(r => setTimeout(r, 600));"
+        "const other = await context.newPage();"
+        "await other.setContent('<body style=\"margin:0;background:rgb(20,20,230)\"></body>');"
+        "await page.close(); await new Promise(r => setTimeout(r, 1500)); return 1"))
+    assert switched.success, switched.error
+    k.browsers.replays.stop(replay.replay_id, id_or_name=bid)
+    data = k.browsers.replays.download(replay.replay_id, id_or_name=bid).read()
+    with av.open(io.BytesIO(data)) as container:
+        colours = [colour(f) for f in container.decode(video=0)]
+    assert colours[0] == "red" and colours[-1] == "blue", colours
+    k.browsers.delete_by_id(bid)

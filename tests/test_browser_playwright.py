@@ -186,7 +186,10 @@ def test_executors_serialise_their_calls_and_run_side_by_side(
     assert sorted(log) == ["x-in", "x-out", "y-in", "y-out"]
     assert log[0][0] == log[1][0] and log[2][0] == log[3][0], log  # in, out, in, out
 
-    # Calls on two executors overlap: each waits until the other has arrived.
+    # Calls on two executors overlap: each waits until the other has arrived. (Both are
+    # started first, so neither waits on the other's Node start.)
+    for name in ("left", "right"):
+        assert k.browsers.playwright.execute(bid, code="return 1", executor=name).success
     meet = "const r = await fetch('{u}/meet/{me}/{other}'); return await r.text();"
     threads = [
         threading.Thread(target=call, args=("p", "left", meet.format(u=url, me="p", other="q"))),
@@ -196,7 +199,8 @@ def test_executors_serialise_their_calls_and_run_side_by_side(
         t.start()
     for t in threads:
         t.join(120)
-    assert [getattr(results[t], "result", None) for t in ("p", "q")] == ["met", "met"], results
+    assert [getattr(results.get(t), "result", None) for t in ("p", "q")] == ["met", "met"], [
+        getattr(results.get(t), "error", None) for t in ("p", "q")]
 
     # Each named executor owns its own tab; the list shows them after the default.
     listed = k.browsers.playwright.executors.list(bid).executors

@@ -91,13 +91,22 @@ async function targetIdOf(page) {
   return id;
 }
 
+// A page that closes while it is looked at has no target id.
+async function targetIdOrNull(page) {
+  try {
+    return await targetIdOf(page);
+  } catch {
+    return null;
+  }
+}
+
 function allPages(b) {
   return b.contexts().flatMap((c) => c.pages());
 }
 
 async function pageByTarget(b, targetId) {
   for (const page of allPages(b)) {
-    if (!page.isClosed() && (await targetIdOf(page)) === targetId) return page;
+    if (!page.isClosed() && (await targetIdOrNull(page)) === targetId) return page;
   }
   return null;
 }
@@ -110,7 +119,8 @@ async function bindDefault(b, excluded) {
   }
   const candidates = [];
   for (const page of allPages(b)) {
-    if (!page.isClosed() && !excluded.has(await targetIdOf(page))) candidates.push(page);
+    const id = page.isClosed() ? null : await targetIdOrNull(page);
+    if (id !== null && !excluded.has(id)) candidates.push(page);
   }
   let page = candidates[0] ?? null;
   if (candidates.length > 1) {
@@ -135,21 +145,23 @@ async function bindOwned(b) {
     const page = await pageByTarget(b, ownedTargetId);
     if (page) return { page, created: false };
   }
-  const context = b.contexts()[0] ?? (await b.newContext());
   const session = await b.newBrowserCDPSession();
   let targetId;
   try {
-    const opened = context.waitForEvent("page", { timeout: 10_000 });
     targetId = (
       await session.send("Target.createTarget", { url: "about:blank", background: true })
     ).targetId;
-    await opened.catch(() => {});
   } finally {
     session.detach().catch(() => {});
   }
   ownedTargetId = targetId;
-  const page = await pageByTarget(b, targetId);
-  if (!page) throw new Error("the executor's new tab could not be found");
+  // Its page shows up on this connection shortly (other executors may open tabs meanwhile).
+  const deadline = Date.now() + 10_000;
+  let page;
+  while (!(page = await pageByTarget(b, targetId))) {
+    if (Date.now() > deadline) throw new Error("the executor's new tab did not appear");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   return { page, created: true };
 }
 

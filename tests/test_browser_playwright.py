@@ -302,3 +302,28 @@ def test_an_executor_lets_an_unused_browser_reach_its_idle_timeout(
     folder = tmp_path / "data" / "browsers" / browser.session_id
     poll(lambda: not folder.exists() and not node_executors(folder), timeout=60)
     runner.wait_line(f"browser {browser.session_id} closed: idle for 2 s")
+
+
+def test_deleting_a_busy_executor_fails_its_call_and_the_default_one_restarts(
+        runner: RunnerProcess) -> None:
+    k = sdk(runner)
+    bid = k.browsers.create().session_id
+    replies: dict[str, object] = {}
+
+    def hang(executor: str) -> None:
+        replies[executor] = k.browsers.playwright.execute(
+            bid, code="await new Promise(() => {})", executor=executor, timeout_sec=120)
+
+    for name in ("default", "worker"):
+        thread = threading.Thread(target=hang, args=(name,))
+        thread.start()
+        poll(lambda n=name: any(e.name == n and e.busy for e in
+                                k.browsers.playwright.executors.list(bid).executors),
+             timeout=60)
+        k.browsers.playwright.executors.delete(name, id_or_name=bid)
+        thread.join(60)
+    assert getattr(replies["default"], "error", None) == "executor 'default' was restarted"
+    assert getattr(replies["worker"], "error", None) == "executor 'worker' was deleted"
+    assert [e.name for e in k.browsers.playwright.executors.list(bid).executors] == ["default"]
+    after = k.browsers.playwright.execute(bid, code="return 'back'")
+    assert after.success and after.result == "back"

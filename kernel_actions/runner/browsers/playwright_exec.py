@@ -146,6 +146,8 @@ class Executor:
         try:
             await asyncio.wait_for(ready, START_DEADLINE_S)
         except (TimeoutError, ExecutorGone):
+            if self.stopped is not None:  # deleted or restarted while it started
+                raise ExecutorGone() from None
             detail = "".join(self.stray_err).strip()[-2000:]
             await self.stop("it did not start")
             raise ApiError(503, "playwright_unavailable", "the Playwright executor did not "
@@ -264,14 +266,14 @@ class ExecutorPool:
     async def _run(self, executor: Executor, code: str, timeout_s: int,
                    runtime: PlaywrightRuntime) -> dict[str, Any]:
         started = time.monotonic()
-        if not executor.alive:
-            await executor.start(runtime, self.cdp_ws_url, self.marker)
-        executor.stray_out.clear()
-        executor.stray_err.clear()
-        owned = [e.target_id for e in self.executors.values()
-                 if e is not executor and e.target_id is not None]
-        remaining = max(0.001, timeout_s - (time.monotonic() - started))
         try:
+            if not executor.alive:
+                await executor.start(runtime, self.cdp_ws_url, self.marker)
+            executor.stray_out.clear()
+            executor.stray_err.clear()
+            owned = [e.target_id for e in self.executors.values()
+                     if e is not executor and e.target_id is not None]
+            remaining = max(0.001, timeout_s - (time.monotonic() - started))
             reply = await executor.request(
                 {"op": "run", "code": code, "exclude_targets": owned}, remaining)
         except TimeoutError:

@@ -62,7 +62,11 @@ def test_a_replay_is_a_video_of_what_the_page_showed(runner: RunnerProcess,
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         frames = list(container.decode(stream))
-    assert (frames[0].width, frames[0].height) == (640, 480)
+    # The page area, as the page itself measures it (the window is 640×480).
+    inner = k.browsers.playwright.execute(
+        bid, code="return await page.evaluate(() => [innerWidth, innerHeight])").result
+    assert isinstance(inner, list) and inner[0] == 640 and 0 < inner[1] <= 480
+    assert (frames[0].width, frames[0].height) == (inner[0], inner[1] - inner[1] % 2)
     colours = [colour(f) for f in frames]
     assert len(frames) >= 10, colours  # 1.6 s of painting at 10 fps, at least
     assert "red" in colours and "blue" in colours, colours

@@ -84,7 +84,10 @@ def parse_start(body: dict[str, Any]) -> ReplayOptions:
 
 
 class Encoder(threading.Thread):
-    """Samples the latest screencast JPEG ``framerate`` times a second into an H.264 MP4."""
+    """Samples the latest screencast JPEG ``framerate`` times a second into an H.264 MP4.
+
+    ``width`` and ``height`` (the browser's viewport) bound the frames; the video takes the
+    size of the first frame."""
 
     def __init__(self, path: Path, framerate: int, width: int, height: int) -> None:
         super().__init__(name=f"replay encoder {path.stem}", daemon=True)
@@ -120,15 +123,23 @@ class Encoder(threading.Thread):
             self.error = f"cannot create the video file: {exc}"
             return
         try:
-            stream = container.add_stream("libx264", rate=self.framerate)
-            stream.width, stream.height = self.width, self.height
-            stream.pix_fmt = "yuv420p"
-            stream.codec_context.time_base = Fraction(1, self.framerate)
-            stream.options = {"preset": "ultrafast", "crf": "28"}
+            stream: Any = None
             decoder = av.CodecContext.create("mjpeg", "r")
             current: Any = None
             started = time.monotonic()
             last_pts = -1
+
+            def open_stream(width: int, height: int) -> Any:
+                # The video takes the size of the first frame: the page's, which on a
+                # browser with its own window is smaller than the window.
+                self.width, self.height = max(2, width - width % 2), max(2, height - height % 2)
+                video = container.add_stream("libx264", rate=self.framerate)
+                video.width, video.height = self.width, self.height
+                video.pix_fmt = "yuv420p"
+                video.codec_context.time_base = Fraction(1, self.framerate)
+                video.options = {"preset": "ultrafast", "crf": "28"}
+                return video
+
             while True:
                 stopping = self._finishing.is_set()
                 jpeg = self._take()
@@ -138,6 +149,8 @@ class Encoder(threading.Thread):
                             current = decoded
                 pts = int((time.monotonic() - started) * self.framerate)
                 if current is not None and pts > last_pts:
+                    if stream is None:
+                        stream = open_stream(current.width, current.height)
                     frame = current.reformat(self.width, self.height, "yuv420p")
                     frame.pts = pts if last_pts >= 0 or pts == 0 else 0
                     frame.time_base = Fraction(1, self.framerate)
@@ -147,9 +160,11 @@ class Encoder(threading.Thread):
                     self.frames += 1
                 if stopping:
                     break
-                next_tick = started + (last_pts + 1) / self.framerate
+                next_tick = (started + (last_pts + 1) / self.framerate if current is not None
+                             else time.monotonic() + 1 / self.framerate)
                 self._finishing.wait(max(0.0, min(next_tick - time.monotonic(), 0.5)))
-            if self.frames == 0:  # nothing was shown: one black frame keeps the file playable
+            if stream is None:  # nothing was shown: one black frame keeps the file playable
+                stream = open_stream(self.width, self.height)
                 black = av.VideoFrame(self.width, self.height, "yuv420p")
                 for plane, value in zip(black.planes, (16, 128, 128), strict=True):
                     plane.update(bytes([value]) * plane.buffer_size)

@@ -140,6 +140,9 @@ class Executor:
             stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=64 * 2**20,
         )
         self.reader = asyncio.create_task(self._read(self.proc), name=f"executor {self.name}")
+        if self.stopped is not None:  # deleted or restarted while the process was spawned
+            await self.stop(self.stopped)
+            raise ExecutorGone()
         ready = self._expect(0)
         self._send({"playwright": str(runtime.playwright), "cdp_ws_url": cdp_ws_url,
                     "name": self.name, "linger_ms": int(LINGER_S * 1000)})
@@ -160,7 +163,8 @@ class Executor:
         return future
 
     def _send(self, message: dict[str, Any]) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        if self.proc is None or self.proc.stdin is None or self.proc.returncode is not None:
+            raise ExecutorGone()
         self.proc.stdin.write(json.dumps(message).encode() + b"\n")
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
@@ -196,7 +200,11 @@ class Executor:
         request_id = self.next_id
         self.next_id += 1
         future = self._expect(request_id)
-        self._send({**message, "id": request_id})
+        try:
+            self._send({**message, "id": request_id})
+        except ExecutorGone:
+            self.pending.pop(request_id, None)
+            raise
         return await asyncio.wait_for(future, timeout)
 
     async def stop(self, why: str) -> None:

@@ -36,8 +36,11 @@ class ReplaysApi:
         self.recordings: dict[str, dict[str, Recording]] = {}
         browsers.close_listeners.append(self.browser_closed)
 
-    def view_url(self, recording: Recording) -> str:
-        return f"{self.browsers.runner.url}{PLAYER_PREFIX}/{recording.browser_id}/{recording.id}"
+    @staticmethod
+    def view_url(request: Request, recording: Recording) -> str:
+        """The player's address, on the host the client reached the runner by."""
+        base = str(request.base_url).rstrip("/")
+        return f"{base}{PLAYER_PREFIX}/{recording.browser_id}/{recording.id}"
 
     def browser_closed(self, browser: LocalBrowser) -> None:
         for recording in self.recordings.pop(browser.id, {}).values():
@@ -89,11 +92,11 @@ class ReplaysApi:
             browser = self.browsers.find(request.path_params["id"])
             body = await read_json_body(request) if (await request.body()).strip() else {}
             recording = await self.start(browser, body)
-            return json_response(recording.to_wire(self.view_url(recording)))
+            return json_response(recording.to_wire(self.view_url(request, recording)))
 
         async def list_(request: Request) -> Response:
             browser = self.browsers.find(request.path_params["id"])
-            return json_response([r.to_wire(self.view_url(r))
+            return json_response([r.to_wire(self.view_url(request, r))
                                   for r in self.recordings.get(browser.id, {}).values()])
 
         async def stop(request: Request) -> Response:

@@ -11,10 +11,10 @@ from .playwright_routes import PlaywrightApi
 from .replay_routes import ReplaysApi
 
 if TYPE_CHECKING:
-    from .service import Browsers
+    from .handles import BrowserList
 
 __all__ = ["automation_routes"]
 
 
-def automation_routes(browsers: Browsers) -> list[BaseRoute]:
+def automation_routes(browsers: BrowserList) -> list[BaseRoute]:
     return [*PlaywrightApi(browsers).routes(), *ReplaysApi(browsers).routes()]

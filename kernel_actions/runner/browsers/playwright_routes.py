@@ -23,13 +23,13 @@ from .playwright_exec import (
 )
 
 if TYPE_CHECKING:
-    from .service import Browsers, LocalBrowser
+    from .handles import BrowserList, RunningBrowser
 
 __all__ = ["PlaywrightApi"]
 
 
 @contextlib.asynccontextmanager
-async def kept_active(browser: LocalBrowser) -> AsyncIterator[None]:
+async def kept_active(browser: RunningBrowser) -> AsyncIterator[None]:
     """A call in progress is activity: the browser is not closed as idle while it runs
     (an executor's first call spends a while starting Node before it connects)."""
 
@@ -49,19 +49,19 @@ async def kept_active(browser: LocalBrowser) -> AsyncIterator[None]:
 class PlaywrightApi:
     """Executor pools by browser id; a browser's pool stops with the browser."""
 
-    def __init__(self, browsers: Browsers) -> None:
+    def __init__(self, browsers: BrowserList) -> None:
         self.browsers = browsers
         self.pools: dict[str, ExecutorPool] = {}
         browsers.close_listeners.append(self.browser_closed)
 
-    def pool(self, browser: LocalBrowser) -> ExecutorPool:
+    def pool(self, browser: RunningBrowser) -> ExecutorPool:
         pool = self.pools.get(browser.id)
         if pool is None:
             pool = self.pools[browser.id] = ExecutorPool(browser.id, browser.cdp_ws_url,
                                                          browser.folder)
         return pool
 
-    def browser_closed(self, browser: LocalBrowser) -> None:
+    def browser_closed(self, browser: RunningBrowser) -> None:
         pool = self.pools.pop(browser.id, None)
         if pool is not None:
             background.start(pool.close(browser.closing or "closed"),

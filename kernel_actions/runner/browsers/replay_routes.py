@@ -17,7 +17,7 @@ from ..http.common import guard, json_response, read_json_body
 from .replays import Recording, check_replay_support, parse_start
 
 if TYPE_CHECKING:
-    from .service import Browsers, LocalBrowser
+    from .handles import BrowserList, RunningBrowser
 
 __all__ = ["ReplaysApi", "PLAYER_PREFIX"]
 
@@ -31,7 +31,7 @@ _NO_RETRY = {"x-should-retry": "false"}
 class ReplaysApi:
     """Recordings by browser id; a browser's recordings stop with the browser."""
 
-    def __init__(self, browsers: Browsers) -> None:
+    def __init__(self, browsers: BrowserList) -> None:
         self.browsers = browsers
         self.recordings: dict[str, dict[str, Recording]] = {}
         browsers.close_listeners.append(self.browser_closed)
@@ -42,7 +42,7 @@ class ReplaysApi:
         base = str(request.base_url).rstrip("/")
         return f"{base}{PLAYER_PREFIX}/{recording.browser_id}/{recording.id}"
 
-    def browser_closed(self, browser: LocalBrowser) -> None:
+    def browser_closed(self, browser: RunningBrowser) -> None:
         for recording in self.recordings.pop(browser.id, {}).values():
             if recording.recording:
                 background.start(recording.stop(), name=f"stop replay {recording.id}")
@@ -53,7 +53,7 @@ class ReplaysApi:
             raise not_found(f"replay {replay_id!r} not found on browser {browser_id}")
         return recording
 
-    async def start(self, browser: LocalBrowser, body: dict[str, object]) -> Recording:
+    async def start(self, browser: RunningBrowser, body: dict[str, object]) -> Recording:
         options = parse_start(body)
         check_replay_support()
         mine = self.recordings.setdefault(browser.id, {})

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kernel import Kernel
 
 from kernel_actions.packaging import build_bundle
 
-from .conftest import RunnerProcess
+from .helpers import RunnerProcess, sdk_client
 
 APP = '''
 import os
@@ -68,7 +67,7 @@ def test_round_trip_with_env_vars(served: RunnerProcess, tmp_path: Path) -> None
     summary = next(e for e in events if e["event"] == "app_version_summary")
     assert summary["app_name"] == "shipped" and summary["version"] == "1.0.0"
 
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     inv = k.invocations.create(app_name="shipped", action_name="hello", version="1.0.0",
                                payload='"Ada"')
     assert json.loads(inv.output or "") == {"message": "hello Ada", "build": "one"}
@@ -83,7 +82,7 @@ def test_round_trip_with_env_vars(served: RunnerProcess, tmp_path: Path) -> None
 
 def test_sdk_deployments_create_and_follow(served: RunnerProcess, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "app", build="sdk")
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     dep = k.deployments.create(file=bundle.read_bytes(), entrypoint_rel_path="main.py",
                                version="2", env_vars={"GREETING": "hey"})
     states = [e.deployment.status for e in k.deployments.follow(dep.id)
@@ -103,7 +102,7 @@ def test_versions_are_unique_unless_forced(served: RunnerProcess, tmp_path: Path
     assert again.status_code == 409 and again.json()["code"] == "conflict"
     forced = deploy(served.url, tmp_path / "two.zip", "v1", force="true")
     assert follow(served.url, forced["id"])[-1]["deployment"]["status"] == "running"
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     inv = k.invocations.create(app_name="shipped", action_name="hello", version="v1")
     assert json.loads(inv.output or "")["build"] == "two"
     assert httpx.get(f"{served.url}/deployments/{first['id']}").json()["status"] == "stopped"
@@ -140,7 +139,7 @@ def test_deployed_versions_survive_a_restart(start_runner, tmp_path: Path) -> No
     first.stop()
     second = start_runner(None, command="serve", data_dir=data)
     second.wait_line("app shipped (keep)")
-    k = Kernel(base_url=second.url, api_key="local", max_retries=0)
+    k = sdk_client(second)
     inv = k.invocations.create(app_name="shipped", action_name="hello", version="keep")
     assert inv.status == "succeeded"
 
@@ -161,7 +160,7 @@ def test_dependencies_installed_once_then_reused(served: RunnerProcess, tmp_path
     assert events[-1]["deployment"]["status"] == "running"
     assert any("reusing installed dependencies" in e.get("message", "") for e in events)
     assert time.monotonic() - started < 10
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     inv = k.invocations.create(app_name="shipped", action_name="toml", version="deps-2")
     assert json.loads(inv.output or "") == "a = 1\n"
 

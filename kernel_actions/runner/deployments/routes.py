@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...timeutil import format_ns, now_ns
 from ..errors import bad_request
-from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, sse_event
+from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged
+from ..http.sse import EventStream
 from .service import MAX_UPLOAD_BYTES, TERMINAL, Deployments
 
 __all__ = ["deployment_routes"]
@@ -70,40 +70,22 @@ def deployment_routes(deployments: Deployments) -> list[BaseRoute]:
 
     async def events(request: Request) -> Response:
         dep = deployments.find(request.path_params["id"])
-        heartbeat = deployments.config.heartbeat_interval
-        subscription = deployments.bus.subscribe(dep.id)
-        sub = subscription.__enter__()
-        await deployments.store.flush()  # what was published before we subscribed is stored
-        logs = await asyncio.to_thread(deployments.store.logs, dep.id)
+        with EventStream(deployments.bus, dep.id) as stream:
+            await deployments.store.flush()  # what was published before we subscribed
+            logs = await asyncio.to_thread(deployments.store.logs, dep.id)
         seen = {r.ts_ns for r in logs}
-
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                for r in logs:
-                    yield sse_event({"event": "log", "message": r.message,
-                                "timestamp": format_ns(r.ts_ns)})
-                if dep.status in TERMINAL:
-                    yield sse_event({"event": "deployment_state", "deployment": dep.to_wire(),
-                                "timestamp": format_ns(now_ns())})
-                    return
-                while True:
-                    try:
-                        event = await asyncio.wait_for(sub.get(), heartbeat)
-                    except TimeoutError:
-                        yield sse_event({"event": "sse_heartbeat",
-                                    "timestamp": format_ns(now_ns())})
-                        continue
-                    if event["event"] == "log" and _ns(event) in seen:
-                        continue
-                    yield sse_event(event)
-                    if (event["event"] == "deployment_state"
-                            and event["deployment"]["status"] in TERMINAL):
-                        return
-            finally:
-                subscription.__exit__(None, None, None)
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        opening = [{"event": "log", "message": r.message, "timestamp": format_ns(r.ts_ns)}
+                   for r in logs]
+        heartbeat = deployments.config.heartbeat_interval
+        if dep.status in TERMINAL:
+            opening.append({"event": "deployment_state", "deployment": dep.to_wire(),
+                            "timestamp": format_ns(now_ns())})
+            return stream.response(opening, heartbeat=heartbeat, follow=False)
+        return stream.response(
+            opening, heartbeat=heartbeat,
+            select=lambda e: None if e["event"] == "log" and _ns(e) in seen else e,
+            ends=lambda e: (e["event"] == "deployment_state"
+                            and e["deployment"]["status"] in TERMINAL))
 
     return [
         Route("/deployments", guard(create), methods=["POST"]),

@@ -25,6 +25,7 @@ from ...ids import new_id
 from ...timeutil import format_ns, now_ns
 from ..config import Config
 from ..engine import background
+from ..engine.app_versions import REGION, app_version_summary
 from ..engine.events import EventBus
 from ..engine.pool import CodePool
 from ..engine.scheduler import Scheduler
@@ -75,7 +76,7 @@ class Deployment:
         return {
             "id": self.id,
             "created_at": format_ns(self.created_ns),
-            "region": "aws.us-east-1a",
+            "region": REGION,
             "status": self.status,
             "entrypoint_rel_path": self.entrypoint_rel_path,
             "env_vars": {k: "" for k in self.env_vars},  # values never leave the runner
@@ -219,13 +220,7 @@ class Deployments:
             self.scheduler.add_pool(pool)
             for app in (pool.manifest or {}).get("apps", []):
                 self.bus.publish(dep.id, {
-                    "event": "app_version_summary",
-                    "id": hashlib.sha1(f"{app['name']}\0{dep.version}".encode()).hexdigest()[:24],
-                    "app_name": app["name"], "version": dep.version,
-                    "region": "aws.us-east-1a",
-                    "actions": [{"name": a["name"], "input_schema": a["input_schema"],
-                                 "output_schema": a["output_schema"]}
-                                for a in app["actions"]],
+                    "event": "app_version_summary", **app_version_summary(app, dep.version),
                     "timestamp": format_ns(now_ns()),
                 })
             self._state(dep, "running")

@@ -15,15 +15,15 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ...ids import new_id
-from ...outcome import REASONS
+from ...outcome import REASONS, FailureKind
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, conflict, not_found
 from . import background
 from .events import EventBus
-from .invocation import Invocation
+from .invocation import Invocation, Status
 from .pool import CodePool, WorkerProcess
 from .store import Store
 from .text import check_json_text, check_text
@@ -47,11 +47,11 @@ class Active:
     created: dict[str, Any] = field(default_factory=dict)
 
 
-def _failure_output(kind: str, message: str) -> str:
+def _failure_output(kind: FailureKind, message: str) -> str:
     return json.dumps({"error": kind, "message": message})
 
 
-def _set_outcome(inv: Invocation, status: str, output: str | None, reason: str | None) -> None:
+def _set_outcome(inv: Invocation, status: Status, output: str | None, reason: str | None) -> None:
     inv.status = status
     inv.output = output
     inv.status_reason = reason if status == "failed" else None
@@ -262,8 +262,8 @@ class Scheduler:
             self._publish(inv)
 
     def _finish(
-        self, active: Active, status: str, output: str | None, reason: str | None,
-        error: str | None = None, *, dispatch: bool = True,
+        self, active: Active, status: Status, output: str | None, reason: str | None,
+        error: FailureKind | None = None, *, dispatch: bool = True,
     ) -> bool:
         """Make ``active`` terminal; False when it already was (a final state is final).
 
@@ -296,7 +296,7 @@ class Scheduler:
             active.counted = False
             self.running -= 1
 
-    def _announce_error(self, inv: Invocation, error: str | None) -> None:
+    def _announce_error(self, inv: Invocation, error: FailureKind | None) -> None:
         """The ``error`` SSE event a failed invocation's stream carries before its last state."""
         if inv.status == "failed" and self.bus.has_subscribers(inv.id):
             self.bus.publish(inv.id, {
@@ -411,7 +411,8 @@ class Scheduler:
             return active.inv
         return await asyncio.to_thread(self.store.get, inv_id)
 
-    async def update(self, inv_id: str, status: str, output: str | None) -> Invocation:
+    async def update(self, inv_id: str, status: Literal["succeeded", "failed"],
+                     output: str | None) -> Invocation:
         check_json_text("output", output)
         active = self.active.get(inv_id)
         if active is None:

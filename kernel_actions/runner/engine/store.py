@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .invocation import Invocation
+from .invocation import Invocation, Status
 
 __all__ = ["Store", "ListFilters", "LogRecord"]
 
@@ -81,7 +81,7 @@ class LogRecord:
 class ListFilters:
     app_name: str | None = None
     action_name: str | None = None
-    status: str | None = None
+    status: Status | None = None
     version: str | None = None
     deployment_id: str | None = None
     since_ns: int | None = None
@@ -422,22 +422,6 @@ class Store:
         rows = self._reader().execute(sql + " ORDER BY seq", params).fetchall()
         return [LogRecord(*r) for r in rows]
 
-    def app_logs(
-        self, app_name: str, since_ns: int | None, after_seq: int = 0, limit: int = 1000
-    ) -> list[tuple[int, str, int, str]]:
-        """``(seq, invocation_id, ts_ns, message)`` for an app's invocations, oldest first."""
-        sql = (
-            "SELECT l.seq, l.invocation_id, l.ts_ns, l.message FROM logs l "
-            "JOIN invocations i ON i.id = l.invocation_id WHERE i.app_name=? AND l.seq>?"
-        )
-        params: list[Any] = [app_name, after_seq]
-        if since_ns is not None:
-            sql += " AND l.ts_ns>=?"
-            params.append(since_ns)
-        sql += " ORDER BY l.seq LIMIT ?"
-        params.append(limit)
-        return [tuple(r) for r in self._reader().execute(sql, params).fetchall()]  # type: ignore[misc]
-
     def unfinished(self) -> list[Invocation]:
         """Invocations left queued or running (a restart's work), oldest first."""
         rows = self._reader().execute(
@@ -445,9 +429,6 @@ class Store:
             "ORDER BY seq"
         ).fetchall()
         return [_row(r) for r in rows]
-
-    def count(self) -> int:
-        return int(self._reader().execute("SELECT COUNT(*) FROM invocations").fetchone()[0])
 
     def run_in_reader(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return fn(self._reader())

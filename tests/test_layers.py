@@ -137,15 +137,28 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_the_import_graph_is_read() -> None:
+def test_the_import_graph_is_read(tmp_path: Path) -> None:
     """The parser sees the arrows the layout is built on (so the tests below can fail)."""
     edges = graph()
     assert "kernel_actions.runner.http.api" in edges["kernel_actions.runner.server"]
     assert "kernel_actions.runner.engine.background" in edges[
         "kernel_actions.runner.engine.scheduler"]  # ``from . import background``
-    # Typing-only and function-local imports count.
-    assert "kernel_actions.runner.services" in edges["kernel_actions.runner.browsers.service"]
-    assert "kernel_actions.runner.server" in edges["kernel_actions.cli"]
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import json\n"
+        "if TYPE_CHECKING:\n"
+        "    from .runner.server import Runner\n"
+        "def later():\n"
+        "    from .runner.http import sse\n"
+        "    from .action import MISSING as _missing\n")
+    found = {(i.target, i.names, i.top_level) for i in imports_of("kernel_actions.probe", probe)}
+    assert found == {
+        ("typing", ("TYPE_CHECKING",), True), ("json", (), True),
+        ("kernel_actions.runner.server", ("Runner",), False),  # typing-only counts
+        ("kernel_actions.runner.http.sse", (), False),  # function-local counts
+        ("kernel_actions.action", ("MISSING",), False),
+    }
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

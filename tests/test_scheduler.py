@@ -37,10 +37,6 @@ class FakeWorker:
         self.cancelled: list[str] = []
         self.exited: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-    @property
-    def alive(self) -> bool:
-        return not self.exited.done()
-
     def invoke(self, inv_id: str, app: str, action: str, version: str,
                payload: str | None) -> None:
         self.in_flight.add(inv_id)
@@ -58,6 +54,10 @@ class FakeWorker:
         self.abandoned.discard(inv_id)
         scheduler.worker_result(self, {"t": "result", "id": inv_id, "status": status,
                                        "output": output, **extra})
+
+    @property
+    def alive(self) -> bool:
+        return not self.exited.done()
 
     def crash(self, scheduler: Scheduler, reason: str = "killed by SIGKILL") -> None:
         self.exited.set_result(reason)
@@ -119,7 +119,7 @@ def run(tmp_path: Path, scenario: Scenario, *, worker: bool = True, **options: A
         pool = FakePool()
         if worker:
             pool.start_worker()
-        scheduler.pools.append(pool)  # type: ignore[arg-type]
+        scheduler.add_pool(pool)  # type: ignore[arg-type]
         try:
             await asyncio.wait_for(scenario(scheduler, pool, store, bus), DEADLINE)
         finally:

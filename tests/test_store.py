@@ -50,50 +50,6 @@ def test_deep_pages_match_a_walk_of_the_rows(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_one_bad_write_fails_alone_and_the_rest_of_its_batch_commits(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = Store.open(tmp_path / "runner.db")
-        store.start(asyncio.get_running_loop())
-        good = [_inv(i) for i in range(1, 6)]
-        bad = _inv(99)
-        bad.payload = '"\ud800"'  # a lone surrogate: SQLite can't bind it
-        done = [asyncio.ensure_future(store.insert(inv)) for inv in good[:2]]
-        done.append(asyncio.ensure_future(store.insert(bad)))
-        done += [asyncio.ensure_future(store.insert(inv)) for inv in good[2:]]
-        store.add_logs([("inv000001", 1, "fine"), ("inv000001", 2, "bad \udfff"),
-                        ("inv000001", 3, "also fine")])
-        results = await asyncio.gather(*done, return_exceptions=True)
-        assert [r is None for r in results] == [True, True, False, True, True, True]
-        assert "store write failed" in str(results[2])
-        # A state write in a batch with a bad one still lands, and its waiter wakes.
-        good[0].status = "failed"
-        saved = store.save(good[0], wait=True)
-        bad_again = _inv(98)
-        bad_again.app_name = "\udc00"
-        failed = store.execute("INSERT INTO invocations (id, app_name, action_name, version, "
-                               "status, created_ns, timeout_s, is_async) "
-                               "VALUES (?, ?, 'x', 'v', 'queued', 1, 1, 1)",
-                               ("inv000098", bad_again.app_name))
-        assert saved is not None and failed is not None
-        await saved
-        try:
-            await failed
-        except RuntimeError as exc:
-            assert "store write failed" in str(exc)
-        else:
-            raise AssertionError("the bad write was acknowledged")
-        stored = await asyncio.to_thread(
-            lambda: sorted(i.id for i in store.list(ListFilters(), 100, 0)[0]))
-        assert stored == [inv.id for inv in good]
-        assert (await asyncio.to_thread(store.get, "inv000001")).status == "failed"
-        logs = await asyncio.to_thread(store.logs, "inv000001")
-        assert [r.message for r in logs] == ["fine", "also fine"]
-        assert store._rows == len(good)
-        store.close()
-
-    asyncio.run(main())
-
-
 def _new(inv_id: str, created_ns: int, **fields: object) -> Invocation:
     values: dict[str, object] = dict(
         id=inv_id, app_name="shop", action_name="buy", version="latest", payload='{"n": 1}',
@@ -185,3 +141,47 @@ def test_list_filters_combine(tmp_path: Path) -> None:
     assert ids(query="ma") == (["b2", "b1"], False)  # an app name's prefix
     assert ids(query="a") == (["a2", "a1"], False)  # an id's prefix
     assert ids(action_name="nope") == ([], False)
+
+
+def test_one_bad_write_fails_alone_and_the_rest_of_its_batch_commits(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        good = [_inv(i) for i in range(1, 6)]
+        bad = _inv(99)
+        bad.payload = '"\ud800"'  # a lone surrogate: SQLite can't bind it
+        done = [asyncio.ensure_future(store.insert(inv)) for inv in good[:2]]
+        done.append(asyncio.ensure_future(store.insert(bad)))
+        done += [asyncio.ensure_future(store.insert(inv)) for inv in good[2:]]
+        store.add_logs([("inv000001", 1, "fine"), ("inv000001", 2, "bad \udfff"),
+                        ("inv000001", 3, "also fine")])
+        results = await asyncio.gather(*done, return_exceptions=True)
+        assert [r is None for r in results] == [True, True, False, True, True, True]
+        assert "store write failed" in str(results[2])
+        # A state write in a batch with a bad one still lands, and its waiter wakes.
+        good[0].status = "failed"
+        saved = store.save(good[0], wait=True)
+        bad_again = _inv(98)
+        bad_again.app_name = "\udc00"
+        failed = store.execute("INSERT INTO invocations (id, app_name, action_name, version, "
+                               "status, created_ns, timeout_s, is_async) "
+                               "VALUES (?, ?, 'x', 'v', 'queued', 1, 1, 1)",
+                               ("inv000098", bad_again.app_name))
+        assert saved is not None and failed is not None
+        await saved
+        try:
+            await failed
+        except RuntimeError as exc:
+            assert "store write failed" in str(exc)
+        else:
+            raise AssertionError("the bad write was acknowledged")
+        stored = await asyncio.to_thread(
+            lambda: sorted(i.id for i in store.list(ListFilters(), 100, 0)[0]))
+        assert stored == [inv.id for inv in good]
+        assert (await asyncio.to_thread(store.get, "inv000001")).status == "failed"
+        logs = await asyncio.to_thread(store.logs, "inv000001")
+        assert [r.message for r in logs] == ["fine", "also fine"]
+        assert store._rows == len(good)
+        store.close()
+
+    asyncio.run(main())

@@ -39,7 +39,7 @@ def build_api(
     heartbeat = services.config.heartbeat_interval
     routes: list[BaseRoute] = [
         *InvocationRoutes(services.scheduler, services.store, services.bus,
-                          heartbeat=heartbeat).routes(),
+                          heartbeat=heartbeat, hold_open=services.config.debug).routes(),
         *AppRoutes(app_summaries).routes(),
         *RunnerRoutes(status, services.bus, heartbeat=heartbeat).routes(),
         *feature_routes,

@@ -19,10 +19,23 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["extract_bundle", "read_bundle_manifest", "UnsafeBundleError", "MANIFEST_NAME"]
+__all__ = ["extract_bundle", "read_bundle_manifest", "is_own_bundle", "UnsafeBundleError",
+           "MANIFEST_NAME"]
 
 MANIFEST_NAME = "kernel-actions.json"
 _CHUNK = 1024 * 1024
+
+
+def is_own_bundle(path: Path) -> bool:
+    """Whether ``path`` is a zip that ``kernel-actions package`` wrote (it carries the manifest).
+
+    Such archives are never app code: packaging leaves them out and reload ignores them.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return MANIFEST_NAME in zf.NameToInfo
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 class UnsafeBundleError(ValueError):

@@ -330,10 +330,17 @@ class RunnerClient:
             offset = nxt
 
     def deploy(self, bundle: bytes, *, entrypoint_rel_path: str, version: str = "latest",
-               env_vars: dict[str, str] | None = None, force: bool = False) -> dict[str, Any]:
-        """``POST /deployments``: upload a bundle zip as Kernel's CLI does."""
+               env_vars: dict[str, str] | None = None, force: bool = False,
+               region: str | None = None) -> dict[str, Any]:
+        """``POST /deployments``: upload a bundle zip as Kernel's CLI and SDKs do.
+
+        The multipart fields are the SDK's ``deployment_create_params``: ``file``,
+        ``entrypoint_rel_path``, ``version``, ``force``, ``region`` (when given) and one
+        ``env_vars[KEY]`` field per variable.
+        """
         data = {"entrypoint_rel_path": entrypoint_rel_path, "version": version,
                 "force": "true" if force else "false",
+                **({"region": region} if region is not None else {}),
                 **{f"env_vars[{k}]": v for k, v in (env_vars or {}).items()}}
         result: dict[str, Any] = self._json(
             "POST", "/deployments", data=data,

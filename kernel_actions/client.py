@@ -296,6 +296,16 @@ class RunnerClient:
         """Cancel as Kernel's CLI does: ``failed`` with "Invocation cancelled by user"."""
         return self.update_invocation(invocation_id, "failed", CANCEL_OUTPUT)
 
+    def invocation_browsers(self, invocation_id: str) -> list[dict[str, Any]]:
+        """``GET /invocations/{id}/browsers``: the browsers the invocation created."""
+        result = self._json("GET", f"/invocations/{invocation_id}/browsers")
+        browsers = result.get("browsers") if isinstance(result, dict) else result
+        return list(browsers or [])
+
+    def delete_invocation_browsers(self, invocation_id: str) -> None:
+        """``DELETE /invocations/{id}/browsers``, as Kernel's CLI sends after a cancel."""
+        self.request("DELETE", f"/invocations/{invocation_id}/browsers")
+
     def follow(self, invocation_id: str, since: str | None = None, *,
                idle_timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """``GET /invocations/{id}/events``: states, logs and errors until it is terminal."""

@@ -28,14 +28,28 @@ def _string_arg(call: ast.Call, keyword: str) -> str | None:
     return None
 
 
-def _app_name(value: ast.expr | None) -> str | None:
+_APP_CLASSES = frozenset({"App", "KernelApp"})
+
+
+def _app_name(value: ast.expr | None, constructors: frozenset[str]) -> str | None:
     """``"x"`` for ``App("x")``, ``kernel.App("x")``, ``kernel_actions.App(name="x")``."""
     if not isinstance(value, ast.Call):
         return None
     func = value.func
-    called = func.id if isinstance(func, ast.Name) else \
-        func.attr if isinstance(func, ast.Attribute) else None
-    return _string_arg(value, "name") if called in ("App", "KernelApp") else None
+    if isinstance(func, ast.Name):
+        called = func.id in constructors
+    else:
+        called = isinstance(func, ast.Attribute) and func.attr in _APP_CLASSES
+    return _string_arg(value, "name") if called else None
+
+
+def _constructors(tree: ast.AST) -> frozenset[str]:
+    """The names ``App`` is called by here: itself, and ``from … import App as X``."""
+    names = set(_APP_CLASSES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.update(a.asname for a in node.names if a.name in _APP_CLASSES and a.asname)
+    return frozenset(names)
 
 
 def _action(decorator: ast.expr) -> tuple[str, str] | None:
@@ -71,6 +85,7 @@ def scan_manifest(path: Path, entrypoint: str | None = None) -> dict[str, Any]:
         raise StaticScanError(f"cannot read {path.name}: {exc}") from None
     apps: dict[str, dict[str, Any]] = {}  # app name -> its entry, in source order
     variables: dict[str, str] = {}  # variable -> app name
+    constructors = _constructors(tree)
     for node in ast.walk(tree):
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
@@ -79,7 +94,7 @@ def scan_manifest(path: Path, entrypoint: str | None = None) -> dict[str, Any]:
             targets, value = [node.target], node.value
         else:
             continue
-        name = _app_name(value)
+        name = _app_name(value, constructors)
         if name is None:
             continue
         apps.setdefault(name, {"name": name, "actions": []})

@@ -3,16 +3,17 @@
 ``POST /browsers`` starts a Chromium with its own throwaway profile under the
 runner's data folder (``<data>/browsers/<id>/profile``) and answers with the
 browser-level DevTools websocket (``cdp_ws_url``) that Playwright's
-``connect_over_cdp`` (or any CDP client) drives. A browser is closed — its
+``connect_over_cdp`` (or any CDP client) drives. Chromium opens no DevTools port: it
+talks over a pipe only the runner holds, and the runner serves the websocket at a URL
+carrying a random token (see :mod:`.cdp` and :mod:`.cdp_route`). A browser is closed — its
 whole process group killed, reaped and its folder deleted — when:
 
 * it is deleted (``DELETE /browsers/{id}``, ``DELETE /invocations/{id}/browsers``);
 * the invocation it was created for (``invocation_id``) finishes;
 * it has had no CDP connection for ``timeout_seconds`` (default 60, as on Kernel).
   Activity is measured as Kernel does — an open connection to the browser's
-  DevTools port, read from the kernel's TCP table every second — and the time
-  before the first connection counts as idle. Where that table can't be read,
-  a browser counts as active while its invocation runs;
+  ``cdp_ws_url``, counted every second — and the time before the first
+  connection counts as idle;
 * Chromium exits on its own, or the runner stops.
 
 Chromium is started in a new session with ``PR_SET_PDEATHSIG`` (through
@@ -50,6 +51,8 @@ from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
+from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
+from .cdp_route import cdp_path, cdp_route, new_token
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -66,7 +69,7 @@ DEFAULT_TIMEOUT_S = 60
 MAX_TIMEOUT_S = 259_200
 #: The hosted API's smallest ``timeout_seconds``; smaller values work here, with a notice.
 KERNEL_MIN_TIMEOUT_S = 10
-#: How long Chromium may take to open its DevTools port.
+#: How long Chromium may take to answer on its DevTools pipe.
 START_DEADLINE_S = 20.0
 #: How often idle browsers and browsers that exited by themselves are looked for.
 SWEEP_INTERVAL_S = 1.0
@@ -87,8 +90,6 @@ UNAVAILABLE_MESSAGE = (
 )
 _NO_RETRY = {"x-should-retry": "false"}
 _ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
-_WS_PATH = re.compile(r"/devtools/browser/[0-9A-Za-z-]+")
-_LISTENING = re.compile(rb"DevTools listening on ws://[^\s/]+:(\d+)(/devtools/browser/[0-9A-Za-z-]+)")
 
 
 # -- finding Chromium --------------------------------------------------------------------
@@ -212,26 +213,6 @@ async def _reap_orphans(pids: list[int]) -> None:
             await asyncio.sleep(0.02)
 
 
-def _connected_ports() -> set[int] | None:
-    """Local TCP ports with an established connection, from ``/proc/net/tcp{,6}``;
-    ``None`` where the table can't be read (not Linux)."""
-    ports: set[int] = set()
-    readable = False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        readable = True
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "01":  # ESTABLISHED
-                with contextlib.suppress(ValueError, IndexError):
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports if readable else None
-
-
 def _tail(log: Path, lines: int = 15) -> str:
     """The end of Chromium's output, without the D-Bus complaints of machines without D-Bus."""
     try:
@@ -264,8 +245,12 @@ class LocalBrowser:
     tags: dict[str, str] | None = None
     region: str = "us-east"
     proc: subprocess.Popen[bytes] | None = None
-    port: int | None = None
-    ws_path: str | None = None
+    #: The DevTools pipe, shared by every client of ``cdp_ws_url`` (set once it answers).
+    cdp: CdpMux | None = None
+    #: The secret part of ``cdp_ws_url``.
+    cdp_token: str = field(default_factory=new_token, repr=False)
+    #: ``ws://host:port`` of the runner that serves ``cdp_ws_url``.
+    cdp_base: str = "ws://127.0.0.1"
     #: ``time.monotonic()`` of the last CDP activity seen (or of the start).
     last_active: float = 0.0
     #: Why it is being closed, once it is.
@@ -284,11 +269,11 @@ class LocalBrowser:
 
     @property
     def ready(self) -> bool:
-        return self.port is not None and self.closing is None
+        return self.cdp is not None and self.closing is None
 
     @property
     def cdp_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{self.ws_path}"
+        return self.cdp_base + cdp_path(self.id, self.cdp_token)
 
     def to_wire(self) -> dict[str, Any]:
         """The hosted API's browser session object."""
@@ -429,7 +414,6 @@ class Browsers:
         ready = [b for b in self.items.values() if b.ready]
         if not ready:
             return
-        connected = _connected_ports()
         now = time.monotonic()
         for browser in ready:
             assert browser.proc is not None
@@ -437,12 +421,8 @@ class Browsers:
             if code is not None:
                 self._begin_close(browser, f"Chromium exited on its own ({describe_exit(code)})")
                 continue
-            if connected is not None:
-                active = browser.port in connected
-            else:
-                active = browser.invocation_id is not None and self._running(
-                    browser.invocation_id)
-            if active:
+            assert browser.cdp is not None
+            if browser.cdp.external_clients:  # connections to its cdp_ws_url
                 browser.last_active = now
             elif now - browser.last_active >= browser.timeout_s:
                 self._begin_close(browser, f"idle for {browser.timeout_s} s")
@@ -572,7 +552,7 @@ class Browsers:
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-breakpad",
             "--password-store=basic", "--use-mock-keychain",
-            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+            PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
             f"--user-data-dir={browser.profile}",
             f"--window-size={browser.viewport['width']},{browser.viewport['height']}",
             "--",  # what follows is a URL, never a switch
@@ -585,54 +565,59 @@ class Browsers:
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
         browser.profile.mkdir(parents=True)
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
-        with open(browser.log_path, "wb") as log:
-            try:
-                browser.proc = subprocess.Popen(
-                    self._command(browser, executable), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=log, cwd=str(browser.folder), start_new_session=True,
-                    # Chromium's crash reporter keeps its database there instead of in $HOME,
-                    # so every process of this browser names its folder (and is found by it).
-                    env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
-                )
-            except OSError as exc:
-                raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}") from None
+        browser.cdp_base = "ws" + self.runner.url.removeprefix("http")
+        pipe = PipeEnds()
+        try:
+            with open(browser.log_path, "wb") as log:
+                try:
+                    browser.proc = subprocess.Popen(
+                        self._command(browser, executable), stdin=subprocess.DEVNULL,
+                        stdout=log, stderr=log, cwd=str(browser.folder), start_new_session=True,
+                        # Chromium's crash reporter keeps its database there instead of in
+                        # $HOME, so every process of this browser names its folder (and is
+                        # found by it).
+                        env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
+                        # The DevTools pipe on fds 3 and 4; every other fd of the runner is
+                        # close-on-exec, so none leaks into Chromium.
+                        close_fds=False, preexec_fn=pipe.install,
+                    )
+                except OSError as exc:
+                    raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}"
+                                       ) from None
+            pipe.close_child_ends()
+            mux = CdpMux()
+            await mux.open(pipe)
+        except BaseException:
+            pipe.close()
+            raise
         (browser.folder / "pid").write_text(str(browser.proc.pid))
+        answered = asyncio.ensure_future(mux.call("Browser.getVersion"))
         deadline = time.monotonic() + START_DEADLINE_S
-        interval = 0.01
-        while True:
-            endpoint = self._devtools_endpoint(browser)
-            if endpoint is not None:
-                browser.port, browser.ws_path = endpoint
-                browser.last_active = time.monotonic()
-                return
-            if browser.closing is not None:
-                return
-            code = browser.proc.poll()
-            if code is not None:
-                raise self._start_failed(browser, executable, f"it {describe_exit(code)}")
-            if time.monotonic() > deadline:
-                raise self._start_failed(browser, executable, "it did not open its DevTools "
-                                         f"port within {START_DEADLINE_S:g} s")
-            await asyncio.sleep(interval)
-            interval = min(interval * 2, 0.1)
-
-    def _devtools_endpoint(self, browser: LocalBrowser) -> tuple[int, str] | None:
-        """``(port, path)`` of the browser's DevTools websocket, once Chromium has written it."""
         try:
-            lines = (browser.profile / "DevToolsActivePort").read_text().splitlines()
-        except (OSError, UnicodeDecodeError):
-            lines = []
-        if len(lines) >= 2 and lines[0].strip().isdigit() and _WS_PATH.fullmatch(
-                lines[1].strip()) and len(lines[1].strip()) >= len("/devtools/browser/") + 36:
-            return int(lines[0]), lines[1].strip()
-        try:
-            output = browser.log_path.read_bytes()
-        except OSError:
-            return None
-        found = _LISTENING.search(output)
-        if found is not None and output[found.end():found.end() + 1] in (b"\n", b"\r"):
-            return int(found.group(1)), found.group(2).decode()
-        return None
+            while not answered.done():
+                await asyncio.wait([answered], timeout=0.05)
+                if browser.closing is not None:
+                    mux.close()
+                    return
+                code = browser.proc.poll()
+                if code is not None and not answered.done():
+                    raise self._start_failed(browser, executable, f"it {describe_exit(code)}")
+                if time.monotonic() > deadline and not answered.done():
+                    raise self._start_failed(browser, executable, "it did not answer on its "
+                                             f"DevTools pipe within {START_DEADLINE_S:g} s")
+            try:
+                answered.result()
+            except CdpError as exc:
+                why = str(exc)
+                with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closed as it exited
+                    why = f"it {describe_exit(await asyncio.to_thread(browser.proc.wait, 2))}"
+                raise self._start_failed(browser, executable, why) from None
+        except BaseException:
+            answered.cancel()
+            mux.close()
+            raise
+        browser.cdp = mux
+        browser.last_active = time.monotonic()
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
         tail = _tail(browser.log_path)
@@ -651,6 +636,8 @@ class Browsers:
         browser.closing = reason
         self.items.pop(browser.id, None)
         self._closing.add(browser)
+        if browser.cdp is not None:
+            browser.cdp.close()
         if browser.proc is not None:
             browser.members = _processes_matching(str(browser.folder) + os.sep)
             if browser.proc.returncode is None:
@@ -672,7 +659,7 @@ class Browsers:
                         _kill_group(stray)
                 await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
             await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
-            if browser.port is not None:
+            if browser.cdp is not None:
                 self.runner.log(f"browser {browser.id} closed: {browser.closing}")
         finally:
             self._closing.discard(browser)
@@ -743,7 +730,14 @@ class Browsers:
                 await asyncio.shield(asyncio.gather(*tasks))
             return Response(status_code=204)
 
+        def devtools(browser_id: str) -> tuple[str, CdpMux] | None:
+            browser = self.items.get(browser_id)
+            if browser is None or not browser.ready or browser.cdp is None:
+                return None
+            return browser.cdp_token, browser.cdp
+
         return [
+            cdp_route(self.runner.config, devtools),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),

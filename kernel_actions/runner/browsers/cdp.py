@@ -71,11 +71,12 @@ class PipeEnds:
         os.close(from_child_w)
 
     def install(self) -> None:
-        """In the child, between fork and exec (``preexec_fn``): the pipe ends on fds 3
-        and 4, inheritable (``os.dup2`` makes them so) while every other fd of the runner
-        stays close-on-exec."""
+        """In the child, between fork and exec (``preexec_fn``, with ``close_fds=False``):
+        the pipe ends on fds 3 and 4 and every other descriptor above stderr closed, the
+        runner's inheritable listening socket included."""
         os.dup2(self.child_read, CHILD_READ_FD)
         os.dup2(self.child_write, CHILD_WRITE_FD)
+        os.closerange(CHILD_WRITE_FD + 1, os.sysconf("SC_OPEN_MAX"))
 
     def close_child_ends(self) -> None:
         """Once the child started (or failed to): the runner keeps only its own ends, so

@@ -577,8 +577,7 @@ class Browsers:
                         # $HOME, so every process of this browser names its folder (and is
                         # found by it).
                         env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
-                        # The DevTools pipe on fds 3 and 4; every other fd of the runner is
-                        # close-on-exec, so none leaks into Chromium.
+                        # The DevTools pipe on fds 3 and 4, and no other fd of the runner.
                         close_fds=False, preexec_fn=pipe.install,
                     )
                 except OSError as exc:

@@ -53,6 +53,7 @@ from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
+from .files import FileService
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -335,6 +336,7 @@ class Browsers:
         self._stopping = False
         self._pdeathsig = (shutil.which("setpriv") if sys.platform.startswith("linux")
                            else None)
+        self.files = FileService(self._folder_of)
 
     @property
     def max_browsers(self) -> int:
@@ -617,6 +619,10 @@ class Browsers:
             raise
         browser.cdp = mux
         browser.last_active = time.monotonic()
+        try:
+            await self.files.route_downloads(mux, browser.folder)
+        except CdpError as exc:
+            raise self._start_failed(browser, executable, str(exc)) from None
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
         tail = _tail(browser.log_path)
@@ -634,6 +640,7 @@ class Browsers:
             return browser.close_task
         browser.closing = reason
         self.items.pop(browser.id, None)
+        self.files.forget(browser.id)
         self._closing.add(browser)
         if browser.cdp is not None:
             browser.cdp.close()
@@ -673,6 +680,10 @@ class Browsers:
         if browser is None:
             raise not_found(f"browser {id_or_name!r} not found")
         return browser
+
+    def _folder_of(self, id_or_name: str) -> tuple[str, Path]:
+        browser = self.find(id_or_name)
+        return browser.id, browser.folder
 
     async def _invocation(self, invocation_id: str) -> None:
         if await self.runner.scheduler.get(invocation_id) is None:
@@ -737,6 +748,7 @@ class Browsers:
 
         return [
             cdp_route(self.runner.config, devtools),
+            *self.files.routes(),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),

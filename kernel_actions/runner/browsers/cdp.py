@@ -157,6 +157,9 @@ class CdpMux:
         self._read: asyncio.BaseTransport | None = None
         self.closed = asyncio.Event()
         self.messages = 0
+        #: Rewrites a client's command before it goes to Chromium (``(method, params)`` to
+        #: new params), e.g. to map a download folder into the browser's file system.
+        self.rewrite: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
 
     # -- the pipe ---------------------------------------------------------------------------
 
@@ -284,8 +287,11 @@ class CdpMux:
             return
         upstream = next(self._ids)
         self._pending[upstream] = (client, request_id, method)
+        outgoing = {**message, "id": upstream, "sessionId": session}
+        if self.rewrite is not None and "params" in message:
+            outgoing["params"] = self.rewrite(method, message["params"])
         try:
-            self._send({**message, "id": upstream, "sessionId": session})
+            self._send(outgoing)
         except CdpError as exc:
             self._pending.pop(upstream, None)
             client.deliver({"id": request_id, "error": {"code": _NO_SESSION,

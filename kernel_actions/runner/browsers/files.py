@@ -11,7 +11,11 @@ symlinks or bombs) and then each file through the same check.
 
 The browser's downloads land in it, at :data:`DOWNLOADS` (``Browser.setDownloadBehavior``
 on the browser's DevTools pipe), so an app clicks a link and reads the file back through
-``fs``. Watches (``fs/watch``) report changes under a folder as SSE events, through
+``fs``. A client that sets its own download folder, as Kernel's docs show
+(``Browser.setDownloadBehavior`` with ``downloadPath: "/tmp/downloads"``), names a folder
+of the browser's file system, so that path is mapped into the sandbox too, except
+Playwright's own artifacts folder (``playwright-artifacts-*``), which Playwright reads
+itself for ``page.expect_download()``. Watches (``fs/watch``) report changes under a folder as SSE events, through
 ``watchfiles``.
 """
 
@@ -160,6 +164,26 @@ class FileService:
         target.mkdir(parents=True, exist_ok=True)
         await mux.call("Browser.setDownloadBehavior",
                        {"behavior": "allow", "downloadPath": str(target)})
+
+    @staticmethod
+    def download_paths(browser_folder: Path) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+        """A rewrite for :attr:`CdpMux.rewrite`: download folders into the sandbox."""
+        box = Sandbox(sandbox_folder(browser_folder))
+
+        def rewrite(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            path = params.get("downloadPath")
+            if method not in ("Browser.setDownloadBehavior", "Page.setDownloadBehavior") or (
+                    not isinstance(path, str) or not path.startswith("/")
+                    or Path(path).name.startswith("playwright-artifacts-")):
+                return params
+            try:
+                target = box.resolve(path, "downloadPath")
+                target.mkdir(parents=True, exist_ok=True)
+            except (ApiError, OSError):
+                target = box.real_root / DOWNLOADS.lstrip("/")
+            return {**params, "downloadPath": str(target)}
+
+        return rewrite
 
     def forget(self, browser_id: str) -> None:
         """The browser closed: its watches end."""

@@ -618,6 +618,7 @@ class Browsers:
             mux.close()
             raise
         browser.cdp = mux
+        mux.rewrite = self.files.download_paths(browser.folder)
         browser.last_active = time.monotonic()
         try:
             await self.files.route_downloads(mux, browser.folder)

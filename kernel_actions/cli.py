@@ -103,11 +103,13 @@ def cli() -> None:
 @click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
               help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
                    "else chromium or chrome on PATH, else Playwright's download].")
+@click.option("--allow-process", is_flag=True,
+              help="Serve browsers.process (exec, spawn): runs commands on this machine.")
 def dev(
     entrypoint: str, host: str, port: int | None, data_dir: Path | None, app_version: str,
     sync_timeout: float, max_concurrency: int, api_key: str | None, reload: bool,
     echo_logs: bool, worker_memory_limit: float | None, max_browsers: int,
-    browser_path: str | None,
+    browser_path: str | None, allow_process: bool,
 ) -> None:
     """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
     import anyio
@@ -121,7 +123,7 @@ def dev(
             data_dir=data_dir, version=app_version, sync_timeout=sync_timeout,
             max_concurrency=max_concurrency, api_key=api_key, reload=reload,
             echo_logs=echo_logs, worker_memory_mb=worker_memory_limit,
-            max_browsers=max_browsers, browser_path=browser_path,
+            max_browsers=max_browsers, browser_path=browser_path, allow_process=allow_process,
         )
         config.validate()
     except ConfigError as exc:
@@ -175,9 +177,11 @@ def dev(
 @click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
               help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
                    "else chromium or chrome on PATH, else Playwright's download].")
+@click.option("--allow-process", is_flag=True,
+              help="Serve browsers.process (exec, spawn): runs commands on this machine.")
 def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
           max_concurrency: int, api_key: str | None, worker_memory_limit: float | None,
-          max_browsers: int, browser_path: str | None) -> None:
+          max_browsers: int, browser_path: str | None, allow_process: bool) -> None:
     """Run the runner without live code, hosting the versions deployed to it.
 
     Deploy to it with `kernel-actions deploy main.py --api-url http://127.0.0.1:8484`
@@ -194,7 +198,7 @@ def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
             entrypoint=None, host=host, port=DEFAULT_PORT if port is None else port,
             data_dir=data_dir, sync_timeout=sync_timeout, max_concurrency=max_concurrency,
             api_key=api_key, reload=False, worker_memory_mb=worker_memory_limit,
-            max_browsers=max_browsers, browser_path=browser_path,
+            max_browsers=max_browsers, browser_path=browser_path, allow_process=allow_process,
         )
         config.validate()
     except ConfigError as exc:

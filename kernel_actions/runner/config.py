@@ -48,6 +48,8 @@ class Config:
     max_browsers: int = 5
     #: The Chromium or Chrome to start; ``None`` looks for one (see ``runner.browsers``).
     browser_path: str | None = None
+    #: Serve ``browsers.process`` (commands run on this machine, as the runner's user).
+    allow_process: bool = False
 
     def __post_init__(self) -> None:
         self.app_dir = Path(self.app_dir).resolve()

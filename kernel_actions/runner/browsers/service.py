@@ -54,6 +54,7 @@ from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, re
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
 from .files import FileService
+from .processes import ProcessService
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -337,6 +338,7 @@ class Browsers:
         self._pdeathsig = (shutil.which("setpriv") if sys.platform.startswith("linux")
                            else None)
         self.files = FileService(self._folder_of)
+        self.processes = ProcessService(runner.config.allow_process, self.files.sandbox)
 
     @property
     def max_browsers(self) -> int:
@@ -642,6 +644,7 @@ class Browsers:
         browser.closing = reason
         self.items.pop(browser.id, None)
         self.files.forget(browser.id)
+        self.processes.forget(browser.id)
         self._closing.add(browser)
         if browser.cdp is not None:
             browser.cdp.close()
@@ -750,6 +753,7 @@ class Browsers:
         return [
             cdp_route(self.runner.config, devtools),
             *self.files.routes(),
+            *self.processes.routes(),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),

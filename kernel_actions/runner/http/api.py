@@ -21,6 +21,7 @@ from ...timeutil import format_ns, now_ns, parse_since
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.store import ListFilters
 from ..errors import bad_request, not_found
+from ..unavailable import unavailable_routes
 from .auth import AuthMiddleware
 from .common import (
     MAX_OFFSET,
@@ -289,6 +290,7 @@ def build_api(runner: Runner) -> Starlette:
     ]
     routes += runner.extra_routes()
     routes += dashboard_routes()
+    routes += unavailable_routes()  # last: only what nothing above serves
 
     async def not_found_handler(request: Request, exc: Exception) -> Response:
         return json_response({"code": "not_found", "message": f"no route {request.url.path}"}, 404)

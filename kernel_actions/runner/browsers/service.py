@@ -55,6 +55,7 @@ from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
 from .files import FileService
 from .processes import ProcessService
+from .profiles import Profiles, ProfileUse
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -80,12 +81,12 @@ MAX_VIEWPORT_SIDE = 16_384
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
 #: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
 CLOUD_ONLY = frozenset({
-    "stealth", "proxy", "proxy_id", "profile", "extensions", "persistence", "kiosk_mode",
+    "stealth", "proxy", "proxy_id", "extensions", "persistence", "kiosk_mode",
     "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
     "vaults", "region",
 })
 _HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
-                       "name", "tags"})
+                       "name", "tags", "profile"})
 UNAVAILABLE_MESSAGE = (
     "no Chromium or Chrome found: install Debian's chromium (apt install chromium), or run "
     "`playwright install chromium` where downloads work, or pass --browser-path"
@@ -257,6 +258,8 @@ class LocalBrowser:
     last_active: float = 0.0
     #: Why it is being closed, once it is.
     closing: str | None = None
+    #: The saved profile it started from, if any (see :mod:`.profiles`).
+    profile_use: ProfileUse | None = None
     #: Its processes when it was closed (to reap those that were orphaned to the runner).
     members: list[int] = field(default_factory=list, repr=False)
     close_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -339,6 +342,7 @@ class Browsers:
                            else None)
         self.files = FileService(self._folder_of)
         self.processes = ProcessService(runner.config.allow_process, self.files.sandbox)
+        self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
 
     @property
     def max_browsers(self) -> int:
@@ -504,6 +508,7 @@ class Browsers:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
         req = self._parse(body)
+        profile_use = self.profiles.parse_use(body.get("profile"))
         executable = find_chromium(self.runner.config.browser_path)
         if req.invocation_id is not None and not self._running(req.invocation_id):
             inv = await self.runner.scheduler.get(req.invocation_id)
@@ -527,10 +532,12 @@ class Browsers:
             id=browser_id, folder=self.root / browser_id, created_ns=now_ns(),
             headless=req.headless, timeout_s=req.timeout_s, viewport=req.viewport,
             invocation_id=req.invocation_id, start_url=req.start_url, name=req.name,
-            tags=req.tags, region=req.region,
+            tags=req.tags, region=req.region, profile_use=profile_use,
         )
         self.items[browser.id] = browser
         try:
+            if profile_use is not None:
+                await self.profiles.load_into(profile_use, browser.profile)
             await self._launch(browser, executable)
         except BaseException:
             task = self._begin_close(browser, "it failed to start")
@@ -567,7 +574,7 @@ class Browsers:
         return command
 
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
-        browser.profile.mkdir(parents=True)
+        browser.profile.mkdir(parents=True, exist_ok=True)  # a saved profile may be there
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
         browser.cdp_base = "ws" + self.runner.url.removeprefix("http")
         pipe = PipeEnds()
@@ -646,11 +653,16 @@ class Browsers:
         self.files.forget(browser.id)
         self.processes.forget(browser.id)
         self._closing.add(browser)
-        if browser.cdp is not None:
+        # A browser that saves into its profile is asked to close first (in _finish_close),
+        # so that Chromium writes its cookies and storage out.
+        graceful = (browser.profile_use is not None and browser.profile_use.save_changes
+                    and browser.cdp is not None and browser.proc is not None
+                    and browser.proc.poll() is None)
+        if browser.cdp is not None and not graceful:
             browser.cdp.close()
         if browser.proc is not None:
             browser.members = _processes_matching(str(browser.folder) + os.sep)
-            if browser.proc.returncode is None:
+            if browser.proc.returncode is None and not graceful:
                 _kill_group(browser.proc.pid)
         browser.close_task = background.start(self._finish_close(browser),
                                               name=f"close browser {browser.id}")
@@ -658,6 +670,8 @@ class Browsers:
 
     async def _finish_close(self, browser: LocalBrowser) -> None:
         try:
+            if browser.cdp is not None and not browser.cdp.closed.is_set():
+                await self._ask_to_close(browser)
             if browser.proc is not None:
                 interval = 0.005
                 deadline = time.monotonic() + 10
@@ -668,11 +682,33 @@ class Browsers:
                     for stray in _processes_matching(str(browser.folder) + os.sep):
                         _kill_group(stray)
                 await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
+            if browser.profile_use is not None and browser.cdp is not None:
+                try:
+                    await self.profiles.save_from(browser.profile_use, browser.profile)
+                except OSError as exc:
+                    self.runner.log(f"browser {browser.id}: its profile was not saved: {exc}")
             await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
             if browser.cdp is not None:
                 self.runner.log(f"browser {browser.id} closed: {browser.closing}")
         finally:
             self._closing.discard(browser)
+
+    async def _ask_to_close(self, browser: LocalBrowser) -> None:
+        """``Browser.close`` over DevTools, a few seconds to exit, then the kill."""
+        assert browser.cdp is not None and browser.proc is not None
+        with contextlib.suppress(CdpError, TimeoutError):
+            await asyncio.wait_for(browser.cdp.call("Browser.close"), 5)
+        deadline = time.monotonic() + 10
+        while browser.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        browser.cdp.close()
+        if browser.proc.returncode is None:
+            _kill_group(browser.proc.pid)
+
+    def _saving_profiles(self) -> set[str]:
+        """Profiles a running or closing browser will save into."""
+        return {b.profile_use.profile_id for b in [*self.items.values(), *self._closing]
+                if b.profile_use is not None and b.profile_use.save_changes}
 
     # -- views -------------------------------------------------------------------------------
 
@@ -754,6 +790,7 @@ class Browsers:
             cdp_route(self.runner.config, devtools),
             *self.files.routes(),
             *self.processes.routes(),
+            *self.profiles.routes(),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),

@@ -202,8 +202,9 @@ class FileService:
                             shown: str) -> None:
         if target.is_dir():
             raise bad_request(f"{shown!r} is a directory")
-        if not target.parent.is_dir():
-            raise not_found(f"the folder of {shown!r} does not exist: create it first")
+        if target.parent.exists() and not target.parent.is_dir():
+            raise bad_request(f"the folder of {shown!r} is a file")
+        target.parent.mkdir(parents=True, exist_ok=True)  # inside: resolve() checked it
         fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=target.parent)
         try:
             written = 0

@@ -28,6 +28,7 @@ and ignored, with a one-time notice each.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib.util
 import os
@@ -53,9 +54,11 @@ from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
-from .files import FileService
+from .files import FileService, Sandbox
+from .logs import log_routes
 from .processes import ProcessService
 from .profiles import Profiles, ProfileUse
+from .update import update_browser
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -76,6 +79,8 @@ KERNEL_MIN_TIMEOUT_S = 10
 START_DEADLINE_S = 20.0
 #: How often idle browsers and browsers that exited by themselves are looked for.
 SWEEP_INTERVAL_S = 1.0
+#: Closed browsers remembered for ``GET /browsers?status=deleted``.
+MAX_DELETED = 1000
 DEFAULT_VIEWPORT = {"width": 1920, "height": 1080}
 MAX_VIEWPORT_SIDE = 16_384
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
@@ -342,6 +347,8 @@ class Browsers:
                            else None)
         self.files = FileService(self._folder_of)
         self.processes = ProcessService(runner.config.allow_process, self.files.sandbox)
+        #: Closed browsers, newest first, as ``GET /browsers?status=deleted`` lists them.
+        self.deleted: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELETED)
         self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
 
     @property
@@ -650,6 +657,8 @@ class Browsers:
             return browser.close_task
         browser.closing = reason
         self.items.pop(browser.id, None)
+        if browser.cdp is not None:  # it was handed out: list it as deleted
+            self.deleted.appendleft({**browser.to_wire(), "deleted_at": format_ns(now_ns())})
         self.files.forget(browser.id)
         self.processes.forget(browser.id)
         self._closing.add(browser)
@@ -721,6 +730,10 @@ class Browsers:
             raise not_found(f"browser {id_or_name!r} not found")
         return browser
 
+    def _logs_of(self, id_or_name: str) -> tuple[Path, Sandbox]:
+        browser = self.find(id_or_name)
+        return browser.log_path, self.files.sandbox(browser.id)[1]
+
     def _folder_of(self, id_or_name: str) -> tuple[str, Path]:
         browser = self.find(id_or_name)
         return browser.id, browser.folder
@@ -744,21 +757,33 @@ class Browsers:
             status = q.get("status") or "active"
             if status not in ("active", "deleted", "all"):
                 raise bad_request(f"'status' must be one of active, deleted, all; got {status!r}")
+            if q.get("include_deleted") in ("true", "1") and status == "active":
+                status = "all"  # the deprecated spelling of status=all
             tags = {m.group(1): v for k, v in q.multi_items()
                     if (m := re.fullmatch(r"tags\[(.+)\]", k))}
             query = q.get("query") or None
-            items = [] if status == "deleted" else [
-                b for b in reversed(list(self.items.values()))
-                if b.ready
-                and (not q.get("region") or b.region == q["region"])
-                and (query is None or query in b.id or query in (b.name or ""))
-                and all((b.tags or {}).get(k) == v for k, v in tags.items())
+            wires = [] if status == "deleted" else [
+                b.to_wire() for b in reversed(list(self.items.values())) if b.ready]
+            if status != "active":
+                wires += list(self.deleted)
+            items = [
+                w for w in wires
+                if (not q.get("region") or w["region"] == q["region"])
+                and (query is None or query in w["session_id"] or query in (w.get("name") or ""))
+                and all((w.get("tags") or {}).get(k) == v for k, v in tags.items())
             ]
             page, headers = paged(items, limit, offset)
-            return json_response([b.to_wire() for b in page], headers=headers)
+            return json_response(page, headers=headers)
 
         async def get(request: Request) -> Response:
             return json_response(self.find(request.path_params["id"]).to_wire())
+
+        async def patch(request: Request) -> Response:
+            browser = self.find(request.path_params["id"])
+            await update_browser(browser, await read_json_body(request), notice=self._notice,
+                                 name_taken=lambda name: any(
+                                     b.name == name for b in self.items.values()))
+            return json_response(browser.to_wire())
 
         async def delete(request: Request) -> Response:
             browser = self.find(request.path_params["id"])
@@ -791,9 +816,12 @@ class Browsers:
             *self.files.routes(),
             *self.processes.routes(),
             *self.profiles.routes(),
+            *log_routes(self._logs_of, lambda key: key in self.items or any(
+                b.name == key for b in self.items.values())),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),
+            Route("/browsers/{id}", guard(patch), methods=["PATCH"]),
             Route("/browsers/{id}", guard(delete), methods=["DELETE"]),
             Route("/invocations/{id}/browsers", guard(invocation_browsers), methods=["GET"]),
             Route("/invocations/{id}/browsers", guard(delete_invocation_browsers),

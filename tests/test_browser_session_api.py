@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
+import json
+import socket
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -108,3 +114,85 @@ def test_logs_stream_reads_a_file_and_chromium_output(k: Kernel, tmp_path: Path)
     seen += [next(iterator).message, next(iterator).message]
     assert seen[2:] == ["no newline", "appended"]
     stream.response.close()
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[str]:
+    """Answers every request with what it got: method, path, headers and body, as JSON;
+    ``/redirect`` redirects to ``/final``."""
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "/final")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            got = {"method": self.command, "path": self.path,
+                   "headers": {k.lower(): v for k, v in self.headers.items()},
+                   "body": self.rfile.read(length).decode()}
+            data = json.dumps(got).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Multi", "a")
+            self.send_header("X-Multi", "b")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_curl_is_made_by_the_browser_with_its_cookies(k: Kernel) -> None:
+    from playwright.sync_api import sync_playwright
+
+    browser = k.browsers.create(timeout_seconds=60)
+    bid = browser.session_id
+    with echo_server() as url:
+        with sync_playwright() as pw:  # a cookie set in the browser beforehand
+            chromium = pw.chromium.connect_over_cdp(browser.cdp_ws_url)
+            chromium.contexts[0].add_cookies([{"name": "sid", "value": "s3", "url": url}])
+            chromium.close()
+        got = k.browsers.curl(bid, url=url + "/api?q=1", method="POST", body='{"a": 1}',
+                              headers={"X-Custom": "yes", "Content-Type": "application/json"})
+        assert got.status == 201 and got.duration_ms >= 0
+        assert got.headers["X-Multi"] == ["a", "b"]
+        echoed = json.loads(got.body)
+        assert echoed["method"] == "POST" and echoed["path"] == "/api?q=1"
+        assert echoed["body"] == '{"a": 1}'
+        assert echoed["headers"]["x-custom"] == "yes"
+        assert "sid=s3" in echoed["headers"].get("cookie", "")
+        assert "Chrome" in echoed["headers"]["user-agent"]
+        # Redirects are followed; base64 for binary bodies; HEAD has none.
+        final = k.browsers.curl(bid, url=url + "/redirect", response_encoding="base64")
+        assert json.loads(base64.b64decode(final.body))["path"] == "/final"
+        assert k.browsers.curl(bid, url=url + "/", method="HEAD").body == ""
+        # Nothing is listening: a clear 4xx, not a 5xx.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            closed = sock.getsockname()[1]
+        with pytest.raises(BadRequestError) as failed:
+            k.browsers.curl(bid, url=f"http://127.0.0.1:{closed}/")
+        assert "ConnectionRefused" in str(failed.value.body)
+        with pytest.raises(BadRequestError):
+            k.browsers.curl(bid, url="file:///etc/passwd")
+    # No tab is left behind.
+    with sync_playwright() as pw:
+        chromium = pw.chromium.connect_over_cdp(browser.cdp_ws_url)
+        assert len(chromium.contexts[0].pages) == 1
+        chromium.close()

@@ -54,6 +54,7 @@ from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
+from .curl import curl_routes
 from .files import FileService, Sandbox
 from .logs import log_routes
 from .processes import ProcessService
@@ -730,6 +731,11 @@ class Browsers:
             raise not_found(f"browser {id_or_name!r} not found")
         return browser
 
+    def _cdp_of(self, id_or_name: str) -> CdpMux:
+        browser = self.find(id_or_name)
+        assert browser.cdp is not None  # found means ready
+        return browser.cdp
+
     def _logs_of(self, id_or_name: str) -> tuple[Path, Sandbox]:
         browser = self.find(id_or_name)
         return browser.log_path, self.files.sandbox(browser.id)[1]
@@ -816,6 +822,7 @@ class Browsers:
             *self.files.routes(),
             *self.processes.routes(),
             *self.profiles.routes(),
+            *curl_routes(self._cdp_of),
             *log_routes(self._logs_of, lambda key: key in self.items or any(
                 b.name == key for b in self.items.values())),
             Route("/browsers", guard(create), methods=["POST"]),

@@ -57,6 +57,7 @@ from .cdp_route import cdp_path, cdp_route, new_token
 from .curl import curl_routes
 from .files import FileService, Sandbox
 from .logs import log_routes
+from .pools import Pools
 from .processes import ProcessService
 from .profiles import Profiles, ProfileUse
 from .update import update_browser
@@ -351,6 +352,7 @@ class Browsers:
         #: Closed browsers, newest first, as ``GET /browsers?status=deleted`` lists them.
         self.deleted: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELETED)
         self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
+        self.pools = Pools(self)
 
     @property
     def max_browsers(self) -> int:
@@ -370,6 +372,7 @@ class Browsers:
     async def close_all(self, reason: str = "the runner is stopping") -> None:
         """Close every browser and wait until each is gone; take no new ones."""
         self._stopping = True
+        self.pools.close_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -715,6 +718,15 @@ class Browsers:
         if browser.proc.returncode is None:
             _kill_group(browser.proc.pid)
 
+    def close(self, browser: LocalBrowser, reason: str) -> asyncio.Task[None]:
+        """Close a browser (in the background; the task ends once it is gone)."""
+        return self._begin_close(browser, reason)
+
+    def check_settings(self, body: dict[str, Any]) -> None:
+        """Raise the 400 that ``POST /browsers`` with ``body`` would, without starting one."""
+        self._parse(body)
+        self.profiles.parse_use(body.get("profile"))
+
     def _saving_profiles(self) -> set[str]:
         """Profiles a running or closing browser will save into."""
         return {b.profile_use.profile_id for b in [*self.items.values(), *self._closing]
@@ -823,6 +835,7 @@ class Browsers:
             *self.processes.routes(),
             *self.profiles.routes(),
             *curl_routes(self._cdp_of),
+            *self.pools.routes(),
             *log_routes(self._logs_of, lambda key: key in self.items or any(
                 b.name == key for b in self.items.values())),
             Route("/browsers", guard(create), methods=["POST"]),

@@ -109,6 +109,11 @@ def test_files_round_trip_through_the_sdk(served: tuple[Kernel, str, Path]) -> N
         fs.delete_file(bid, path="/up")  # a directory
     with pytest.raises(NotFoundError):
         fs.list_files("no-such-browser", path="/")
+    # What the file system itself refuses is a 4xx too, never a 500.
+    with pytest.raises(BadRequestError):
+        fs.write_file(bid, b"x", path="/" + "n" * 300)
+    with pytest.raises(BadRequestError):
+        fs.create_directory(bid, path="/up/one.txt/below")  # a file in the way
 
 
 def test_nothing_escapes_the_sandbox(served: tuple[Kernel, str, Path], tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,25 @@ def _mode(value: Any, default: int) -> int:
     if not isinstance(value, str) or not _MODE.fullmatch(value):
         raise bad_request(f"'mode' must be an octal string such as 644 or 755, got {value!r}")
     return int(value, 8) & 0o7777
+
+
+def _os_errors(handler: Callable[[Request], Awaitable[Response]]
+               ) -> Callable[[Request], Awaitable[Response]]:
+    """What the file system refuses (a name too long, a full disk, a busy file) is the
+    request's problem, answered as a 4xx that says what happened, never a 500."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FileNotFoundError as exc:
+            raise not_found(f"no such file or folder: {exc.strerror}") from None
+        except PermissionError as exc:
+            raise _forbidden(f"not permitted: {exc.strerror}") from None
+        except OSError as exc:
+            raise bad_request(f"the file system refused: {exc.strerror or exc}") from None
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
 
 
 def _missing(path: str) -> ApiError:
@@ -469,21 +488,21 @@ class FileService:
 
         base = "/browsers/{id}/fs"
         return [
-            Route(f"{base}/create_directory", guard(create_directory), methods=["PUT"]),
-            Route(f"{base}/delete_directory", guard(delete_directory), methods=["PUT"]),
-            Route(f"{base}/delete_file", guard(delete_file), methods=["PUT"]),
-            Route(f"{base}/download_dir_zip", guard(download_dir_zip), methods=["GET"]),
-            Route(f"{base}/file_info", guard(file_info), methods=["GET"]),
-            Route(f"{base}/list_files", guard(list_files), methods=["GET"]),
-            Route(f"{base}/move", guard(move), methods=["PUT"]),
-            Route(f"{base}/read_file", guard(read_file), methods=["GET"]),
-            Route(f"{base}/set_file_permissions", guard(set_file_permissions), methods=["PUT"]),
-            Route(f"{base}/upload", guard(upload), methods=["POST"]),
-            Route(f"{base}/upload_zip", guard(upload_zip), methods=["POST"]),
-            Route(f"{base}/write_file", guard(write_file), methods=["PUT"]),
-            Route(f"{base}/watch", guard(watch_start), methods=["POST"]),
-            Route(f"{base}/watch/{{watch_id}}/events", guard(watch_events), methods=["GET"]),
-            Route(f"{base}/watch/{{watch_id}}", guard(watch_stop), methods=["DELETE"]),
+            Route(f"{base}/create_directory", guard(_os_errors(create_directory)), methods=["PUT"]),
+            Route(f"{base}/delete_directory", guard(_os_errors(delete_directory)), methods=["PUT"]),
+            Route(f"{base}/delete_file", guard(_os_errors(delete_file)), methods=["PUT"]),
+            Route(f"{base}/download_dir_zip", guard(_os_errors(download_dir_zip)), methods=["GET"]),
+            Route(f"{base}/file_info", guard(_os_errors(file_info)), methods=["GET"]),
+            Route(f"{base}/list_files", guard(_os_errors(list_files)), methods=["GET"]),
+            Route(f"{base}/move", guard(_os_errors(move)), methods=["PUT"]),
+            Route(f"{base}/read_file", guard(_os_errors(read_file)), methods=["GET"]),
+            Route(f"{base}/set_file_permissions", guard(_os_errors(set_file_permissions)), methods=["PUT"]),
+            Route(f"{base}/upload", guard(_os_errors(upload)), methods=["POST"]),
+            Route(f"{base}/upload_zip", guard(_os_errors(upload_zip)), methods=["POST"]),
+            Route(f"{base}/write_file", guard(_os_errors(write_file)), methods=["PUT"]),
+            Route(f"{base}/watch", guard(_os_errors(watch_start)), methods=["POST"]),
+            Route(f"{base}/watch/{{watch_id}}/events", guard(_os_errors(watch_events)), methods=["GET"]),
+            Route(f"{base}/watch/{{watch_id}}", guard(_os_errors(watch_stop)), methods=["DELETE"]),
         ]
 
     # -- blocking helpers (run in a thread) --------------------------------------------------

@@ -262,6 +262,10 @@ def test_a_wrong_token_a_foreign_origin_or_a_wrong_key_is_refused(
     assert upgrade_status(url, "rebound.example.com").startswith(b"HTTP/1.1 403 ")
     assert upgrade_status(url, f"localhost:{urlsplit(url).port}").startswith(b"HTTP/1.1 101 ")
 
+    # The token is a credential: the runner's output never shows it.
+    runner.wait_line(f"browser {browser.session_id} started")
+    assert token not in runner.output
+
     # The token is the capability: no key needed, and the right key is fine too.
     for headers in ({}, {"Authorization": "Bearer s3cret"}):
         with connect(url, additional_headers=headers, open_timeout=20) as ws:

@@ -560,7 +560,8 @@ class Browsers:
             raise ApiError(409, "conflict", f"the browser was closed while starting: "
                            f"{browser.closing}", headers=dict(_NO_RETRY))
         tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
-        self.runner.log(f"browser {browser.id} started{tied}: {browser.cdp_ws_url}")
+        # Not the cdp_ws_url: its token is a credential, and terminals get copied around.
+        self.runner.log(f"browser {browser.id} started{tied}")
         return browser
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:

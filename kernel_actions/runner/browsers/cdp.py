@@ -69,6 +69,8 @@ class PipeEnds:
         self.child_write = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(to_child_r)
         os.close(from_child_w)
+        # Looked up now: between fork and exec the child only makes plain system calls.
+        self._max_fd = os.sysconf("SC_OPEN_MAX")
 
     def install(self) -> None:
         """In the child, between fork and exec (``preexec_fn``, with ``close_fds=False``):
@@ -76,7 +78,7 @@ class PipeEnds:
         runner's inheritable listening socket included."""
         os.dup2(self.child_read, CHILD_READ_FD)
         os.dup2(self.child_write, CHILD_WRITE_FD)
-        os.closerange(CHILD_WRITE_FD + 1, os.sysconf("SC_OPEN_MAX"))
+        os.closerange(CHILD_WRITE_FD + 1, self._max_fd)
 
     def close_child_ends(self) -> None:
         """Once the child started (or failed to): the runner keeps only its own ends, so

@@ -12,7 +12,7 @@ import kernel
 import pytest
 from kernel import APIStatusError, Kernel
 
-from kernel_actions.runner.unavailable import KERNEL_ENDPOINTS
+from kernel_actions.runner.http.unavailable import KERNEL_ENDPOINTS
 
 from .conftest import RunnerProcess
 

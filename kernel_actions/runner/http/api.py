@@ -21,7 +21,6 @@ from ...timeutil import format_ns, now_ns, parse_since
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.store import ListFilters
 from ..errors import bad_request, not_found
-from ..unavailable import unavailable_routes
 from .auth import AuthMiddleware
 from .common import (
     MAX_OFFSET,
@@ -34,6 +33,7 @@ from .common import (
     sse_event,
 )
 from .dashboard import dashboard_routes
+from .unavailable import unavailable_routes
 
 if TYPE_CHECKING:
     from ..server import Runner

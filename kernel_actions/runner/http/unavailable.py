@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .http.common import json_response
+from .common import json_response
 
 __all__ = ["KERNEL_ENDPOINTS", "unavailable_routes", "resource_name"]
 

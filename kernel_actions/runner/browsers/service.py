@@ -588,7 +588,7 @@ class Browsers:
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
         browser.profile.mkdir(parents=True, exist_ok=True)  # a saved profile may be there
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
-        browser.cdp_base = "ws" + self.runner.url.removeprefix("http")
+        browser.cdp_base = "ws" + self._api_url().removeprefix("http")
         pipe = PipeEnds()
         try:
             with open(browser.log_path, "wb") as log:
@@ -718,6 +718,11 @@ class Browsers:
         browser.cdp.close()
         if browser.proc.returncode is None:
             _kill_group(browser.proc.pid)
+
+    def _api_url(self) -> str:
+        """Where this runner's API listens, as it tells its own workers (the port is only
+        known once bound, so it is asked for, not kept)."""
+        return self.runner.worker_env(dotenv=False)["KERNEL_BASE_URL"]
 
     def close(self, browser: LocalBrowser, reason: str) -> asyncio.Task[None]:
         """Close a browser (in the background; the task ends once it is gone)."""

@@ -50,6 +50,8 @@ RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
                       "Playwright's download]."),
     click.option("--allow-local-deps", "allow_local_deps", is_flag=True,
                  help="Let deployments declare local paths and file: URLs as dependencies."),
+    click.option("--allow-process", "allow_process", is_flag=True,
+                 help="Serve browsers.process: commands run on this machine as your user."),
 )
 
 

@@ -55,6 +55,8 @@ class Config:
     debug_port: int = 5678
     #: With ``debug``: the first invocation waits until a debugger attaches.
     debug_wait: bool = False
+    #: Serve ``browsers.process`` (commands run on this machine, as the runner's user).
+    allow_process: bool = False
 
     def __post_init__(self) -> None:
         self.app_dir = Path(self.app_dir).resolve()

@@ -35,4 +35,5 @@ def not_found(message: str) -> ApiError:
 
 
 def conflict(message: str) -> ApiError:
-    return ApiError(409, "conflict", message)
+    # The SDKs retry a 409 unless told not to: a conflict does not go away by itself.
+    return ApiError(409, "conflict", message, headers={"x-should-retry": "false"})

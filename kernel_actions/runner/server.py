@@ -303,7 +303,9 @@ async def serve(
     runner = runner or Runner(config)
     uv_config = uvicorn.Config(
         runner.api(), host=config.host, port=config.port, log_level="warning",
-        lifespan="off", access_log=False, timeout_graceful_shutdown=2, ws="none",
+        lifespan="off", access_log=False, timeout_graceful_shutdown=2,
+        # WebSockets: each browser's cdp_ws_url (DevTools messages can be screenshots).
+        ws="wsproto", ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
     )
     sock = _bind(config.host, config.port)
     runner.port = sock.getsockname()[1]

@@ -3,16 +3,17 @@
 ``POST /browsers`` starts a Chromium with its own throwaway profile under the
 runner's data folder (``<data>/browsers/<id>/profile``) and answers with the
 browser-level DevTools websocket (``cdp_ws_url``) that Playwright's
-``connect_over_cdp`` (or any CDP client) drives. A browser is closed — its
+``connect_over_cdp`` (or any CDP client) drives. Chromium opens no DevTools port: it
+talks over a pipe only the runner holds, and the runner serves the websocket at a URL
+carrying a random token (see :mod:`.cdp` and :mod:`.cdp_route`). A browser is closed — its
 whole process group killed, reaped and its folder deleted — when:
 
 * it is deleted (``DELETE /browsers/{id}``, ``DELETE /invocations/{id}/browsers``);
 * the invocation it was created for (``invocation_id``) finishes;
 * it has had no CDP connection for ``timeout_seconds`` (default 60, as on Kernel).
   Activity is measured as Kernel does — an open connection to the browser's
-  DevTools port, read from the kernel's TCP table every second — and the time
-  before the first connection counts as idle. Where that table can't be read,
-  a browser counts as active while its invocation runs;
+  ``cdp_ws_url``, counted every second — and the time before the first
+  connection counts as idle;
 * Chromium exits on its own, or the runner stops.
 
 Chromium is started in a new session with ``PR_SET_PDEATHSIG`` (through
@@ -27,6 +28,7 @@ and ignored, with a one-time notice each.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib.util
 import os
@@ -51,6 +53,16 @@ from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
+from .automation import automation_routes
+from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
+from .cdp_route import cdp_path, cdp_route, new_token
+from .curl import curl_routes
+from .files import FileService, Sandbox
+from .logs import log_routes
+from .pools import Pools
+from .processes import ProcessService
+from .profiles import Profiles, ProfileUse
+from .update import update_browser
 
 if TYPE_CHECKING:
     from ..services import RunnerServices
@@ -67,29 +79,29 @@ DEFAULT_TIMEOUT_S = 60
 MAX_TIMEOUT_S = 259_200
 #: The hosted API's smallest ``timeout_seconds``; smaller values work here, with a notice.
 KERNEL_MIN_TIMEOUT_S = 10
-#: How long Chromium may take to open its DevTools port.
+#: How long Chromium may take to answer on its DevTools pipe.
 START_DEADLINE_S = 20.0
 #: How often idle browsers and browsers that exited by themselves are looked for.
 SWEEP_INTERVAL_S = 1.0
+#: Closed browsers remembered for ``GET /browsers?status=deleted``.
+MAX_DELETED = 1000
 DEFAULT_VIEWPORT = {"width": 1920, "height": 1080}
 MAX_VIEWPORT_SIDE = 16_384
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
 #: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
 CLOUD_ONLY = frozenset({
-    "stealth", "proxy", "proxy_id", "profile", "extensions", "persistence", "kiosk_mode",
+    "stealth", "proxy", "proxy_id", "extensions", "persistence", "kiosk_mode",
     "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
     "vaults", "region",
 })
 _HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
-                       "name", "tags"})
+                       "name", "tags", "profile"})
 UNAVAILABLE_MESSAGE = (
     "no Chromium or Chrome found: install Debian's chromium (apt install chromium), or run "
     "`playwright install chromium` where downloads work, or pass --browser-path"
 )
 _NO_RETRY = {"x-should-retry": "false"}
 _ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
-_WS_PATH = re.compile(r"/devtools/browser/[0-9A-Za-z-]+")
-_LISTENING = re.compile(rb"DevTools listening on ws://[^\s/]+:(\d+)(/devtools/browser/[0-9A-Za-z-]+)")
 
 
 # -- finding Chromium --------------------------------------------------------------------
@@ -213,26 +225,6 @@ async def _reap_orphans(pids: list[int]) -> None:
             await asyncio.sleep(0.02)
 
 
-def _connected_ports() -> set[int] | None:
-    """Local TCP ports with an established connection, from ``/proc/net/tcp{,6}``;
-    ``None`` where the table can't be read (not Linux)."""
-    ports: set[int] = set()
-    readable = False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        readable = True
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "01":  # ESTABLISHED
-                with contextlib.suppress(ValueError, IndexError):
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports if readable else None
-
-
 def _tail(log: Path, lines: int = 15) -> str:
     """The end of Chromium's output, without the D-Bus complaints of machines without D-Bus."""
     try:
@@ -265,12 +257,18 @@ class LocalBrowser:
     tags: dict[str, str] | None = None
     region: str = "us-east"
     proc: subprocess.Popen[bytes] | None = None
-    port: int | None = None
-    ws_path: str | None = None
+    #: The DevTools pipe, shared by every client of ``cdp_ws_url`` (set once it answers).
+    cdp: CdpMux | None = None
+    #: The secret part of ``cdp_ws_url``.
+    cdp_token: str = field(default_factory=new_token, repr=False)
+    #: ``ws://host:port`` of the runner that serves ``cdp_ws_url``.
+    cdp_base: str = "ws://127.0.0.1"
     #: ``time.monotonic()`` of the last CDP activity seen (or of the start).
     last_active: float = 0.0
     #: Why it is being closed, once it is.
     closing: str | None = None
+    #: The saved profile it started from, if any (see :mod:`.profiles`).
+    profile_use: ProfileUse | None = None
     #: Its processes when it was closed (to reap those that were orphaned to the runner).
     members: list[int] = field(default_factory=list, repr=False)
     close_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -285,11 +283,11 @@ class LocalBrowser:
 
     @property
     def ready(self) -> bool:
-        return self.port is not None and self.closing is None
+        return self.cdp is not None and self.closing is None
 
     @property
     def cdp_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{self.ws_path}"
+        return self.cdp_base + cdp_path(self.id, self.cdp_token)
 
     def to_wire(self) -> dict[str, Any]:
         """The hosted API's browser session object."""
@@ -354,6 +352,12 @@ class Browsers:
         #: Called with each browser as it begins to close (the APIs built on a browser use it
         #: to stop what they run for it). A listener must not raise or block.
         self.close_listeners: list[Callable[[LocalBrowser], None]] = []
+        self.files = FileService(self._folder_of)
+        self.processes = ProcessService(runner.config.allow_process, self.files.sandbox)
+        #: Closed browsers, newest first, as ``GET /browsers?status=deleted`` lists them.
+        self.deleted: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELETED)
+        self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
+        self.pools = Pools(self)
 
     @property
     def max_browsers(self) -> int:
@@ -373,6 +377,7 @@ class Browsers:
     async def close_all(self, reason: str = "the runner is stopping") -> None:
         """Close every browser and wait until each is gone; take no new ones."""
         self._stopping = True
+        self.pools.close_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -433,7 +438,6 @@ class Browsers:
         ready = [b for b in self.items.values() if b.ready]
         if not ready:
             return
-        connected = _connected_ports()
         now = time.monotonic()
         for browser in ready:
             assert browser.proc is not None
@@ -441,12 +445,8 @@ class Browsers:
             if code is not None:
                 self._begin_close(browser, f"Chromium exited on its own ({describe_exit(code)})")
                 continue
-            if connected is not None:
-                active = browser.port in connected
-            else:
-                active = browser.invocation_id is not None and self._running(
-                    browser.invocation_id)
-            if active:
+            assert browser.cdp is not None
+            if browser.cdp.external_clients:  # connections to its cdp_ws_url
                 browser.last_active = now
             elif now - browser.last_active >= browser.timeout_s:
                 self._begin_close(browser, f"idle for {browser.timeout_s} s")
@@ -523,6 +523,7 @@ class Browsers:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
         req = self._parse(body)
+        profile_use = self.profiles.parse_use(body.get("profile"))
         executable = find_chromium(self.runner.config.browser_path)
         if req.invocation_id is not None and not self._running(req.invocation_id):
             inv = await self.runner.scheduler.get(req.invocation_id)
@@ -546,10 +547,12 @@ class Browsers:
             id=browser_id, folder=self.root / browser_id, created_ns=now_ns(),
             headless=req.headless, timeout_s=req.timeout_s, viewport=req.viewport,
             invocation_id=req.invocation_id, start_url=req.start_url, name=req.name,
-            tags=req.tags, region=req.region,
+            tags=req.tags, region=req.region, profile_use=profile_use,
         )
         self.items[browser.id] = browser
         try:
+            if profile_use is not None:
+                await self.profiles.load_into(profile_use, browser.profile)
             await self._launch(browser, executable)
         except BaseException:
             task = self._begin_close(browser, "it failed to start")
@@ -561,7 +564,8 @@ class Browsers:
             raise ApiError(409, "conflict", f"the browser was closed while starting: "
                            f"{browser.closing}", headers=dict(_NO_RETRY))
         tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
-        self.runner.log(f"browser {browser.id} started{tied}: {browser.cdp_ws_url}")
+        # Not the cdp_ws_url: its token is a credential, and terminals get copied around.
+        self.runner.log(f"browser {browser.id} started{tied}")
         return browser
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
@@ -575,7 +579,7 @@ class Browsers:
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-breakpad",
             "--password-store=basic", "--use-mock-keychain",
-            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+            PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
             f"--user-data-dir={browser.profile}",
             f"--window-size={browser.viewport['width']},{browser.viewport['height']}",
             "--",  # what follows is a URL, never a switch
@@ -586,56 +590,65 @@ class Browsers:
         return command
 
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
-        browser.profile.mkdir(parents=True)
+        browser.profile.mkdir(parents=True, exist_ok=True)  # a saved profile may be there
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
-        with open(browser.log_path, "wb") as log:
-            try:
-                browser.proc = subprocess.Popen(
-                    self._command(browser, executable), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=log, cwd=str(browser.folder), start_new_session=True,
-                    # Chromium's crash reporter keeps its database there instead of in $HOME,
-                    # so every process of this browser names its folder (and is found by it).
-                    env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
-                )
-            except OSError as exc:
-                raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}") from None
+        browser.cdp_base = "ws" + self._api_url().removeprefix("http")
+        pipe = PipeEnds()
+        try:
+            with open(browser.log_path, "wb") as log:
+                try:
+                    browser.proc = subprocess.Popen(
+                        self._command(browser, executable), stdin=subprocess.DEVNULL,
+                        stdout=log, stderr=log, cwd=str(browser.folder), start_new_session=True,
+                        # Chromium's crash reporter keeps its database there instead of in
+                        # $HOME, so every process of this browser names its folder (and is
+                        # found by it).
+                        env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
+                        # The DevTools pipe on fds 3 and 4, and no other fd of the runner.
+                        close_fds=False, preexec_fn=pipe.install,
+                    )
+                except OSError as exc:
+                    raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}"
+                                       ) from None
+            pipe.close_child_ends()
+            mux = CdpMux()
+            await mux.open(pipe)
+        except BaseException:
+            pipe.close()
+            raise
         (browser.folder / "pid").write_text(str(browser.proc.pid))
+        answered = asyncio.ensure_future(mux.call("Browser.getVersion"))
         deadline = time.monotonic() + START_DEADLINE_S
-        interval = 0.01
-        while True:
-            endpoint = self._devtools_endpoint(browser)
-            if endpoint is not None:
-                browser.port, browser.ws_path = endpoint
-                browser.last_active = time.monotonic()
-                return
-            if browser.closing is not None:
-                return
-            code = browser.proc.poll()
-            if code is not None:
-                raise self._start_failed(browser, executable, f"it {describe_exit(code)}")
-            if time.monotonic() > deadline:
-                raise self._start_failed(browser, executable, "it did not open its DevTools "
-                                         f"port within {START_DEADLINE_S:g} s")
-            await asyncio.sleep(interval)
-            interval = min(interval * 2, 0.1)
-
-    def _devtools_endpoint(self, browser: LocalBrowser) -> tuple[int, str] | None:
-        """``(port, path)`` of the browser's DevTools websocket, once Chromium has written it."""
         try:
-            lines = (browser.profile / "DevToolsActivePort").read_text().splitlines()
-        except (OSError, UnicodeDecodeError):
-            lines = []
-        if len(lines) >= 2 and lines[0].strip().isdigit() and _WS_PATH.fullmatch(
-                lines[1].strip()) and len(lines[1].strip()) >= len("/devtools/browser/") + 36:
-            return int(lines[0]), lines[1].strip()
+            while not answered.done():
+                await asyncio.wait([answered], timeout=0.05)
+                if browser.closing is not None:
+                    mux.close()
+                    return
+                code = browser.proc.poll()
+                if code is not None and not answered.done():
+                    raise self._start_failed(browser, executable, f"it {describe_exit(code)}")
+                if time.monotonic() > deadline and not answered.done():
+                    raise self._start_failed(browser, executable, "it did not answer on its "
+                                             f"DevTools pipe within {START_DEADLINE_S:g} s")
+            try:
+                answered.result()
+            except CdpError as exc:
+                why = str(exc)
+                with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closed as it exited
+                    why = f"it {describe_exit(await asyncio.to_thread(browser.proc.wait, 2))}"
+                raise self._start_failed(browser, executable, why) from None
+        except BaseException:
+            answered.cancel()
+            mux.close()
+            raise
+        browser.cdp = mux
+        mux.rewrite = self.files.download_paths(browser.folder)
+        browser.last_active = time.monotonic()
         try:
-            output = browser.log_path.read_bytes()
-        except OSError:
-            return None
-        found = _LISTENING.search(output)
-        if found is not None and output[found.end():found.end() + 1] in (b"\n", b"\r"):
-            return int(found.group(1)), found.group(2).decode()
-        return None
+            await self.files.route_downloads(mux, browser.folder)
+        except CdpError as exc:
+            raise self._start_failed(browser, executable, str(exc)) from None
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
         tail = _tail(browser.log_path)
@@ -653,12 +666,23 @@ class Browsers:
             return browser.close_task
         browser.closing = reason
         self.items.pop(browser.id, None)
+        if browser.cdp is not None:  # it was handed out: list it as deleted
+            self.deleted.appendleft({**browser.to_wire(), "deleted_at": format_ns(now_ns())})
+        self.files.forget(browser.id)
+        self.processes.forget(browser.id)
         for listener in self.close_listeners:
             listener(browser)
         self._closing.add(browser)
+        # A browser that saves into its profile is asked to close first (in _finish_close),
+        # so that Chromium writes its cookies and storage out.
+        graceful = (browser.profile_use is not None and browser.profile_use.save_changes
+                    and browser.cdp is not None and browser.proc is not None
+                    and browser.proc.poll() is None)
+        if browser.cdp is not None and not graceful:
+            browser.cdp.close()
         if browser.proc is not None:
             browser.members = _processes_matching(str(browser.folder) + os.sep)
-            if browser.proc.returncode is None:
+            if browser.proc.returncode is None and not graceful:
                 _kill_group(browser.proc.pid)
         browser.close_task = background.start(self._finish_close(browser),
                                               name=f"close browser {browser.id}")
@@ -666,6 +690,8 @@ class Browsers:
 
     async def _finish_close(self, browser: LocalBrowser) -> None:
         try:
+            if browser.cdp is not None and not browser.cdp.closed.is_set():
+                await self._ask_to_close(browser)
             if browser.proc is not None:
                 interval = 0.005
                 deadline = time.monotonic() + 10
@@ -676,11 +702,47 @@ class Browsers:
                     for stray in _processes_matching(str(browser.folder) + os.sep):
                         _kill_group(stray)
                 await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
+            if browser.profile_use is not None and browser.cdp is not None:
+                try:
+                    await self.profiles.save_from(browser.profile_use, browser.profile)
+                except OSError as exc:
+                    self.runner.log(f"browser {browser.id}: its profile was not saved: {exc}")
             await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
-            if browser.port is not None:
+            if browser.cdp is not None:
                 self.runner.log(f"browser {browser.id} closed: {browser.closing}")
         finally:
             self._closing.discard(browser)
+
+    async def _ask_to_close(self, browser: LocalBrowser) -> None:
+        """``Browser.close`` over DevTools, a few seconds to exit, then the kill."""
+        assert browser.cdp is not None and browser.proc is not None
+        with contextlib.suppress(CdpError, TimeoutError):
+            await asyncio.wait_for(browser.cdp.call("Browser.close"), 5)
+        deadline = time.monotonic() + 10
+        while browser.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        browser.cdp.close()
+        if browser.proc.returncode is None:
+            _kill_group(browser.proc.pid)
+
+    def _api_url(self) -> str:
+        """Where this runner's API listens, as it tells its own workers (the port is only
+        known once bound, so it is asked for, not kept)."""
+        return self.runner.worker_env(dotenv=False)["KERNEL_BASE_URL"]
+
+    def close(self, browser: LocalBrowser, reason: str) -> asyncio.Task[None]:
+        """Close a browser (in the background; the task ends once it is gone)."""
+        return self._begin_close(browser, reason)
+
+    def check_settings(self, body: dict[str, Any]) -> None:
+        """Raise the 400 that ``POST /browsers`` with ``body`` would, without starting one."""
+        self._parse(body)
+        self.profiles.parse_use(body.get("profile"))
+
+    def _saving_profiles(self) -> set[str]:
+        """Profiles a running or closing browser will save into."""
+        return {b.profile_use.profile_id for b in [*self.items.values(), *self._closing]
+                if b.profile_use is not None and b.profile_use.save_changes}
 
     # -- views -------------------------------------------------------------------------------
 
@@ -692,6 +754,19 @@ class Browsers:
         if browser is None:
             raise not_found(f"browser {id_or_name!r} not found")
         return browser
+
+    def _cdp_of(self, id_or_name: str) -> CdpMux:
+        browser = self.find(id_or_name)
+        assert browser.cdp is not None  # found means ready
+        return browser.cdp
+
+    def _logs_of(self, id_or_name: str) -> tuple[Path, Sandbox]:
+        browser = self.find(id_or_name)
+        return browser.log_path, self.files.sandbox(browser.id)[1]
+
+    def _folder_of(self, id_or_name: str) -> tuple[str, Path]:
+        browser = self.find(id_or_name)
+        return browser.id, browser.folder
 
     async def _invocation(self, invocation_id: str) -> None:
         if await self.runner.scheduler.get(invocation_id) is None:
@@ -712,21 +787,33 @@ class Browsers:
             status = q.get("status") or "active"
             if status not in ("active", "deleted", "all"):
                 raise bad_request(f"'status' must be one of active, deleted, all; got {status!r}")
+            if q.get("include_deleted") in ("true", "1") and status == "active":
+                status = "all"  # the deprecated spelling of status=all
             tags = {m.group(1): v for k, v in q.multi_items()
                     if (m := re.fullmatch(r"tags\[(.+)\]", k))}
             query = q.get("query") or None
-            items = [] if status == "deleted" else [
-                b for b in reversed(list(self.items.values()))
-                if b.ready
-                and (not q.get("region") or b.region == q["region"])
-                and (query is None or query in b.id or query in (b.name or ""))
-                and all((b.tags or {}).get(k) == v for k, v in tags.items())
+            wires = [] if status == "deleted" else [
+                b.to_wire() for b in reversed(list(self.items.values())) if b.ready]
+            if status != "active":
+                wires += list(self.deleted)
+            items = [
+                w for w in wires
+                if (not q.get("region") or w["region"] == q["region"])
+                and (query is None or query in w["session_id"] or query in (w.get("name") or ""))
+                and all((w.get("tags") or {}).get(k) == v for k, v in tags.items())
             ]
             page, headers = paged(items, limit, offset)
-            return json_response([b.to_wire() for b in page], headers=headers)
+            return json_response(page, headers=headers)
 
         async def get(request: Request) -> Response:
             return json_response(self.find(request.path_params["id"]).to_wire())
+
+        async def patch(request: Request) -> Response:
+            browser = self.find(request.path_params["id"])
+            await update_browser(browser, await read_json_body(request), notice=self._notice,
+                                 name_taken=lambda name: any(
+                                     b.name == name for b in self.items.values()))
+            return json_response(browser.to_wire())
 
         async def delete(request: Request) -> Response:
             browser = self.find(request.path_params["id"])
@@ -748,13 +835,26 @@ class Browsers:
                 await asyncio.shield(asyncio.gather(*tasks))
             return Response(status_code=204)
 
-        from .automation import automation_routes
+        def devtools(browser_id: str) -> tuple[str, CdpMux] | None:
+            browser = self.items.get(browser_id)
+            if browser is None or not browser.ready or browser.cdp is None:
+                return None
+            return browser.cdp_token, browser.cdp
 
         return [
             *automation_routes(self),
+            cdp_route(self.runner.config, devtools),
+            *self.files.routes(),
+            *self.processes.routes(),
+            *self.profiles.routes(),
+            *curl_routes(self._cdp_of),
+            *self.pools.routes(),
+            *log_routes(self._logs_of, lambda key: key in self.items or any(
+                b.name == key for b in self.items.values())),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),
+            Route("/browsers/{id}", guard(patch), methods=["PATCH"]),
             Route("/browsers/{id}", guard(delete), methods=["DELETE"]),
             Route("/invocations/{id}/browsers", guard(invocation_browsers), methods=["GET"]),
             Route("/invocations/{id}/browsers", guard(delete_invocation_browsers),

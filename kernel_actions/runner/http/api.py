@@ -24,6 +24,7 @@ from .common import json_response
 from .dashboard import dashboard_routes
 from .invocations import InvocationRoutes
 from .runner_routes import RunnerRoutes
+from .unavailable import unavailable_routes
 
 __all__ = ["build_api"]
 
@@ -44,6 +45,7 @@ def build_api(
         *RunnerRoutes(status, services.bus, heartbeat=heartbeat).routes(),
         *feature_routes,
         *dashboard_routes(),
+        *unavailable_routes(),  # last: only what nothing above serves
     ]
     log = services.log
 

@@ -1,0 +1,565 @@
+"""Each browser's file system (``/browsers/{id}/fs/*``): a sandbox folder of its own.
+
+On Kernel a browser is a machine, and ``fs`` reads and writes its disk by absolute path.
+Here every browser gets a folder, ``<data>/browsers/<id>/fs``, that stands for its root:
+``/tmp/a.txt`` in a request is ``<that folder>/tmp/a.txt``. No request can reach outside
+it: a path is normalised as an absolute path (so ``/../../etc`` is ``/etc`` *inside* the
+sandbox), and once the existing part of it is resolved (symlinks followed, absolute ones
+included) it must still be inside the sandbox, or the request is refused. Uploaded zips
+go through :func:`~kernel_actions.bundle.extract_bundle` (no ``..``, absolute names,
+symlinks or bombs) and then each file through the same check.
+
+The browser's downloads land in it, at :data:`DOWNLOADS` (``Browser.setDownloadBehavior``
+on the browser's DevTools pipe), so an app clicks a link and reads the file back through
+``fs``. A client that sets its own download folder, as Kernel's docs show
+(``Browser.setDownloadBehavior`` with ``downloadPath: "/tmp/downloads"``), names a folder
+of the browser's file system, so that path is mapped into the sandbox too, except
+Playwright's own artifacts folder (``playwright-artifacts-*``), which Playwright reads
+itself for ``page.expect_download()``. Watches (``fs/watch``) report changes under a folder as SSE events, through
+``watchfiles``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import os
+import pwd
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from ...bundle import UnsafeBundleError, extract_bundle
+from ...ids import new_id
+from ...timeutil import format_ns
+from ..errors import ApiError, bad_request, not_found
+from ..http.common import guard, json_response, read_json_body, sse_event
+from .cdp import CdpMux
+
+__all__ = ["Sandbox", "FileService", "DOWNLOADS", "MAX_FILE_BYTES", "sandbox_folder"]
+
+#: Where, inside a browser's file system, its downloads are saved.
+DOWNLOADS = "/tmp/downloads"
+#: Largest file written or uploaded in one request (as the deployment upload limit).
+MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Watches per browser, and events kept for a watch nobody reads.
+MAX_WATCHES = 32
+MAX_PENDING_EVENTS = 10_000
+_MODE = re.compile(r"[0-7]{3,4}")
+_CHUNK = 1024 * 1024
+
+
+def sandbox_folder(browser_folder: Path) -> Path:
+    return browser_folder / "fs"
+
+
+def _forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+class Sandbox:
+    """Maps a browser's absolute paths into its folder and refuses what would escape."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real_root = Path(os.path.realpath(root))
+
+    def resolve(self, path: Any, name: str = "path", *, follow: bool = True) -> Path:
+        """The host path for a browser path. ``follow=False`` leaves the last component
+        unresolved (to delete, move or describe a symlink itself)."""
+        if not isinstance(path, str) or not path:
+            raise bad_request(f"{name!r} must be a non-empty absolute path")
+        if not path.startswith("/"):
+            raise bad_request(f"{name!r} must be an absolute path such as /tmp/file.txt, "
+                              f"got {path!r}")
+        if "\0" in path:
+            raise bad_request(f"{name!r} must not contain a NUL character")
+        virtual = os.path.normpath("/" + path.lstrip("/")).lstrip("/")
+        host = self.root / virtual if virtual not in ("", ".") else self.root
+        if follow:
+            real = Path(os.path.realpath(host))
+        else:
+            real = Path(os.path.realpath(host.parent)) / host.name if host != self.root else (
+                self.real_root)
+        if real != self.real_root and self.real_root not in real.parents:
+            raise _forbidden(f"{name!r} {path!r} leads outside the browser's file system "
+                             "(through a symlink)")
+        return real
+
+    def virtual(self, host: Path) -> str:
+        """The browser path of a host path inside the sandbox."""
+        try:
+            rel = host.relative_to(self.real_root)
+        except ValueError:
+            rel = host.relative_to(self.root)
+        return "/" + rel.as_posix() if rel.parts else "/"
+
+    def describe(self, host: Path) -> dict[str, Any]:
+        info = host.lstat()
+        is_dir = stat.S_ISDIR(info.st_mode)
+        return {
+            "name": host.name if host != self.real_root else "/",
+            "path": self.virtual(host),
+            "size_bytes": 0 if is_dir else info.st_size,
+            "is_dir": is_dir,
+            "mod_time": format_ns(info.st_mtime_ns),
+            "mode": stat.filemode(info.st_mode),
+        }
+
+
+def _mode(value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or not _MODE.fullmatch(value):
+        raise bad_request(f"'mode' must be an octal string such as 644 or 755, got {value!r}")
+    return int(value, 8) & 0o7777
+
+
+def _os_errors(handler: Callable[[Request], Awaitable[Response]]
+               ) -> Callable[[Request], Awaitable[Response]]:
+    """What the file system refuses (a name too long, a full disk, a busy file) is the
+    request's problem, answered as a 4xx that says what happened, never a 500."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FileNotFoundError as exc:
+            raise not_found(f"no such file or folder: {exc.strerror}") from None
+        except PermissionError as exc:
+            raise _forbidden(f"not permitted: {exc.strerror}") from None
+        except OSError as exc:
+            raise bad_request(f"the file system refused: {exc.strerror or exc}") from None
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _missing(path: str) -> ApiError:
+    return not_found(f"{path!r} does not exist")
+
+
+@dataclass(eq=False)
+class _Watch:
+    id: str
+    folder: Path
+    recursive: bool
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    events: asyncio.Queue[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(MAX_PENDING_EVENTS))
+    task: asyncio.Task[None] | None = None
+
+
+class FileService:
+    """The ``fs`` endpoints of every browser. ``find(id_or_name)`` gives ``(id, folder)`` of
+    a running browser or raises 404."""
+
+    def __init__(self, find: Callable[[str], tuple[str, Path]]) -> None:
+        self._find = find
+        self._watches: dict[str, dict[str, _Watch]] = {}
+
+    def sandbox(self, id_or_name: str) -> tuple[str, Sandbox]:
+        browser_id, folder = self._find(id_or_name)
+        root = sandbox_folder(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        return browser_id, Sandbox(root)
+
+    @staticmethod
+    async def route_downloads(mux: CdpMux, browser_folder: Path) -> None:
+        """Save the browser's downloads into its file system, at :data:`DOWNLOADS`."""
+        target = sandbox_folder(browser_folder) / DOWNLOADS.lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        await mux.call("Browser.setDownloadBehavior",
+                       {"behavior": "allow", "downloadPath": str(target)})
+
+    @staticmethod
+    def download_paths(browser_folder: Path) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+        """A rewrite for :attr:`CdpMux.rewrite`: download folders into the sandbox."""
+        box = Sandbox(sandbox_folder(browser_folder))
+
+        def rewrite(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            path = params.get("downloadPath")
+            if method not in ("Browser.setDownloadBehavior", "Page.setDownloadBehavior") or (
+                    not isinstance(path, str) or not path.startswith("/")
+                    or Path(path).name.startswith("playwright-artifacts-")):
+                return params
+            try:
+                target = box.resolve(path, "downloadPath")
+                target.mkdir(parents=True, exist_ok=True)
+            except (ApiError, OSError):
+                target = box.real_root / DOWNLOADS.lstrip("/")
+            return {**params, "downloadPath": str(target)}
+
+        return rewrite
+
+    def forget(self, browser_id: str) -> None:
+        """The browser closed: its watches end."""
+        for watch in self._watches.pop(browser_id, {}).values():
+            self._end(watch)
+
+    @staticmethod
+    def _end(watch: _Watch) -> None:
+        watch.stop.set()
+        with contextlib.suppress(asyncio.QueueFull):
+            watch.events.put_nowait(None)
+
+    # -- operations ----------------------------------------------------------------------
+
+    async def _write_stream(self, target: Path, chunks: AsyncIterator[bytes], mode: int,
+                            shown: str) -> None:
+        if target.is_dir():
+            raise bad_request(f"{shown!r} is a directory")
+        if target.parent.exists() and not target.parent.is_dir():
+            raise bad_request(f"the folder of {shown!r} is a file")
+        target.parent.mkdir(parents=True, exist_ok=True)  # inside: resolve() checked it
+        fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=target.parent)
+        try:
+            written = 0
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in chunks:
+                    written += len(chunk)
+                    if written > MAX_FILE_BYTES:
+                        raise bad_request(f"file too large: the limit is {MAX_FILE_BYTES} bytes")
+                    out.write(chunk)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    async def _form(self, request: Request, max_files: int) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_FILE_BYTES * 2:
+            raise bad_request(f"upload too large: the limit is {MAX_FILE_BYTES} bytes a file")
+        try:
+            return await request.form(max_files=max_files, max_fields=2 * max_files + 10,
+                                      max_part_size=1024 * 1024)
+        except Exception as exc:
+            raise bad_request(f"expected a multipart/form-data upload: {exc}") from None
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        async def body(request: Request) -> dict[str, Any]:
+            return await read_json_body(request)
+
+        async def create_directory(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            data = await body(request)
+            target = box.resolve(data.get("path"))
+            mode = _mode(data.get("mode"), 0o755)
+            if target.exists() and not target.is_dir():
+                raise ApiError(409, "conflict", f"{data['path']!r} exists and is a file")
+            target.mkdir(parents=True, exist_ok=True, mode=mode)
+            os.chmod(target, mode)
+            return Response(status_code=200)
+
+        async def delete_directory(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            data = await body(request)
+            target = box.resolve(data.get("path"), follow=False)
+            if target == box.real_root:
+                raise bad_request("the root folder can't be deleted")
+            if not target.exists() and not target.is_symlink():
+                raise _missing(data["path"])
+            if target.is_symlink() or not target.is_dir():
+                raise bad_request(f"{data['path']!r} is not a directory: use delete_file")
+            await asyncio.to_thread(shutil.rmtree, target)
+            return Response(status_code=200)
+
+        async def delete_file(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            data = await body(request)
+            target = box.resolve(data.get("path"), follow=False)
+            if not target.exists() and not target.is_symlink():
+                raise _missing(data["path"])
+            if target.is_dir() and not target.is_symlink():
+                raise bad_request(f"{data['path']!r} is a directory: use delete_directory")
+            target.unlink()
+            return Response(status_code=200)
+
+        async def file_info(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            path = request.query_params.get("path")
+            target = box.resolve(path)
+            if not target.exists():
+                raise _missing(str(path))
+            return json_response(box.describe(target))
+
+        async def list_files(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            path = request.query_params.get("path")
+            target = box.resolve(path)
+            if not target.exists():
+                raise _missing(str(path))
+            if not target.is_dir():
+                raise bad_request(f"{path!r} is not a directory")
+            entries = sorted(target.iterdir(), key=lambda p: p.name)
+            return json_response([box.describe(p) for p in entries])
+
+        async def move(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            data = await body(request)
+            src = box.resolve(data.get("src_path"), "src_path", follow=False)
+            dest = box.resolve(data.get("dest_path"), "dest_path", follow=False)
+            if not src.exists() and not src.is_symlink():
+                raise _missing(data["src_path"])
+            if src == box.real_root:
+                raise bad_request("the root folder can't be moved")
+            if not dest.parent.is_dir():
+                raise not_found(f"the folder of {data['dest_path']!r} does not exist")
+            if dest == src or src in dest.parents:
+                raise bad_request("a folder can't be moved into itself")
+            if dest.is_dir() and not dest.is_symlink():
+                dest = dest / src.name  # into the folder, as mv does
+            os.replace(src, dest)
+            return Response(status_code=200)
+
+        async def read_file(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            path = request.query_params.get("path")
+            target = box.resolve(path)
+            if not target.exists():
+                raise _missing(str(path))
+            if target.is_dir():
+                raise bad_request(f"{path!r} is a directory: use list_files or download_dir_zip")
+            return FileResponse(target, media_type="application/octet-stream",
+                                content_disposition_type="attachment")
+
+        async def set_file_permissions(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            data = await body(request)
+            target = box.resolve(data.get("path"))
+            if not target.exists():
+                raise _missing(str(data.get("path")))
+            if data.get("mode") is None:
+                raise bad_request("'mode' is required: an octal string such as 644")
+            mode = _mode(data.get("mode"), 0o644)
+            owner, group = data.get("owner"), data.get("group")
+            uid = gid = -1
+            try:
+                if owner not in (None, ""):
+                    uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(str(owner)).pw_uid
+                if group not in (None, ""):
+                    gid = int(group) if str(group).isdigit() else grp.getgrnam(str(group)).gr_gid
+            except KeyError:
+                raise bad_request(f"no such user or group: {owner or group!r}") from None
+            try:
+                if uid != -1 or gid != -1:
+                    os.chown(target, uid, gid)
+            except PermissionError:
+                raise _forbidden("changing the owner needs the runner to run as root") from None
+            os.chmod(target, mode)
+            return Response(status_code=200)
+
+        async def write_file(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            path = request.query_params.get("path")
+            target = box.resolve(path)
+            mode = _mode(request.query_params.get("mode"), 0o644)
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > MAX_FILE_BYTES:
+                raise bad_request(f"file too large: the limit is {MAX_FILE_BYTES} bytes")
+            await self._write_stream(target, request.stream(), mode, str(path))
+            return Response(status_code=200)
+
+        async def upload(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            form = await self._form(request, 100)
+            pairs: dict[str, dict[str, Any]] = {}
+            for key, value in form.multi_items():
+                found = re.fullmatch(r"files\[(\d+)\]\[(file|dest_path)\]", key)
+                if found:
+                    pairs.setdefault(found.group(1), {})[found.group(2)] = value
+            if not pairs:
+                raise bad_request("send files[N][file] and files[N][dest_path] parts")
+            planned = []
+            for index, pair in sorted(pairs.items(), key=lambda kv: int(kv[0])):
+                upload_file, dest = pair.get("file"), pair.get("dest_path")
+                if not isinstance(upload_file, UploadFile) or not isinstance(dest, str):
+                    raise bad_request(f"files[{index}] needs both a file and a dest_path")
+                target = box.resolve(dest, f"files[{index}][dest_path]")
+                planned.append((upload_file, target, dest))
+            for upload_file, target, dest in planned:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                box.resolve(dest)  # the folders just made are plain folders, still inside
+
+                async def chunks(f: UploadFile = upload_file) -> AsyncIterator[bytes]:
+                    while chunk := await f.read(_CHUNK):
+                        yield chunk
+
+                await self._write_stream(target, chunks(), 0o644, dest)
+            return Response(status_code=200)
+
+        async def upload_zip(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            form = await self._form(request, 1)
+            archive, dest = form.get("zip_file"), form.get("dest_path")
+            if not isinstance(archive, UploadFile):
+                raise bad_request("'zip_file' is required: a zip archive")
+            if not isinstance(dest, str):
+                raise bad_request("'dest_path' is required: the folder to extract into")
+            target = box.resolve(dest, "dest_path")
+            if target.exists() and not target.is_dir():
+                raise bad_request(f"'dest_path' {dest!r} is a file")
+            staging = Path(tempfile.mkdtemp(prefix=".unzip.", dir=box.root.parent))
+            try:
+                await asyncio.to_thread(self._unzip, archive, staging, box, dest)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            return Response(status_code=200)
+
+        async def download_dir_zip(request: Request) -> Response:
+            _, box = self.sandbox(request.path_params["id"])
+            path = request.query_params.get("path")
+            target = box.resolve(path)
+            if not target.is_dir():
+                raise (_missing(str(path)) if not target.exists()
+                       else bad_request(f"{path!r} is not a directory"))
+            fd, tmp = tempfile.mkstemp(prefix=".zip.", dir=box.root.parent)
+            os.close(fd)
+            await asyncio.to_thread(self._zip, target, Path(tmp), box)
+            name = (target.name or "root") + ".zip"
+            return FileResponse(tmp, media_type="application/zip", filename=name,
+                                background=BackgroundTask(os.unlink, tmp))
+
+        async def watch_start(request: Request) -> Response:
+            browser_id, box = self.sandbox(request.path_params["id"])
+            data = await body(request)
+            target = box.resolve(data.get("path"))
+            if not target.is_dir():
+                raise (_missing(str(data.get("path"))) if not target.exists()
+                       else bad_request(f"{data.get('path')!r} is not a directory"))
+            recursive = data.get("recursive", False)
+            if not isinstance(recursive, bool):
+                raise bad_request("'recursive' must be true or false")
+            watches = self._watches.setdefault(browser_id, {})
+            if len(watches) >= MAX_WATCHES:
+                raise ApiError(429, "rate_limited", f"at most {MAX_WATCHES} watches a browser: "
+                               "stop one first", headers={"Retry-After": "1"})
+            watch = _Watch(new_id(), target, recursive)
+            watch.task = asyncio.ensure_future(self._run_watch(watch, box))
+            watches[watch.id] = watch
+            # Its first step creates the watcher: changes made after this answer are seen.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return json_response({"watch_id": watch.id})
+
+        def find_watch(request: Request) -> _Watch:
+            browser_id, _ = self.sandbox(request.path_params["id"])
+            watch = self._watches.get(browser_id, {}).get(request.path_params["watch_id"])
+            if watch is None:
+                raise not_found(f"watch {request.path_params['watch_id']!r} not found")
+            return watch
+
+        async def watch_events(request: Request) -> Response:
+            watch = find_watch(request)
+
+            async def stream() -> AsyncIterator[bytes]:
+                while True:
+                    event = await watch.events.get()
+                    if event is None:
+                        watch.events.put_nowait(None)  # for any other reader
+                        return
+                    yield sse_event(event)
+
+            return StreamingResponse(stream(), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+
+        async def watch_stop(request: Request) -> Response:
+            watch = find_watch(request)
+            browser_id, _ = self.sandbox(request.path_params["id"])
+            self._watches.get(browser_id, {}).pop(watch.id, None)
+            self._end(watch)
+            return Response(status_code=200)
+
+        base = "/browsers/{id}/fs"
+        return [
+            Route(f"{base}/create_directory", guard(_os_errors(create_directory)), methods=["PUT"]),
+            Route(f"{base}/delete_directory", guard(_os_errors(delete_directory)), methods=["PUT"]),
+            Route(f"{base}/delete_file", guard(_os_errors(delete_file)), methods=["PUT"]),
+            Route(f"{base}/download_dir_zip", guard(_os_errors(download_dir_zip)), methods=["GET"]),
+            Route(f"{base}/file_info", guard(_os_errors(file_info)), methods=["GET"]),
+            Route(f"{base}/list_files", guard(_os_errors(list_files)), methods=["GET"]),
+            Route(f"{base}/move", guard(_os_errors(move)), methods=["PUT"]),
+            Route(f"{base}/read_file", guard(_os_errors(read_file)), methods=["GET"]),
+            Route(f"{base}/set_file_permissions", guard(_os_errors(set_file_permissions)), methods=["PUT"]),
+            Route(f"{base}/upload", guard(_os_errors(upload)), methods=["POST"]),
+            Route(f"{base}/upload_zip", guard(_os_errors(upload_zip)), methods=["POST"]),
+            Route(f"{base}/write_file", guard(_os_errors(write_file)), methods=["PUT"]),
+            Route(f"{base}/watch", guard(_os_errors(watch_start)), methods=["POST"]),
+            Route(f"{base}/watch/{{watch_id}}/events", guard(_os_errors(watch_events)), methods=["GET"]),
+            Route(f"{base}/watch/{{watch_id}}", guard(_os_errors(watch_stop)), methods=["DELETE"]),
+        ]
+
+    # -- blocking helpers (run in a thread) --------------------------------------------------
+
+    @staticmethod
+    def _unzip(archive: UploadFile, staging: Path, box: Sandbox, dest: str) -> None:
+        extracted = staging / "x"
+        try:
+            names = extract_bundle(archive.file, extracted, max_total_bytes=MAX_FILE_BYTES)
+        except UnsafeBundleError as exc:
+            raise bad_request(f"unsafe or invalid zip: {exc}") from None
+        for name in names:
+            target = box.resolve(f"{dest.rstrip('/')}/{name}", "dest_path")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            box.resolve(f"{dest.rstrip('/')}/{name}", "dest_path")
+            if target.is_dir():
+                raise bad_request(f"{name!r} in the zip is a folder in {dest!r}")
+            os.replace(extracted / name, target)
+
+    @staticmethod
+    def _zip(folder: Path, out: Path, box: Sandbox) -> None:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for current, dirs, files in os.walk(folder):
+                here = Path(current)
+                for name in sorted(files):
+                    path = here / name
+                    if path.is_symlink():
+                        real = Path(os.path.realpath(path))
+                        if box.real_root not in real.parents:
+                            continue  # never pack what lies outside the sandbox
+                    if path.is_file():
+                        archive.write(path, path.relative_to(folder).as_posix())
+                for name in sorted(dirs):
+                    if not any((here / name).iterdir()):
+                        archive.writestr(f"{(here / name).relative_to(folder).as_posix()}/", b"")
+
+    async def _run_watch(self, watch: _Watch, box: Sandbox) -> None:
+        from watchfiles import Change, awatch
+
+        kinds = {Change.added: "CREATE", Change.modified: "WRITE", Change.deleted: "DELETE"}
+        try:
+            async for changes in awatch(watch.folder, stop_event=watch.stop, debounce=50,
+                                        step=20, recursive=watch.recursive,
+                                        rust_timeout=200, yield_on_timeout=False):
+                for change, raw in sorted(changes, key=lambda c: c[1]):
+                    path = Path(raw)
+                    if not watch.recursive and path.parent != watch.folder:
+                        continue
+                    event = {"type": kinds.get(change, "WRITE"), "path": box.virtual(path),
+                             "name": path.name,
+                             "is_dir": path.is_dir() if change != Change.deleted else False}
+                    try:
+                        watch.events.put_nowait(event)
+                    except asyncio.QueueFull:
+                        pass  # nobody reads this watch: drop the oldest news
+        except Exception:  # the folder went away
+            pass
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):
+                watch.events.put_nowait(None)

@@ -1,0 +1,206 @@
+"""Every endpoint of Kernel's API that the local runner can't serve answers 501.
+
+App code reads a 404 as "that browser (or invocation) is gone", and the SDKs retry 5xx
+answers, so an endpoint that exists on Kernel but not here answers ``501`` with
+``{"code": "not_available_locally", "message": ...}`` naming the resource, and the header
+``x-should-retry: false``. The table below lists every method and path of the official
+SDKs (``kernel`` 0.131 on PyPI, a superset of ``@onkernel/sdk`` 0.84); these routes are
+added after every other route, so whatever the runner does serve is matched first, and
+only the rest reach them.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .common import json_response
+
+__all__ = ["KERNEL_ENDPOINTS", "unavailable_routes", "resource_name"]
+
+#: ``(path, methods)`` of every endpoint of Kernel's API, as its SDKs call them.
+KERNEL_ENDPOINTS: tuple[tuple[str, str], ...] = (
+    ("/apps", "GET"),
+    ("/audit-logs", "GET"),
+    ("/audit-logs/export/chunk", "GET"),
+    ("/audit-logs/export/destinations", "GET POST"),
+    ("/audit-logs/export/destinations/{p1}", "DELETE GET PATCH"),
+    ("/audit-logs/export/destinations/{p1}/test", "POST"),
+    ("/auth/connections", "GET POST"),
+    ("/auth/connections/{p1}", "DELETE GET PATCH"),
+    ("/auth/connections/{p1}/events", "GET"),
+    ("/auth/connections/{p1}/login", "POST"),
+    ("/auth/connections/{p1}/submit", "POST"),
+    ("/auth/connections/{p1}/timeline", "GET"),
+    ("/auth/context", "GET"),
+    ("/browser_pools", "GET POST"),
+    ("/browser_pools/{p1}", "DELETE GET PATCH"),
+    ("/browser_pools/{p1}/acquire", "POST"),
+    ("/browser_pools/{p1}/flush", "POST"),
+    ("/browser_pools/{p1}/release", "POST"),
+    ("/browsers", "GET POST"),
+    ("/browsers/{p1}", "DELETE GET PATCH"),
+    ("/browsers/{p1}/computer/batch", "POST"),
+    ("/browsers/{p1}/computer/click_mouse", "POST"),
+    ("/browsers/{p1}/computer/clipboard/read", "POST"),
+    ("/browsers/{p1}/computer/clipboard/write", "POST"),
+    ("/browsers/{p1}/computer/cursor", "POST"),
+    ("/browsers/{p1}/computer/drag_mouse", "POST"),
+    ("/browsers/{p1}/computer/get_mouse_position", "POST"),
+    ("/browsers/{p1}/computer/move_mouse", "POST"),
+    ("/browsers/{p1}/computer/press_key", "POST"),
+    ("/browsers/{p1}/computer/screenshot", "POST"),
+    ("/browsers/{p1}/computer/scroll", "POST"),
+    ("/browsers/{p1}/computer/type", "POST"),
+    ("/browsers/{p1}/curl", "POST"),
+    ("/browsers/{p1}/extensions", "POST"),
+    ("/browsers/{p1}/fs/create_directory", "PUT"),
+    ("/browsers/{p1}/fs/delete_directory", "PUT"),
+    ("/browsers/{p1}/fs/delete_file", "PUT"),
+    ("/browsers/{p1}/fs/download_dir_zip", "GET"),
+    ("/browsers/{p1}/fs/file_info", "GET"),
+    ("/browsers/{p1}/fs/list_files", "GET"),
+    ("/browsers/{p1}/fs/move", "PUT"),
+    ("/browsers/{p1}/fs/read_file", "GET"),
+    ("/browsers/{p1}/fs/set_file_permissions", "PUT"),
+    ("/browsers/{p1}/fs/upload", "POST"),
+    ("/browsers/{p1}/fs/upload_zip", "POST"),
+    ("/browsers/{p1}/fs/watch", "POST"),
+    ("/browsers/{p1}/fs/watch/{p2}", "DELETE"),
+    ("/browsers/{p1}/fs/watch/{p2}/events", "GET"),
+    ("/browsers/{p1}/fs/write_file", "PUT"),
+    ("/browsers/{p1}/logs/stream", "GET"),
+    ("/browsers/{p1}/playwright/execute", "POST"),
+    ("/browsers/{p1}/playwright/executors", "GET"),
+    ("/browsers/{p1}/playwright/executors/{p2}", "DELETE"),
+    ("/browsers/{p1}/process/exec", "POST"),
+    ("/browsers/{p1}/process/spawn", "POST"),
+    ("/browsers/{p1}/process/{p2}/kill", "POST"),
+    ("/browsers/{p1}/process/{p2}/resize", "POST"),
+    ("/browsers/{p1}/process/{p2}/status", "GET"),
+    ("/browsers/{p1}/process/{p2}/stdin", "POST"),
+    ("/browsers/{p1}/process/{p2}/stdout/stream", "GET"),
+    ("/browsers/{p1}/repl", "POST"),
+    ("/browsers/{p1}/replays", "GET POST"),
+    ("/browsers/{p1}/replays/{p2}", "GET"),
+    ("/browsers/{p1}/replays/{p2}/stop", "POST"),
+    ("/browsers/{p1}/telemetry/events", "GET"),
+    ("/browsers/{p1}/telemetry/stream", "GET"),
+    ("/browsers/{p1}/webmcp/custom-tools", "GET POST"),
+    ("/browsers/{p1}/webmcp/custom-tools/{p2}", "DELETE"),
+    ("/browsers/{p1}/webmcp/invoke", "POST"),
+    ("/browsers/{p1}/webmcp/tools", "GET"),
+    ("/config-registry", "GET"),
+    ("/config-registry/analyses", "GET"),
+    ("/config-registry/analyses/{p1}", "GET"),
+    ("/config-registry/analyses/{p1}/cancel", "POST"),
+    ("/config-registry/lookup", "POST"),
+    ("/config-registry/resolve", "POST"),
+    ("/credentials", "GET POST"),
+    ("/credentials/{p1}", "DELETE GET PATCH"),
+    ("/credentials/{p1}/totp-code", "GET"),
+    ("/deployments", "GET POST"),
+    ("/deployments/{p1}", "DELETE GET"),
+    ("/deployments/{p1}/events", "GET"),
+    ("/extensions", "GET POST"),
+    ("/extensions/from_chrome_store", "GET"),
+    ("/extensions/{p1}", "DELETE GET"),
+    ("/extensions/{p1}/metadata", "GET"),
+    ("/invocations", "GET POST"),
+    ("/invocations/{p1}", "GET PATCH"),
+    ("/invocations/{p1}/browsers", "DELETE GET"),
+    ("/invocations/{p1}/events", "GET"),
+    ("/org/api_keys", "GET POST"),
+    ("/org/api_keys/{p1}", "DELETE GET PATCH"),
+    ("/org/api_keys/{p1}/rotate", "POST"),
+    ("/org/credential_providers", "GET POST"),
+    ("/org/credential_providers/{p1}", "DELETE GET PATCH"),
+    ("/org/credential_providers/{p1}/items", "GET"),
+    ("/org/credential_providers/{p1}/test", "POST"),
+    ("/org/entitlements", "GET"),
+    ("/org/limits", "GET PATCH"),
+    ("/org/projects", "GET POST"),
+    ("/org/projects/{p1}", "DELETE GET PATCH"),
+    ("/org/projects/{p1}/limits", "GET PATCH"),
+    ("/profiles", "GET POST"),
+    ("/profiles/{p1}", "DELETE GET PATCH"),
+    ("/profiles/{p1}/download", "GET"),
+    ("/proxies", "GET POST"),
+    ("/proxies/{p1}", "DELETE GET PATCH"),
+    ("/proxies/{p1}/check", "POST"),
+    ("/search", "POST"),
+    ("/search/providers", "GET"),
+    ("/search/{p1}", "GET"),
+    ("/search/{p1}/contents", "POST"),
+    ("/telemetry/destinations", "GET POST"),
+    ("/telemetry/destinations/{p1}", "DELETE GET PATCH"),
+    ("/vault-provider-configs", "GET POST"),
+    ("/vault-provider-configs/{p1}", "DELETE GET PATCH"),
+    ("/vaults", "GET POST"),
+    ("/vaults/{p1}", "DELETE GET"),
+    ("/vaults/{p1}/encryption_key", "GET"),
+    ("/vaults/{p1}/items", "GET"),
+    ("/vaults/{p1}/items/{p2}", "DELETE GET PATCH PUT"),
+    ("/vaults/{p1}/items/{p2}/events", "GET"),
+)
+
+#: What each part of the API is, for the message (longest prefix wins).
+_NAMES: tuple[tuple[str, str], ...] = (
+    ("/browsers/{p1}/computer", "computer controls (browsers.computer)"),
+    ("/browsers/{p1}/playwright", "Playwright execution (browsers.playwright)"),
+    ("/browsers/{p1}/replays", "replays (browsers.replays)"),
+    ("/browsers/{p1}/fs", "the browser file system (browsers.fs)"),
+    ("/browsers/{p1}/process", "processes (browsers.process)"),
+    ("/browsers/{p1}/logs", "browser logs (browsers.logs)"),
+    ("/browsers/{p1}/curl", "requests from the page (browsers.curl)"),
+    ("/browsers/{p1}/extensions", "browser extensions (browsers.load_extensions)"),
+    ("/browsers/{p1}/repl", "the browser REPL (browsers.repl)"),
+    ("/browsers/{p1}/telemetry", "browser telemetry (browsers.telemetry)"),
+    ("/browsers/{p1}/webmcp", "WebMCP tools (browsers.webmcp)"),
+    ("/browser_pools", "browser pools (browser_pools)"),
+    ("/browsers", "browsers"),
+    ("/profiles", "profiles"),
+    ("/proxies", "proxies"),
+    ("/extensions", "extensions"),
+    ("/credentials", "credentials"),
+    ("/auth", "auth connections (auth)"),
+    ("/org/api_keys", "API keys (api_keys)"),
+    ("/org/credential_providers", "credential providers (credential_providers)"),
+    ("/org/projects", "projects"),
+    ("/org", "organization settings (organization)"),
+    ("/audit-logs", "audit logs (audit_logs)"),
+    ("/config-registry", "the config registry (config_registry)"),
+    ("/search", "search"),
+    ("/telemetry", "telemetry destinations (telemetry)"),
+    ("/vault-provider-configs", "vault provider configs (vault_provider_configs)"),
+    ("/vaults", "vaults"),
+    ("/deployments", "deployments"),
+    ("/invocations", "invocations"),
+    ("/apps", "apps"),
+)
+
+
+def resource_name(path: str) -> str:
+    """The part of Kernel's API that ``path`` (a template of the table) belongs to."""
+    for prefix, name in _NAMES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return name
+    return path
+
+
+def unavailable_routes() -> list[BaseRoute]:
+    """One route per path of the table, answering 501 for its methods."""
+    routes: list[BaseRoute] = []
+    for path, methods in KERNEL_ENDPOINTS:
+        name = resource_name(path)
+
+        async def unavailable(request: Request, path: str = path, name: str = name) -> Response:
+            return json_response(
+                {"code": "not_available_locally",
+                 "message": f"{name} is not available on the local runner: "
+                            f"{request.method} {path} needs Kernel's cloud"},
+                501, {"x-should-retry": "false"})
+
+        routes.append(Route(path, unavailable, methods=methods.split()))
+    return routes

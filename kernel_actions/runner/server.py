@@ -65,7 +65,8 @@ class Runner:
         self.add_routes(self.deployments.routes())
         from .browsers.service import Browsers
 
-        self.browsers = Browsers(self)
+        self.browsers = Browsers(config, log=self.log, find_invocation=self.scheduler.get,
+                                 is_live=self.invocation_live, base_url=lambda: self.url)
         self.add_routes(self.browsers.routes())
 
     # -- output -------------------------------------------------------------------------
@@ -81,6 +82,11 @@ class Runner:
         gen = f" gen {inv.generation}" if inv.generation is not None else ""
         reason = f": {inv.status_reason}" if inv.status == "failed" and inv.status_reason else ""
         self.out(f"{inv.status:<9} {inv.app_name}/{inv.action_name} {inv.id}{gen}{took}{reason}")
+
+    def invocation_live(self, invocation_id: str) -> bool:
+        """Whether the invocation is queued or running (not finished)."""
+        active = self.scheduler.active.get(invocation_id)
+        return active is not None and not active.inv.terminal
 
     # -- environment for workers ----------------------------------------------------------
 
@@ -179,6 +185,7 @@ class Runner:
             "max_concurrency": self.scheduler.max_concurrency,
             "pools": [p.status() for p in self.scheduler.pools],
             "live": self.live.status() if self.live else None,
+            "browsers": self.browsers.status(),
         }
 
     def extra_routes(self) -> list[BaseRoute]:

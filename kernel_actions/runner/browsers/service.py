@@ -27,6 +27,7 @@ and ignored, with a one-time notice each.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.util
 import os
@@ -36,6 +37,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,9 +52,13 @@ from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
+from .computer import XScreen
+from .computer_routes import computer_routes
+from .display import Display, DisplayError, display_support, kill_leftover_display
 
 if TYPE_CHECKING:
-    from ..server import Runner
+    from ..config import Config
+    from ..engine.invocation import Invocation
 
 __all__ = ["Browsers", "LocalBrowser", "find_chromium", "BROWSER_ENV"]
 
@@ -75,12 +81,12 @@ MAX_VIEWPORT_SIDE = 16_384
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
 #: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
 CLOUD_ONLY = frozenset({
-    "stealth", "proxy", "proxy_id", "profile", "extensions", "persistence", "kiosk_mode",
+    "stealth", "proxy", "proxy_id", "profile", "extensions", "persistence",
     "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
     "vaults", "region",
 })
 _HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
-                       "name", "tags"})
+                       "name", "tags", "kiosk_mode"})
 UNAVAILABLE_MESSAGE = (
     "no Chromium or Chrome found: install Debian's chromium (apt install chromium), or run "
     "`playwright install chromium` where downloads work, or pass --browser-path"
@@ -273,6 +279,11 @@ class LocalBrowser:
     #: Its processes when it was closed (to reap those that were orphaned to the runner).
     members: list[int] = field(default_factory=list, repr=False)
     close_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    kiosk: bool = False
+    #: Its virtual screen and the computer controls on it (``None`` when it runs headless).
+    display: Display | None = field(default=None, repr=False)
+    screen: XScreen | None = field(default=None, repr=False)
+    live_view_url: str | None = None
 
     @property
     def profile(self) -> Path:
@@ -303,8 +314,8 @@ class LocalBrowser:
             "timeout_seconds": self.timeout_s,
             "memory": "1GiB" if self.headless else "8GiB",
             "region": self.region,
-            "browser_live_view_url": None,
-            "kiosk_mode": False,
+            "browser_live_view_url": self.live_view_url,
+            "kiosk_mode": self.kiosk,
             "gpu": False,
             "viewport": dict(self.viewport),
         }
@@ -327,6 +338,7 @@ class _Request:
     name: str | None
     tags: dict[str, str] | None
     region: str
+    kiosk: bool = False
 
 
 def _positive_int(value: Any, name: str, hi: int) -> int:
@@ -336,12 +348,26 @@ def _positive_int(value: Any, name: str, hi: int) -> int:
 
 
 class Browsers:
-    """The runner's local browsers and the ``/browsers`` endpoints."""
+    """The runner's local browsers and the ``/browsers`` endpoints.
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        assert runner.config.data_dir is not None
-        self.root = runner.config.data_dir / "browsers"
+    It needs no runner, only what it asks of one: the ``config``, a ``log`` for its
+    notices, ``find_invocation`` (the invocation with an id, or ``None``), ``is_live``
+    (whether an invocation still runs: its browsers count as active meanwhile where
+    connections can't be seen) and ``base_url`` (the runner's own URL, for live views).
+    """
+
+    def __init__(self, config: Config, *, log: Callable[[str], None],
+                 find_invocation: Callable[[str], Awaitable[Invocation | None]],
+                 is_live: Callable[[str], bool], base_url: Callable[[], str]) -> None:
+        self.config = config
+        self.log = log
+        self.find_invocation = find_invocation
+        self.is_live = is_live
+        self.base_url = base_url
+        assert config.data_dir is not None
+        self.root = config.data_dir / "browsers"
+        #: Why browsers get no virtual display here (``None``: each gets its own Xvfb).
+        self.no_display = display_support()
         #: Browsers starting or running (not those being closed).
         self.items: dict[str, LocalBrowser] = {}
         self._closing: set[LocalBrowser] = set()
@@ -353,12 +379,12 @@ class Browsers:
 
     @property
     def max_browsers(self) -> int:
-        return self.runner.config.max_browsers
+        return self.config.max_browsers
 
     def _notice(self, key: str, message: str) -> None:
         if key not in self._noticed:
             self._noticed.add(key)
-            self.runner.log(f"browsers: {message}")
+            self.log(f"browsers: {message}")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -408,13 +434,16 @@ class Browsers:
             for stray in _processes_matching(marker):
                 _kill_group(stray)
                 killed.append(stray)
+            xvfb = kill_leftover_display(folder)
+            if xvfb is not None:
+                killed.append(xvfb)
         deadline = time.monotonic() + 5
         while any(_cmdline(pid) for pid in killed) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for folder in folders:
             await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
         running = len({*killed})
-        self.runner.log(f"browsers: removed {len(folders)} browser folder(s) a previous run left"
+        self.log(f"browsers: removed {len(folders)} browser folder(s) a previous run left"
                         + (f", killing {running} Chromium process(es)" if running else ""))
 
     async def _sweep(self) -> None:
@@ -423,7 +452,7 @@ class Browsers:
             try:
                 self._sweep_once()
             except Exception as exc:  # keep sweeping
-                self.runner.log(f"browsers: idle check failed: {exc!r}")
+                self.log(f"browsers: idle check failed: {exc!r}")
 
     def _sweep_once(self) -> None:
         ready = [b for b in self.items.values() if b.ready]
@@ -448,8 +477,7 @@ class Browsers:
                 self._begin_close(browser, f"idle for {browser.timeout_s} s")
 
     def _running(self, invocation_id: str) -> bool:
-        active = self.runner.scheduler.active.get(invocation_id)
-        return active is not None and not active.inv.terminal
+        return self.is_live(invocation_id)
 
     # -- creating ----------------------------------------------------------------------------
 
@@ -460,11 +488,9 @@ class Browsers:
         headless = body.get("headless")
         if headless is not None and not isinstance(headless, bool):
             raise bad_request("'headless' must be true or false")
-        if headless is False and not (os.environ.get("DISPLAY")
-                                      or os.environ.get("WAYLAND_DISPLAY")):
-            self._notice("headful", "headless: false needs a display and DISPLAY is not set: "
-                                    "running headless")
-            headless = True
+        kiosk = body.get("kiosk_mode")
+        if kiosk is not None and not isinstance(kiosk, bool):
+            raise bad_request("'kiosk_mode' must be true or false")
         timeout = body.get("timeout_seconds")
         if timeout is None:
             timeout = DEFAULT_TIMEOUT_S
@@ -512,17 +538,18 @@ class Browsers:
             else:
                 self._notice(f"field:{key}", f"ignoring {key!r}: the local runner doesn't "
                                              "support it")
-        return _Request(inv_id, bool(headless if headless is not None else True), timeout,
-                        viewport, start_url or None, name, tags, region or "us-east")
+        # Kernel's default is a headful browser; either way it gets a screen (see display_for).
+        return _Request(inv_id, bool(headless), timeout, viewport, start_url or None, name, tags,
+                        region or "us-east", bool(kiosk))
 
     async def create(self, body: dict[str, Any]) -> LocalBrowser:
         if self._stopping:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
         req = self._parse(body)
-        executable = find_chromium(self.runner.config.browser_path)
+        executable = find_chromium(self.config.browser_path)
         if req.invocation_id is not None and not self._running(req.invocation_id):
-            inv = await self.runner.scheduler.get(req.invocation_id)
+            inv = await self.find_invocation(req.invocation_id)
             if inv is None:
                 raise not_found(f"invocation {req.invocation_id!r} not found")
             if inv.terminal:
@@ -543,7 +570,7 @@ class Browsers:
             id=browser_id, folder=self.root / browser_id, created_ns=now_ns(),
             headless=req.headless, timeout_s=req.timeout_s, viewport=req.viewport,
             invocation_id=req.invocation_id, start_url=req.start_url, name=req.name,
-            tags=req.tags, region=req.region,
+            tags=req.tags, region=req.region, kiosk=req.kiosk,
         )
         self.items[browser.id] = browser
         try:
@@ -558,13 +585,16 @@ class Browsers:
             raise ApiError(409, "conflict", f"the browser was closed while starting: "
                            f"{browser.closing}", headers=dict(_NO_RETRY))
         tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
-        self.runner.log(f"browser {browser.id} started{tied}: {browser.cdp_ws_url}")
+        self.log(f"browser {browser.id} started{tied}: {browser.cdp_ws_url}")
         return browser
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
         command = [executable]
-        if browser.headless:
+        if browser.display is None:
             command.append("--headless=new")
+        else:  # headful, its window filling the screen (browser UI included unless kiosk)
+            command += ["--window-position=0,0", "--test-type", "--disable-infobars"]
+            command += ["--kiosk"] if browser.kiosk else []
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
         command += [
@@ -585,14 +615,19 @@ class Browsers:
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
         browser.profile.mkdir(parents=True)
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
+        # Chromium's crash reporter keeps its database there instead of in $HOME,
+        # so every process of this browser names its folder (and is found by it).
+        env = {**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")}
+        await self._start_display(browser)
+        if browser.display is not None:
+            env.update(browser.display.env)
+            env.pop("WAYLAND_DISPLAY", None)
         with open(browser.log_path, "wb") as log:
             try:
                 browser.proc = subprocess.Popen(
                     self._command(browser, executable), stdin=subprocess.DEVNULL, stdout=log,
                     stderr=log, cwd=str(browser.folder), start_new_session=True,
-                    # Chromium's crash reporter keeps its database there instead of in $HOME,
-                    # so every process of this browser names its folder (and is found by it).
-                    env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
+                    env=env,
                 )
             except OSError as exc:
                 raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}") from None
@@ -604,6 +639,7 @@ class Browsers:
             if endpoint is not None:
                 browser.port, browser.ws_path = endpoint
                 browser.last_active = time.monotonic()
+                browser.live_view_url = f"{self.base_url()}/_dashboard/live.html#{browser.id}"
                 return
             if browser.closing is not None:
                 return
@@ -615,6 +651,31 @@ class Browsers:
                                          f"port within {START_DEADLINE_S:g} s")
             await asyncio.sleep(interval)
             interval = min(interval * 2, 0.1)
+
+    async def _start_display(self, browser: LocalBrowser) -> None:
+        """Give the browser its own Xvfb screen of its viewport's size, with computer controls
+        on it. A browser asked to be ``headless`` gets one too (and is reported as headless):
+        computer controls need a screen. Without Xvfb it runs headless, controls emulated."""
+        if self.no_display is not None:
+            self._notice("no-display", f"no virtual display ({self.no_display}): browsers run "
+                                       "headless and computer controls are emulated over CDP")
+            return
+        try:
+            browser.display = await Display.start(browser.viewport["width"],
+                                                  browser.viewport["height"], browser.folder)
+        except DisplayError as exc:
+            self._notice("display-failed", f"{exc}: browsers run headless and computer "
+                                           "controls are emulated over CDP")
+            return
+        browser.screen = XScreen(browser.display)
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /_runner/status`` says of the browsers: how many, and their display
+        mode (``xvfb``: a virtual screen each; ``headless``: no screen, emulated controls)."""
+        return {"running": sum(1 for b in self.items.values() if b.ready),
+                "max": self.max_browsers,
+                "display": "xvfb" if self.no_display is None else "headless",
+                "display_note": self.no_display}
 
     def _devtools_endpoint(self, browser: LocalBrowser) -> tuple[int, str] | None:
         """``(port, path)`` of the browser's DevTools websocket, once Chromium has written it."""
@@ -639,7 +700,7 @@ class Browsers:
         message = f"Chromium ({executable}) did not start: {why}"
         if tail:
             message += f"; its last output:\n{tail}"
-        self.runner.log(f"browser {browser.id}: {message}")
+        self.log(f"browser {browser.id}: {message}")
         return ApiError(503, "browser_unavailable", message, headers=dict(_NO_RETRY))
 
     # -- closing ---------------------------------------------------------------------------------
@@ -651,15 +712,17 @@ class Browsers:
         browser.closing = reason
         self.items.pop(browser.id, None)
         self._closing.add(browser)
+        released = browser.screen.close() if browser.screen is not None else None
         if browser.proc is not None:
             browser.members = _processes_matching(str(browser.folder) + os.sep)
             if browser.proc.returncode is None:
                 _kill_group(browser.proc.pid)
-        browser.close_task = background.start(self._finish_close(browser),
+        browser.close_task = background.start(self._finish_close(browser, released),
                                               name=f"close browser {browser.id}")
         return browser.close_task
 
-    async def _finish_close(self, browser: LocalBrowser) -> None:
+    async def _finish_close(self, browser: LocalBrowser,
+                            released: concurrent.futures.Future[None] | None = None) -> None:
         try:
             if browser.proc is not None:
                 interval = 0.005
@@ -671,9 +734,14 @@ class Browsers:
                     for stray in _processes_matching(str(browser.folder) + os.sep):
                         _kill_group(stray)
                 await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
+            if browser.display is not None:  # after Chromium, so it never sees its screen go
+                if released is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.wrap_future(released), 5)
+                await asyncio.to_thread(browser.display.stop)
             await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
             if browser.port is not None:
-                self.runner.log(f"browser {browser.id} closed: {browser.closing}")
+                self.log(f"browser {browser.id} closed: {browser.closing}")
         finally:
             self._closing.discard(browser)
 
@@ -689,7 +757,7 @@ class Browsers:
         return browser
 
     async def _invocation(self, invocation_id: str) -> None:
-        if await self.runner.scheduler.get(invocation_id) is None:
+        if await self.find_invocation(invocation_id) is None:
             raise not_found(f"invocation {invocation_id!r} not found")
 
     # -- HTTP --------------------------------------------------------------------------------
@@ -751,6 +819,7 @@ class Browsers:
             Route("/invocations/{id}/browsers", guard(invocation_browsers), methods=["GET"]),
             Route("/invocations/{id}/browsers", guard(delete_invocation_browsers),
                   methods=["DELETE"]),
+            *computer_routes(self.find),
         ]
 
 

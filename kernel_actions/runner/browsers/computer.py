@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ApiError, bad_request
 from .display import Display
+from .keymap import Keymap
 
 __all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "normalize_key", "png_size"]
 
@@ -50,6 +51,8 @@ MAX_BATCH = 1_000
 TOOL_TIMEOUT_S = 30.0
 #: xdotool's own spacing of typed characters, used when ``delay`` is not given.
 DEFAULT_TYPE_DELAY_MS = 12
+#: Pause before the keyboard map changes under keys just typed (see ``keymap``).
+REMAP_PAUSE_S = 0.2
 #: zlib level of screenshots: fast to encode, still a fraction of the raw size.
 PNG_LEVEL = 1
 
@@ -227,6 +230,7 @@ class XScreen:
         self.cursor_hidden = False
         #: Input actions run one at a time, so a batch is never interleaved with another.
         self.input_lock = asyncio.Lock()
+        self.keymap = Keymap(display.name)
         self._capture_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"screen{display.name}")
         self._grabber: Any = None
@@ -362,8 +366,14 @@ class XScreen:
     async def type_text(self, f: Fields) -> None:
         text = f.str("text")
         delay = f.int("delay", DEFAULT_TYPE_DELAY_MS, hi=MAX_WAIT_MS)
-        if text:
-            await self._run("xdotool", "type", "--delay", str(delay), "--", text)
+        if not text:
+            return
+        parts = await asyncio.to_thread(self.keymap.parts, text)
+        for i, (part, keysyms) in enumerate(parts):
+            changed = await asyncio.to_thread(self.keymap.ensure, keysyms)
+            if changed and i:  # let Chromium take in the keys the last part typed first
+                await asyncio.sleep(REMAP_PAUSE_S)
+            await self._run("xdotool", "type", "--delay", str(delay), "--", part)
 
     async def press_key(self, f: Fields) -> None:
         keys = f.keys("keys", required=True)
@@ -382,6 +392,20 @@ class XScreen:
 
     async def sleep(self, f: Fields) -> None:
         await asyncio.sleep(f.int("duration_ms", hi=MAX_WAIT_MS) / 1000)
+
+    async def wait_for_window(self, timeout: float) -> bool:
+        """Wait until a window is shown on the screen and give it the keyboard, so that
+        input sent as soon as the browser is created reaches it; whether one was."""
+        try:
+            out = await asyncio.wait_for(self._run(
+                "xdotool", "search", "--sync", "--onlyvisible", "--name", "."), timeout)
+        except (TimeoutError, ApiError):
+            return False
+        windows = out.split()
+        if windows:
+            with contextlib.suppress(ApiError):
+                await self._run("xdotool", "windowfocus", "--sync", windows[-1].decode())
+        return bool(windows)
 
     async def mouse_position(self) -> tuple[int, int]:
         out = await self._run("xdotool", "getmouselocation", "--shell")

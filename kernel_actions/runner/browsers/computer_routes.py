@@ -8,6 +8,7 @@ unknown browser is a 404; a bad field a 400 naming it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
 
     def screen_of(request: Request) -> XScreen:
         browser = find(request.path_params["id"])
+        browser.last_active = time.monotonic()  # in use, as with a CDP connection
         if browser.screen is None:
             raise ApiError(409, "no_display", (
                 f"browser {browser.id} has no virtual display, so it has no computer controls: "

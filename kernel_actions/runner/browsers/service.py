@@ -314,7 +314,8 @@ class LocalBrowser:
             "timeout_seconds": self.timeout_s,
             "memory": "1GiB" if self.headless else "8GiB",
             "region": self.region,
-            "browser_live_view_url": self.live_view_url,
+            # Kernel offers a live view of headful browsers only.
+            "browser_live_view_url": None if self.headless else self.live_view_url,
             "kiosk_mode": self.kiosk,
             "gpu": False,
             "viewport": dict(self.viewport),
@@ -637,6 +638,8 @@ class Browsers:
         while True:
             endpoint = self._devtools_endpoint(browser)
             if endpoint is not None:
+                if browser.screen is not None:  # ready when its window is on the screen
+                    await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()))
                 browser.port, browser.ws_path = endpoint
                 browser.last_active = time.monotonic()
                 browser.live_view_url = f"{self.base_url()}/_dashboard/live.html#{browser.id}"

@@ -24,14 +24,17 @@ const load = Math.random().toString(36).slice(2);
 function report() {
   n += 1;
   const state = {n, load, href: location.href, clicked: button.textContent, field: field.value,
-                 scrollY: Math.round(scrollY), uiTop: outerHeight - innerHeight,
-                 focused: document.hasFocus()};
+                 scrollY: Math.round(scrollY), uiTop: Math.max(0, screen.height - innerHeight),
+                 focused: document.hasFocus(), moved};
   fetch("/state?" + encodeURIComponent(JSON.stringify(state)));
 }
 button.addEventListener("click", (e) => { button.textContent = "clicked " + e.detail; report(); });
 field.addEventListener("input", report);
 addEventListener("scroll", report);
+addEventListener("resize", report);
 addEventListener("focus", report);
+let moved = false;
+addEventListener("mousemove", () => { if (!moved) { moved = true; report(); } });
 // The first report once the page has been painted: Chromium holds input back until then.
 addEventListener("load", () => requestAnimationFrame(() => requestAnimationFrame(report)));
 </script></body></html>"""

@@ -407,3 +407,72 @@ def test_the_npm_sdk_drives_the_computer_controls(runner: RunnerProcess,
     assert not failures, "\n".join(failures) + "\n" + proc.stderr
     assert len(lines) == 6 and proc.returncode == 0, proc.stdout + proc.stderr
 
+
+
+# -- auth and the live view ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[RunnerProcess]:
+    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(tmp_path / "data"),
+                          "--api-key", "s3cret"], tmp_path)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop(timeout=15)
+
+
+def test_the_live_view_shows_the_screen_and_takes_over_with_the_key_only(
+        secured: RunnerProcess, page: PageServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    k = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0, timeout=60)
+    created = k.browsers.create(viewport={"width": 1024, "height": 768},
+                                start_url=page.url + "?live=1")
+    url = f"{secured.url}/browsers/{created.session_id}/computer"
+    try:
+        # Every computer route wants the key; a wrong one, or none, is a 401 (never a 404).
+        for path in ("screenshot", "click_mouse", "batch", "clipboard/read", "cursor"):
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                r = httpx.post(f"{url}/{path}", json={}, headers=headers)
+                assert r.status_code == 401 and r.json()["code"] == "unauthorized", (path, r)
+        with pytest.raises(NotFoundError):
+            Kernel(base_url=secured.url, api_key="s3cret", max_retries=0).browsers.computer \
+                .capture_screenshot("no-such-browser")
+        assert created.browser_live_view_url is not None
+        state = wait_state(page, lambda s: s["href"].endswith("?live=1"))
+        chromium = find_chromium()
+        with sync_playwright() as pw:
+            viewer = pw.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run"])
+            tab = viewer.new_page(viewport={"width": 1100, "height": 900})
+            errors: list[str] = []
+            tab.on("pageerror", lambda exc: errors.append(str(exc)))
+            live = created.browser_live_view_url
+            tab.goto(live.replace("#", "?key=s3cret#"))
+            tab.wait_for_function("document.getElementById('screen').width === 1024")
+            assert tab.locator("#live-state").text_content() == "live"
+            # The dashboard's cookie opens the page, never the API it calls.
+            cookies = {c["name"]: c["value"] for c in tab.context.cookies()}
+            assert httpx.post(f"{url}/screenshot", cookies=cookies).status_code == 401
+            # Take over: a click on the picture of the button clicks the button.
+            tab.check("#take-over")
+            box = tab.locator("#screen").bounding_box()
+            assert box is not None
+            scale = box["width"] / 1024
+            y = state["uiTop"] + BUTTON_Y
+
+            def clicked() -> bool:
+                tab.mouse.click(box["x"] + 500 * scale, box["y"] + y * scale)
+                try:
+                    poll(lambda: page.latest()["clicked"].startswith("clicked"), timeout=2)
+                    return True
+                except AssertionError:
+                    return False
+
+            poll(clicked, timeout=20)
+            viewer.close()
+            assert not errors, errors
+    finally:
+        k.browsers.delete_by_id(created.session_id)

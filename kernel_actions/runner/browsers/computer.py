@@ -294,7 +294,7 @@ class XScreen:
             act = ["click", "--repeat", str(clicks), "--delay", "10", str(button)]
         else:
             act = ["mousedown" if click_type == "down" else "mouseup", str(button)]
-        await self._run("xdotool", "mousemove", "--sync", str(x), str(y), *down, *act, *up)
+        await self._run("xdotool", "mousemove", str(x), str(y), *down, *act, *up)
 
     async def move_mouse(self, f: Fields) -> None:
         x, y = self._check_point(f)
@@ -346,7 +346,7 @@ class XScreen:
             moves += ["mousemove", str(px), str(py)]
             if step_s:
                 moves += ["sleep", f"{step_s:.4f}"]
-        start = ["mousemove", "--sync", str(path[0][0]), str(path[0][1])]
+        start = ["mousemove", str(path[0][0]), str(path[0][1])]
         pause = ["sleep", f"{delay / 1000:.3f}"] if delay else []
         await self._run("xdotool", *start, *down, "mousedown", str(button), *pause, *moves,
                         "mouseup", str(button), *up)
@@ -361,7 +361,7 @@ class XScreen:
             wheel += ["click", "--repeat", str(abs(dy)), "--delay", "5", "5" if dy > 0 else "4"]
         if dx:
             wheel += ["click", "--repeat", str(abs(dx)), "--delay", "5", "7" if dx > 0 else "6"]
-        await self._run("xdotool", "mousemove", "--sync", str(x), str(y), *down, *wheel, *up)
+        await self._run("xdotool", "mousemove", str(x), str(y), *down, *wheel, *up)
 
     async def type_text(self, f: Fields) -> None:
         text = f.str("text")
@@ -404,7 +404,7 @@ class XScreen:
         windows = out.split()
         if windows:
             with contextlib.suppress(ApiError):
-                await self._run("xdotool", "windowfocus", "--sync", windows[-1].decode())
+                await self._run("xdotool", "windowfocus", windows[-1].decode())
         return bool(windows)
 
     async def mouse_position(self) -> tuple[int, int]:

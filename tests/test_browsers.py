@@ -169,12 +169,13 @@ def test_an_idle_browser_is_closed_and_a_connected_one_is_kept(
     idle = k.browsers.create(timeout_seconds=1)
     assert idle.timeout_seconds == 1 and not idle.headless and not idle.stealth  # Kernel's default
     idle_folder = tmp_path / "data" / "browsers" / idle.session_id
-    busy = k.browsers.create(timeout_seconds=1, viewport={"width": 800, "height": 600},
-                             start_url="data:text/html,<title>Start</title>")
-    assert busy.start_url == "data:text/html,<title>Start</title>"
-    busy_folder = tmp_path / "data" / "browsers" / busy.session_id
-    assert busy.viewport is not None and (busy.viewport.width, busy.viewport.height) == (800, 600)
-    with sync_playwright() as pw:
+    with sync_playwright() as pw:  # started first: it can take more than 1 s on a busy machine
+        busy = k.browsers.create(timeout_seconds=1, viewport={"width": 800, "height": 600},
+                                 start_url="data:text/html,<title>Start</title>")
+        assert busy.start_url == "data:text/html,<title>Start</title>"
+        busy_folder = tmp_path / "data" / "browsers" / busy.session_id
+        assert busy.viewport is not None and (
+            busy.viewport.width, busy.viewport.height) == (800, 600)
         chromium = pw.chromium.connect_over_cdp(busy.cdp_ws_url)
         poll(lambda: gone(idle_folder), timeout=15)
         runner.wait_line(f"browser {idle.session_id} closed: idle for 1 s")

@@ -403,8 +403,13 @@ class XScreen:
             return False
         windows = out.split()
         if windows:
+            # Chromium makes a window asked to be as big as the screen 1 px smaller: size it
+            # to the whole screen, as the viewport says.
+            window = windows[-1].decode()
             with contextlib.suppress(ApiError):
-                await self._run("xdotool", "windowfocus", windows[-1].decode())
+                await self._run("xdotool", "windowsize", window, str(self.width),
+                                str(self.height), "windowmove", window, "0", "0",
+                                "windowfocus", window)
         return bool(windows)
 
     async def mouse_position(self) -> tuple[int, int]:

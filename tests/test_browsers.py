@@ -164,7 +164,7 @@ def test_an_idle_browser_is_closed_and_a_connected_one_is_kept(
     runner = start_runner(None, command="serve")
     k = sdk(runner)
     idle = k.browsers.create(timeout_seconds=1)
-    assert idle.timeout_seconds == 1 and idle.headless and not idle.stealth
+    assert idle.timeout_seconds == 1 and not idle.headless and not idle.stealth  # Kernel's default
     idle_folder = tmp_path / "data" / "browsers" / idle.session_id
     with sync_playwright() as pw:  # started first: connecting must not wait for its start
         busy = k.browsers.create(timeout_seconds=1, viewport={"width": 800, "height": 600},

@@ -93,6 +93,11 @@ class Runner:
         reason = f": {inv.status_reason}" if inv.status == "failed" and inv.status_reason else ""
         self.out(f"{inv.status:<9} {inv.app_name}/{inv.action_name} {inv.id}{gen}{took}{reason}")
 
+    def invocation_live(self, invocation_id: str) -> bool:
+        """Whether the invocation is queued or running (not finished)."""
+        active = self.scheduler.active.get(invocation_id)
+        return active is not None and not active.inv.terminal
+
     # -- environment for workers ----------------------------------------------------------
 
     @property
@@ -228,6 +233,7 @@ class Runner:
             "max_concurrency": self.scheduler.max_concurrency,
             "pools": [p.status() for p in self.scheduler.pools],
             "live": self.live.status() if self.live else None,
+            "browsers": self.browsers.status(),
         }
 
     def feature_routes(self) -> list[BaseRoute]:

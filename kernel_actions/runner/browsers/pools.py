@@ -17,7 +17,7 @@ import contextlib
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,9 +28,32 @@ from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 from .cdp import CdpClient, CdpError
+from .update import update_browser
 
-if TYPE_CHECKING:
-    from .service import Browsers, LocalBrowser
+
+class LocalBrowser(Protocol):
+    """What a pool needs of a browser (``service.LocalBrowser`` provides it)."""
+
+    id: str
+    name: str | None
+    tags: dict[str, str] | None
+    last_active: float
+
+    @property
+    def ready(self) -> bool: ...
+    def to_wire(self) -> dict[str, Any]: ...
+
+
+class Browsers(Protocol):
+    """What a pool needs of the browser list (``service.Browsers`` provides it)."""
+
+    items: dict[str, Any]
+    profiles: Any
+
+    def log(self, message: str) -> None: ...
+    async def create(self, body: dict[str, Any]) -> Any: ...
+    def close(self, browser: Any, reason: str) -> asyncio.Task[None]: ...
+    def check_settings(self, body: dict[str, Any]) -> None: ...
 
 __all__ = ["Pools"]
 
@@ -106,7 +129,7 @@ class Pools:
                 except (ApiError, CdpError) as exc:
                     message = exc.message if isinstance(exc, ApiError) else str(exc)
                     if pool.last_error != message:
-                        self.browsers.runner.log(f"browser pool {pool.id}: {message}")
+                        self.browsers.log(f"browser pool {pool.id}: {message}")
                     pool.last_error = message
                     await self._wait(pool, 1.0)
                     continue
@@ -249,7 +272,7 @@ class Pools:
                 if left <= 0:
                     return Response(status_code=204)  # none became free in time
                 await self._wait(pool, min(left, 1.0))
-            from .update import update_browser
+
 
             keeper.close()
             pool.acquired[browser.id] = browser

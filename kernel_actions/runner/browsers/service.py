@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import importlib.util
 import os
@@ -56,7 +57,10 @@ from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, re
 from .automation import automation_routes
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
+from .computer import XScreen
+from .computer_routes import computer_routes
 from .curl import curl_routes
+from .display import Display, DisplayError, display_support, kill_leftover_display
 from .files import FileService, Sandbox
 from .logs import log_routes
 from .pools import Pools
@@ -90,12 +94,12 @@ MAX_VIEWPORT_SIDE = 16_384
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
 #: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
 CLOUD_ONLY = frozenset({
-    "stealth", "proxy", "proxy_id", "extensions", "persistence", "kiosk_mode",
+    "stealth", "proxy", "proxy_id", "extensions", "persistence",
     "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
     "vaults", "region",
 })
 _HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
-                       "name", "tags", "profile"})
+                       "name", "tags", "profile", "kiosk_mode"})
 UNAVAILABLE_MESSAGE = (
     "no Chromium or Chrome found: install Debian's chromium (apt install chromium), or run "
     "`playwright install chromium` where downloads work, or pass --browser-path"
@@ -272,6 +276,11 @@ class LocalBrowser:
     #: Its processes when it was closed (to reap those that were orphaned to the runner).
     members: list[int] = field(default_factory=list, repr=False)
     close_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    kiosk: bool = False
+    #: Its virtual screen and the computer controls on it (``None`` when it runs headless).
+    display: Display | None = field(default=None, repr=False)
+    screen: XScreen | None = field(default=None, repr=False)
+    live_view_url: str | None = None
 
     @property
     def profile(self) -> Path:
@@ -302,8 +311,9 @@ class LocalBrowser:
             "timeout_seconds": self.timeout_s,
             "memory": "1GiB" if self.headless else "8GiB",
             "region": self.region,
-            "browser_live_view_url": None,
-            "kiosk_mode": False,
+            # Kernel offers a live view of headful browsers only.
+            "browser_live_view_url": None if self.headless else self.live_view_url,
+            "kiosk_mode": self.kiosk,
             "gpu": False,
             "viewport": dict(self.viewport),
         }
@@ -326,6 +336,7 @@ class _Request:
     name: str | None
     tags: dict[str, str] | None
     region: str
+    kiosk: bool = False
 
 
 def _positive_int(value: Any, name: str, hi: int) -> int:
@@ -341,6 +352,8 @@ class Browsers:
         self.runner = runner
         assert runner.config.data_dir is not None
         self.root = runner.config.data_dir / "browsers"
+        #: Why browsers get no virtual display here (``None``: each gets its own Xvfb).
+        self.no_display = display_support()
         #: Browsers starting or running (not those being closed).
         self.items: dict[str, LocalBrowser] = {}
         self._closing: set[LocalBrowser] = set()
@@ -362,6 +375,10 @@ class Browsers:
     @property
     def max_browsers(self) -> int:
         return self.runner.config.max_browsers
+
+    def log(self, message: str) -> None:
+        """One line on the runner's output."""
+        self.runner.log(message)
 
     def _notice(self, key: str, message: str) -> None:
         if key not in self._noticed:
@@ -417,6 +434,9 @@ class Browsers:
             for stray in _processes_matching(marker):
                 _kill_group(stray)
                 killed.append(stray)
+            xvfb = kill_leftover_display(folder)
+            if xvfb is not None:
+                killed.append(xvfb)
         deadline = time.monotonic() + 5
         while any(_cmdline(pid) for pid in killed) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -463,11 +483,9 @@ class Browsers:
         headless = body.get("headless")
         if headless is not None and not isinstance(headless, bool):
             raise bad_request("'headless' must be true or false")
-        if headless is False and not (os.environ.get("DISPLAY")
-                                      or os.environ.get("WAYLAND_DISPLAY")):
-            self._notice("headful", "headless: false needs a display and DISPLAY is not set: "
-                                    "running headless")
-            headless = True
+        kiosk = body.get("kiosk_mode")
+        if kiosk is not None and not isinstance(kiosk, bool):
+            raise bad_request("'kiosk_mode' must be true or false")
         timeout = body.get("timeout_seconds")
         if timeout is None:
             timeout = DEFAULT_TIMEOUT_S
@@ -515,8 +533,10 @@ class Browsers:
             else:
                 self._notice(f"field:{key}", f"ignoring {key!r}: the local runner doesn't "
                                              "support it")
-        return _Request(inv_id, bool(headless if headless is not None else True), timeout,
-                        viewport, start_url or None, name, tags, region or "us-east")
+        # Kernel's default is a headful browser; either way it gets a screen (see
+        # _start_display).
+        return _Request(inv_id, bool(headless), timeout, viewport, start_url or None, name, tags,
+                        region or "us-east", bool(kiosk))
 
     async def create(self, body: dict[str, Any]) -> LocalBrowser:
         if self._stopping:
@@ -547,7 +567,7 @@ class Browsers:
             id=browser_id, folder=self.root / browser_id, created_ns=now_ns(),
             headless=req.headless, timeout_s=req.timeout_s, viewport=req.viewport,
             invocation_id=req.invocation_id, start_url=req.start_url, name=req.name,
-            tags=req.tags, region=req.region, profile_use=profile_use,
+            tags=req.tags, region=req.region, profile_use=profile_use, kiosk=req.kiosk,
         )
         self.items[browser.id] = browser
         try:
@@ -570,8 +590,11 @@ class Browsers:
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
         command = [executable]
-        if browser.headless:
+        if browser.display is None:
             command.append("--headless=new")
+        else:  # headful, its window filling the screen (browser UI included unless kiosk)
+            command += ["--window-position=0,0", "--test-type", "--disable-infobars"]
+            command += ["--kiosk"] if browser.kiosk else []
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
         command += [
@@ -593,6 +616,13 @@ class Browsers:
         browser.profile.mkdir(parents=True, exist_ok=True)  # a saved profile may be there
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
         browser.cdp_base = "ws" + self._api_url().removeprefix("http")
+        # Chromium's crash reporter keeps its database there instead of in $HOME, so every
+        # process of this browser names its folder (and is found by it).
+        env = {**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")}
+        await self._start_display(browser)
+        if browser.display is not None:
+            env.update(browser.display.env)
+            env.pop("WAYLAND_DISPLAY", None)
         pipe = PipeEnds()
         try:
             with open(browser.log_path, "wb") as log:
@@ -600,10 +630,7 @@ class Browsers:
                     browser.proc = subprocess.Popen(
                         self._command(browser, executable), stdin=subprocess.DEVNULL,
                         stdout=log, stderr=log, cwd=str(browser.folder), start_new_session=True,
-                        # Chromium's crash reporter keeps its database there instead of in
-                        # $HOME, so every process of this browser names its folder (and is
-                        # found by it).
-                        env={**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")},
+                        env=env,
                         # The DevTools pipe on fds 3 and 4, and no other fd of the runner.
                         close_fds=False, preexec_fn=pipe.install,
                     )
@@ -642,13 +669,41 @@ class Browsers:
             answered.cancel()
             mux.close()
             raise
+        if browser.screen is not None:  # ready when its window is on the screen
+            await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()))
         browser.cdp = mux
         mux.rewrite = self.files.download_paths(browser.folder)
         browser.last_active = time.monotonic()
+        browser.live_view_url = f"{self._api_url()}/_dashboard/live.html#{browser.id}"
         try:
             await self.files.route_downloads(mux, browser.folder)
         except CdpError as exc:
             raise self._start_failed(browser, executable, str(exc)) from None
+
+    async def _start_display(self, browser: LocalBrowser) -> None:
+        """Give the browser its own Xvfb screen of its viewport's size, with computer controls
+        on it. A browser asked to be ``headless`` gets one too (and is reported as headless):
+        computer controls need a screen. Without Xvfb it runs headless."""
+        if self.no_display is not None:
+            self._notice("no-display", f"no virtual display ({self.no_display}): browsers run "
+                                       "headless and computer controls answer 409")
+            return
+        try:
+            browser.display = await Display.start(browser.viewport["width"],
+                                                  browser.viewport["height"], browser.folder)
+        except DisplayError as exc:
+            self._notice("display-failed", f"{exc}: browsers run headless and computer "
+                                           "controls answer 409")
+            return
+        browser.screen = XScreen(browser.display)
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /_runner/status`` says of the browsers: how many, and their display
+        mode (``xvfb``: a virtual screen each; ``headless``: no screen)."""
+        return {"running": sum(1 for b in self.items.values() if b.ready),
+                "max": self.max_browsers,
+                "display": "xvfb" if self.no_display is None else "headless",
+                "display_note": self.no_display}
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
         tail = _tail(browser.log_path)
@@ -673,6 +728,7 @@ class Browsers:
         for listener in self.close_listeners:
             listener(browser)
         self._closing.add(browser)
+        released = browser.screen.close() if browser.screen is not None else None
         # A browser that saves into its profile is asked to close first (in _finish_close),
         # so that Chromium writes its cookies and storage out.
         graceful = (browser.profile_use is not None and browser.profile_use.save_changes
@@ -684,11 +740,12 @@ class Browsers:
             browser.members = _processes_matching(str(browser.folder) + os.sep)
             if browser.proc.returncode is None and not graceful:
                 _kill_group(browser.proc.pid)
-        browser.close_task = background.start(self._finish_close(browser),
+        browser.close_task = background.start(self._finish_close(browser, released),
                                               name=f"close browser {browser.id}")
         return browser.close_task
 
-    async def _finish_close(self, browser: LocalBrowser) -> None:
+    async def _finish_close(self, browser: LocalBrowser,
+                            released: concurrent.futures.Future[None] | None = None) -> None:
         try:
             if browser.cdp is not None and not browser.cdp.closed.is_set():
                 await self._ask_to_close(browser)
@@ -702,6 +759,11 @@ class Browsers:
                     for stray in _processes_matching(str(browser.folder) + os.sep):
                         _kill_group(stray)
                 await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
+            if browser.display is not None:  # after Chromium, so it never sees its screen go
+                if released is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.wrap_future(released), 5)
+                await asyncio.to_thread(browser.display.stop)
             if browser.profile_use is not None and browser.cdp is not None:
                 try:
                     await self.profiles.save_from(browser.profile_use, browser.profile)
@@ -859,6 +921,7 @@ class Browsers:
             Route("/invocations/{id}/browsers", guard(invocation_browsers), methods=["GET"]),
             Route("/invocations/{id}/browsers", guard(delete_invocation_browsers),
                   methods=["DELETE"]),
+            *computer_routes(self.find),
         ]
 
 

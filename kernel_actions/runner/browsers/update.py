@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import ApiError, bad_request, conflict
-from .cdp import CdpError
+from .cdp import CdpError, CdpMux
 
-if TYPE_CHECKING:
-    from .service import LocalBrowser
+
+class LocalBrowser(Protocol):
+    """What an update changes of a browser (``service.LocalBrowser`` provides it)."""
+
+    name: str | None
+    tags: dict[str, str] | None
+    timeout_s: int
+    cdp: CdpMux | None
 
 __all__ = ["update_browser"]
 

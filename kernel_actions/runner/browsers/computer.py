@@ -1,0 +1,571 @@
+"""Kernel's computer controls on a browser's virtual display: mouse, keyboard, screen.
+
+As on Kernel, they act at the OS level: the mouse and keyboard are X11's (driven
+with ``xdotool``, whose key names the SDK documents), the clipboard is the X
+clipboard (``xclip``), and a screenshot is the whole screen, browser UI
+included, captured with ``mss`` (shared-memory ``XShmGetImage``) and encoded as
+a PNG at a low compression level, on one thread per display. A capture whose
+pixels equal the previous one's reuses its PNG (a screen that did not change
+costs the grab and one comparison).
+
+Requests are checked field by field before anything runs; a bad field is a 400
+that names it (``actions[2].press_key.keys[0]`` inside a batch). A batch runs
+its steps in order and stops at the first one that fails, naming that step;
+the steps before it have run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import math
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ApiError, bad_request
+from .display import Display
+from .keymap import Keymap
+
+__all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "normalize_key", "png_size"]
+
+#: X11 pointer buttons by the SDK's names.
+BUTTONS = {"left": 1, "middle": 2, "right": 3, "back": 8, "forward": 9}
+DRAG_BUTTONS = ("left", "middle", "right")
+ACTION_TYPES = ("click_mouse", "move_mouse", "type_text", "press_key", "scroll", "drag_mouse",
+                "set_cursor", "sleep")
+#: Longest single wait a request may ask for (sleep, delays, durations), in milliseconds.
+MAX_WAIT_MS = 60_000
+MAX_CLICKS = 100
+MAX_SCROLL = 1_000
+MAX_PATH_POINTS = 1_000
+MAX_STEPS = 1_000
+MAX_TEXT = 100_000
+MAX_KEYS = 100
+MAX_BATCH = 1_000
+#: How long one xdotool or xclip call may take before it counts as failed.
+TOOL_TIMEOUT_S = 30.0
+#: xdotool's own spacing of typed characters, used when ``delay`` is not given.
+DEFAULT_TYPE_DELAY_MS = 12
+#: Pause before the keyboard map changes under keys just typed (see ``keymap``).
+REMAP_PAUSE_S = 0.2
+#: zlib level of screenshots: fast to encode, still a fraction of the raw size.
+PNG_LEVEL = 1
+
+#: Modifier names as people write them, to xdotool's.
+_MODIFIERS = {"ctrl": "ctrl", "control": "ctrl", "alt": "alt", "option": "alt", "shift": "shift",
+              "super": "super", "meta": "meta", "cmd": "super", "command": "super",
+              "win": "super"}
+#: Common names for keys whose X11 keysym is spelled otherwise.
+_KEY_ALIASES = {"enter": "Return", "return": "Return", "esc": "Escape", "escape": "Escape",
+                "backspace": "BackSpace", "del": "Delete", "delete": "Delete", "tab": "Tab",
+                "space": "space", "pageup": "Page_Up", "page_up": "Page_Up",
+                "pagedown": "Page_Down", "page_down": "Page_Down", "home": "Home", "end": "End",
+                "up": "Up", "down": "Down", "left": "Left", "right": "Right",
+                "insert": "Insert", "-": "minus", "+": "plus"}
+
+
+@functools.cache
+def _libx11() -> Any:
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    lib.XStringToKeysym.restype = ctypes.c_ulong
+    return lib
+
+
+def _is_keysym(name: str) -> bool:
+    """Whether X11 knows ``name`` as a keysym (``True`` where libX11 can't be asked)."""
+    lib = _libx11()
+    if lib is None:
+        return True
+    try:
+        return bool(lib.XStringToKeysym(name.encode()))
+    except UnicodeEncodeError:
+        return False
+
+
+def _key_name(part: str) -> str | None:
+    """One key of a combination in xdotool's spelling, or ``None`` if X11 has no such key."""
+    lowered = part.lower()
+    if lowered in _MODIFIERS:
+        return _MODIFIERS[lowered]
+    if _is_keysym(part):
+        return part
+    if lowered in _KEY_ALIASES:
+        return _KEY_ALIASES[lowered]
+    if len(lowered) >= 2 and lowered[0] == "f" and lowered[1:].isdigit():
+        return part.upper()
+    return None
+
+
+def normalize_key(combo: str, where: str) -> str:
+    """``"Ctrl+Shift+Tab"`` → ``"ctrl+shift+Tab"``, ``"Ctrl+-"`` → ``"ctrl+minus"``; a 400
+    naming ``where`` for anything X11 has no key for."""
+    if not combo or not combo.strip():
+        raise bad_request(f"{where!r} must be a key name such as 'Return' or 'Ctrl+t'")
+    text = combo.strip()
+    parts: list[str]
+    if text in ("+", "-"):
+        parts = [text]
+    elif text.endswith("++"):
+        parts = [*text[:-2].split("+"), "+"]
+    else:
+        parts = text.split("+")
+    out = []
+    for part in parts:
+        name = _key_name(part.strip()) if part.strip() else None
+        if name is None:
+            raise bad_request(f"{where!r}: unknown key {part!r} in {combo!r}: use X11 keysym "
+                              "names such as Return, BackSpace, Tab, ctrl+t, ctrl+minus")
+        out.append(name)
+    return "+".join(out)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG from its header."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# -- reading requests --------------------------------------------------------------------------
+
+
+class Fields:
+    """One JSON object of a request, read field by field; errors name ``prefix.field``."""
+
+    def __init__(self, body: Any, prefix: str = "") -> None:
+        if not isinstance(body, dict):
+            raise bad_request(f"{prefix or 'request body'!r} must be a JSON object")
+        self.body = body
+        self.prefix = prefix
+
+    def where(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def int(self, name: str, default: int | None = None, *, lo: int = 0,
+            hi: int = 2**31 - 1) -> int:
+        value = self.body.get(name)
+        if value is None:
+            if default is None:
+                raise bad_request(f"{self.where(name)!r} is required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise bad_request(f"{self.where(name)!r} must be an integer between {lo} and {hi}, "
+                              f"got {value!r}")
+        return value
+
+    def bool(self, name: str, default: bool | None = None) -> bool:
+        value = self.body.get(name)
+        if value is None:
+            if default is None:
+                raise bad_request(f"{self.where(name)!r} is required (true or false)")
+            return default
+        if not isinstance(value, bool):
+            raise bad_request(f"{self.where(name)!r} must be true or false, got {value!r}")
+        return value
+
+    def str(self, name: str, *, max_len: int = MAX_TEXT) -> str:
+        value = self.body.get(name)
+        if value is None:
+            raise bad_request(f"{self.where(name)!r} is required")
+        if not isinstance(value, str):
+            raise bad_request(f"{self.where(name)!r} must be a string")
+        if len(value) > max_len:
+            raise bad_request(f"{self.where(name)!r} is longer than {max_len} characters")
+        if "\0" in value:
+            raise bad_request(f"{self.where(name)!r} must not contain NUL characters")
+        return value
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        value = self.body.get(name)
+        if value is None:
+            return default
+        if value not in options:
+            raise bad_request(f"{self.where(name)!r} must be one of {', '.join(options)}; "
+                              f"got {value!r}")
+        return str(value)
+
+    def keys(self, name: str, *, required: bool = False) -> list[str]:
+        value = self.body.get(name)
+        if value is None:
+            if required:
+                raise bad_request(f"{self.where(name)!r} is required: a list of key names")
+            return []
+        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+            raise bad_request(f"{self.where(name)!r} must be a list of key names")
+        if required and not value:
+            raise bad_request(f"{self.where(name)!r} must name at least one key")
+        if len(value) > MAX_KEYS:
+            raise bad_request(f"{self.where(name)!r} has more than {MAX_KEYS} keys")
+        return [normalize_key(k, f"{self.where(name)}[{i}]") for i, k in enumerate(value)]
+
+
+# -- the screen ------------------------------------------------------------------------------
+
+
+@dataclass
+class Region:
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class XScreen:
+    """Computer controls on one Xvfb display."""
+
+    def __init__(self, display: Display) -> None:
+        self.display = display
+        self.cursor_hidden = False
+        #: Input actions run one at a time, so a batch is never interleaved with another.
+        self.input_lock = asyncio.Lock()
+        self.keymap = Keymap(display.name)
+        self._capture_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"screen{display.name}")
+        self._grabber: Any = None
+        self._grabber_cursor: bool | None = None
+        #: The last capture: its area and cursor setting, raw pixels and PNG.
+        self._last: tuple[tuple[int, int, int, int, bool], bytes, bytes] | None = None
+        self._closed = False
+
+    @property
+    def width(self) -> int:
+        return self.display.width
+
+    @property
+    def height(self) -> int:
+        return self.display.height
+
+    # -- tools -----------------------------------------------------------------------------
+
+    async def _run(self, *command: str, stdin: bytes | None = None,
+                   wait: bool = True) -> bytes:
+        """Run ``command`` on this display; its stdout. Output naming a key X11 lacks is a
+        400; any other failure an :class:`ApiError` 500 with the tool's words."""
+        proc = await asyncio.create_subprocess_exec(
+            *command, env=self.display.env, cwd=str(self.display.folder),
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), TOOL_TIMEOUT_S)
+        except (TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(Exception):
+                proc.kill()
+            await proc.wait()
+            raise
+        text = err.decode(errors="replace").strip()
+        if "No such key name" in text:
+            raise bad_request(text.splitlines()[0])
+        if proc.returncode != 0:
+            raise ApiError(500, "action_failed",
+                           f"{command[0]} failed ({proc.returncode}): {text or 'no output'}")
+        return out
+
+    def _check_point(self, f: Fields, xname: str = "x", yname: str = "y") -> tuple[int, int]:
+        return (f.int(xname, hi=self.width - 1), f.int(yname, hi=self.height - 1))
+
+    @staticmethod
+    def _hold(keys: list[str]) -> tuple[list[str], list[str]]:
+        if not keys:
+            return [], []
+        return ["keydown", *keys], ["keyup", *reversed(keys)]
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def click_mouse(self, f: Fields) -> None:
+        x, y = self._check_point(f)
+        button = BUTTONS[f.choice("button", tuple(BUTTONS), "left")]
+        click_type = f.choice("click_type", ("down", "up", "click"), "click")
+        clicks = f.int("num_clicks", 1, lo=1, hi=MAX_CLICKS)
+        down, up = self._hold(f.keys("hold_keys"))
+        if click_type == "click":
+            act = ["click", "--repeat", str(clicks), "--delay", "10", str(button)]
+        else:
+            act = ["mousedown" if click_type == "down" else "mouseup", str(button)]
+        await self._run("xdotool", "mousemove", str(x), str(y), *down, *act, *up)
+
+    async def move_mouse(self, f: Fields) -> None:
+        x, y = self._check_point(f)
+        smooth = f.bool("smooth", False)
+        duration = f.int("duration_ms", 0, hi=MAX_WAIT_MS) if "duration_ms" in f.body else None
+        down, up = self._hold(f.keys("hold_keys"))
+        moves: list[str] = []
+        if smooth:
+            start = await self.mouse_position()
+            points = _curve([start, (x, y)])
+            step_s = _step_seconds(points, duration)
+            for px, py in points[1:]:
+                moves += ["mousemove", str(px), str(py), "sleep", f"{step_s:.4f}"]
+        moves += ["mousemove", str(x), str(y)]
+        await self._run("xdotool", *down, *moves, *up)
+
+    async def drag_mouse(self, f: Fields) -> None:
+        raw = f.body.get("path")
+        where = f.where("path")
+        if not isinstance(raw, list) or len(raw) < 2:
+            raise bad_request(f"{where!r} must be a list of at least 2 [x, y] points")
+        if len(raw) > MAX_PATH_POINTS:
+            raise bad_request(f"{where!r} has more than {MAX_PATH_POINTS} points")
+        path: list[tuple[int, int]] = []
+        for i, point in enumerate(raw):
+            if (not isinstance(point, list) or len(point) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in point)):
+                raise bad_request(f"{where}[{i}] must be an [x, y] pair of integers")
+            px, py = point
+            if not (0 <= px < self.width and 0 <= py < self.height):
+                raise bad_request(f"{where}[{i}] = {point} is outside the "
+                                  f"{self.width}x{self.height} screen")
+            path.append((px, py))
+        button = BUTTONS[f.choice("button", DRAG_BUTTONS, "left")]
+        delay = f.int("delay", 0, hi=MAX_WAIT_MS)
+        smooth = f.bool("smooth", False)
+        duration = f.int("duration_ms", 0, hi=MAX_WAIT_MS) if "duration_ms" in f.body else None
+        steps = f.int("steps_per_segment", 10, lo=1, hi=MAX_STEPS)
+        step_delay = f.int("step_delay_ms", 50 if not smooth else 0, hi=MAX_WAIT_MS)
+        down, up = self._hold(f.keys("hold_keys"))
+        if smooth:
+            points = _curve(path)
+            step_s = _step_seconds(points, duration)
+        else:
+            points = _linear(path, steps)
+            step_s = step_delay / 1000
+        moves: list[str] = []
+        for px, py in points[1:]:
+            moves += ["mousemove", str(px), str(py)]
+            if step_s:
+                moves += ["sleep", f"{step_s:.4f}"]
+        start = ["mousemove", str(path[0][0]), str(path[0][1])]
+        pause = ["sleep", f"{delay / 1000:.3f}"] if delay else []
+        await self._run("xdotool", *start, *down, "mousedown", str(button), *pause, *moves,
+                        "mouseup", str(button), *up)
+
+    async def scroll(self, f: Fields) -> None:
+        x, y = self._check_point(f)
+        dx = f.int("delta_x", 0, lo=-MAX_SCROLL, hi=MAX_SCROLL)
+        dy = f.int("delta_y", 0, lo=-MAX_SCROLL, hi=MAX_SCROLL)
+        down, up = self._hold(f.keys("hold_keys"))
+        wheel: list[str] = []
+        if dy:
+            wheel += ["click", "--repeat", str(abs(dy)), "--delay", "5", "5" if dy > 0 else "4"]
+        if dx:
+            wheel += ["click", "--repeat", str(abs(dx)), "--delay", "5", "7" if dx > 0 else "6"]
+        await self._run("xdotool", "mousemove", str(x), str(y), *down, *wheel, *up)
+
+    async def type_text(self, f: Fields) -> None:
+        text = f.str("text")
+        delay = f.int("delay", DEFAULT_TYPE_DELAY_MS, hi=MAX_WAIT_MS)
+        if not text:
+            return
+        parts = await asyncio.to_thread(self.keymap.parts, text)
+        for i, (part, keysyms) in enumerate(parts):
+            changed = await asyncio.to_thread(self.keymap.ensure, keysyms)
+            if changed and i:  # let Chromium take in the keys the last part typed first
+                await asyncio.sleep(REMAP_PAUSE_S)
+            await self._run("xdotool", "type", "--delay", str(delay), "--", part)
+
+    async def press_key(self, f: Fields) -> None:
+        keys = f.keys("keys", required=True)
+        duration = f.int("duration", 0, hi=MAX_WAIT_MS)
+        down, up = self._hold(f.keys("hold_keys"))
+        if duration:
+            press = []
+            for key in keys:
+                press += ["keydown", key, "sleep", f"{duration / 1000:.3f}", "keyup", key]
+        else:
+            press = ["key", "--delay", "10", *keys]
+        await self._run("xdotool", *down, *press, *up)
+
+    async def set_cursor(self, f: Fields) -> None:
+        self.cursor_hidden = f.bool("hidden")
+
+    async def sleep(self, f: Fields) -> None:
+        await asyncio.sleep(f.int("duration_ms", hi=MAX_WAIT_MS) / 1000)
+
+    async def wait_for_window(self, timeout: float) -> bool:
+        """Wait until a window is shown on the screen and give it the keyboard, so that
+        input sent as soon as the browser is created reaches it; whether one was."""
+        try:
+            out = await asyncio.wait_for(self._run(
+                "xdotool", "search", "--sync", "--onlyvisible", "--name", "."), timeout)
+        except (TimeoutError, ApiError):
+            return False
+        windows = out.split()
+        if windows:
+            # Chromium makes a window asked to be as big as the screen 1 px smaller: size it
+            # to the whole screen, as the viewport says.
+            window = windows[-1].decode()
+            with contextlib.suppress(ApiError):
+                await self._run("xdotool", "windowsize", window, str(self.width),
+                                str(self.height), "windowmove", window, "0", "0",
+                                "windowfocus", window)
+        return bool(windows)
+
+    async def mouse_position(self) -> tuple[int, int]:
+        out = await self._run("xdotool", "getmouselocation", "--shell")
+        values = dict(line.split("=", 1) for line in out.decode().split() if "=" in line)
+        return int(values["X"]), int(values["Y"])
+
+    async def read_clipboard(self) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            "xclip", "-selection", "clipboard", "-o", env=self.display.env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, _ = await asyncio.wait_for(proc.communicate(), TOOL_TIMEOUT_S)
+        # An empty clipboard makes xclip fail ("target STRING not available"): that is "".
+        return out.decode(errors="replace") if proc.returncode == 0 else ""
+
+    async def write_clipboard(self, f: Fields) -> None:
+        text = f.str("text")
+        # xclip stays on the display to serve the clipboard until another client owns it
+        # (or the display stops), as a clipboard owner must on X11: it keeps no pipe of ours.
+        proc = await asyncio.create_subprocess_exec(
+            "xclip", "-selection", "clipboard", "-i", env=self.display.env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL)
+        await asyncio.wait_for(proc.communicate(text.encode()), TOOL_TIMEOUT_S)
+        if proc.returncode != 0:
+            raise ApiError(500, "action_failed", f"xclip failed ({proc.returncode})")
+
+    # -- batches ---------------------------------------------------------------------------
+
+    async def batch(self, body: Fields) -> None:
+        actions = body.body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            raise bad_request("'actions' must be a non-empty list of actions")
+        if len(actions) > MAX_BATCH:
+            raise bad_request(f"'actions' has more than {MAX_BATCH} actions")
+        handlers: dict[str, Callable[[Fields], Awaitable[None]]] = {
+            "click_mouse": self.click_mouse, "move_mouse": self.move_mouse,
+            "type_text": self.type_text, "press_key": self.press_key, "scroll": self.scroll,
+            "drag_mouse": self.drag_mouse, "set_cursor": self.set_cursor, "sleep": self.sleep,
+        }
+        for i, action in enumerate(actions):
+            step = f"actions[{i}]"
+            if not isinstance(action, dict):
+                raise _step_failed(i, None, bad_request(f"{step!r} must be an object"))
+            kind = action.get("type")
+            if kind not in handlers:
+                raise _step_failed(i, None, bad_request(
+                    f"'{step}.type' must be one of {', '.join(ACTION_TYPES)}; got {kind!r}"))
+            params = action.get(kind)
+            try:
+                if params is None:
+                    raise bad_request(f"'{step}.{kind}' is required for type {kind!r}")
+                await handlers[kind](Fields(params, f"{step}.{kind}"))
+            except ApiError as exc:
+                raise _step_failed(i, kind, exc) from None
+
+    # -- the screen ------------------------------------------------------------------------
+
+    async def screenshot(self, body: Fields) -> bytes:
+        region = None
+        raw = body.body.get("region")
+        if raw is not None:
+            f = Fields(raw, "region")
+            x, y = self._check_point(f)
+            width = f.int("width", lo=1, hi=self.width - x)
+            height = f.int("height", lo=1, hi=self.height - y)
+            region = Region(x, y, width, height)
+        if self._closed:
+            raise ApiError(409, "conflict", "the browser's display is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._capture_thread, self._capture, region)
+
+    def _capture(self, region: Region | None) -> bytes:
+        """On the capture thread (mss's X connection belongs to one thread)."""
+        import mss
+        import mss.tools
+
+        with_cursor = not self.cursor_hidden
+        if self._grabber is None or self._grabber_cursor != with_cursor:
+            if self._grabber is not None:
+                self._grabber.close()
+            self._grabber = mss.MSS(display=self.display.name, with_cursor=with_cursor)
+            self._grabber_cursor = with_cursor
+        area = ({"left": 0, "top": 0, "width": self.width, "height": self.height}
+                if region is None else
+                {"left": region.x, "top": region.y, "width": region.width,
+                 "height": region.height})
+        shot = self._grabber.grab(area)
+        key = (area["left"], area["top"], area["width"], area["height"], with_cursor)
+        if self._last is not None and self._last[0] == key and shot.raw == self._last[1]:
+            return self._last[2]  # nothing on the screen changed: skip the encoding
+        png = mss.tools.to_png(shot.rgb, shot.size, level=PNG_LEVEL)
+        assert png is not None
+        self._last = (key, bytes(shot.raw), png)
+        return png
+
+    def close(self) -> Future[None]:
+        """Refuse new captures and release the capture connection once the one under way
+        (if any) is done; the display may stop when the returned future is."""
+        self._closed = True
+
+        def release() -> None:
+            if self._grabber is not None:
+                with contextlib.suppress(Exception):
+                    self._grabber.close()
+                self._grabber = None
+            self._last = None
+
+        done = self._capture_thread.submit(release)
+        self._capture_thread.shutdown(wait=False)
+        return done
+
+
+def _step_failed(index: int, kind: str | None, exc: ApiError) -> ApiError:
+    what = f"actions[{index}]" + (f" ({kind})" if kind else "")
+    return ApiError(exc.status, exc.code, f"batch stopped at {what}: {exc.message}; the "
+                    f"{index} action(s) before it ran", headers=exc.headers,
+                    details=[{"step": index, "type": kind}])
+
+
+def _linear(path: list[tuple[int, int]], steps: int) -> list[tuple[int, int]]:
+    points = [path[0]]
+    for (ax, ay), (bx, by) in zip(path, path[1:], strict=False):
+        for s in range(1, steps + 1):
+            t = s / steps
+            points.append((round(ax + (bx - ax) * t), round(ay + (by - ay) * t)))
+    return points
+
+
+def _curve(path: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A human-like path through ``path``: a gently bowed quadratic Bézier per segment,
+    eased in and out, with a step about every 8 px."""
+    points = [path[0]]
+    for (ax, ay), (bx, by) in zip(path, path[1:], strict=False):
+        length = math.hypot(bx - ax, by - ay)
+        # The control point sits off the segment's middle by a tenth of its length.
+        cx = (ax + bx) / 2 - (by - ay) * 0.1
+        cy = (ay + by) / 2 + (bx - ax) * 0.1
+        steps = max(4, min(200, int(length / 8)))
+        for s in range(1, steps + 1):
+            t = s / steps
+            t = t * t * (3 - 2 * t)  # ease in and out
+            x = (1 - t) ** 2 * ax + 2 * (1 - t) * t * cx + t * t * bx
+            y = (1 - t) ** 2 * ay + 2 * (1 - t) * t * cy + t * t * by
+            points.append((round(x), round(y)))
+    return points
+
+
+def _step_seconds(points: list[tuple[int, int]], duration_ms: int | None) -> float:
+    """Seconds between the steps of a smooth movement: ``duration_ms`` spread over the
+    steps, else about 1.5 px per ms, as a hand moves."""
+    steps = max(1, len(points) - 1)
+    if duration_ms is None:
+        length = sum(math.hypot(bx - ax, by - ay)
+                     for (ax, ay), (bx, by) in zip(points, points[1:], strict=False))
+        duration_ms = int(min(2_000, max(100, length / 1.5)))
+    return duration_ms / 1000 / steps
+

@@ -1,0 +1,99 @@
+"""The ``/browsers/{id_or_name}/computer/*`` endpoints, as the official SDKs call them.
+
+Every one is a ``POST`` with a JSON body (screenshot's and the readers' may be
+empty). Actions answer ``204``; ``screenshot`` answers ``image/png``;
+``get_mouse_position``, ``clipboard/read`` and ``cursor`` answer JSON. An
+unknown browser is a 404; a bad field a 400 naming it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import ApiError
+from ..http.common import guard, json_response, read_json_body
+from .computer import Fields, XScreen
+
+
+class LocalBrowser(Protocol):
+    """What the computer routes need of a browser (``service.LocalBrowser`` provides it)."""
+
+    id: str
+    last_active: float
+    screen: XScreen | None
+
+__all__ = ["computer_routes"]
+
+PREFIX = "/browsers/{id}/computer"
+
+
+def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
+    """The routes, finding browsers by id or name with ``find`` (a 404 when there is none)."""
+
+    def screen_of(request: Request) -> XScreen:
+        browser = find(request.path_params["id"])
+        browser.last_active = time.monotonic()  # in use, as with a CDP connection
+        if browser.screen is None:
+            raise ApiError(409, "no_display", (
+                f"browser {browser.id} has no virtual display, so it has no computer controls: "
+                "install Xvfb, xdotool and xclip (Debian: apt install xvfb xdotool xclip) and "
+                "create the browser again"), headers={"x-should-retry": "false"})
+        return browser.screen
+
+    async def body_of(request: Request) -> Fields:
+        raw = await request.body()
+        return Fields(await read_json_body(request) if raw.strip() else {})
+
+    def action(run: Callable[[XScreen, Fields], Awaitable[None]]) -> Callable[
+            [Request], Awaitable[Response]]:
+        async def handler(request: Request) -> Response:
+            screen = screen_of(request)
+            fields = await body_of(request)
+            async with screen.input_lock:
+                await run(screen, fields)
+            return Response(status_code=204)
+
+        return guard(handler)
+
+    async def screenshot(request: Request) -> Response:
+        screen = screen_of(request)
+        png = await screen.screenshot(await body_of(request))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def mouse_position(request: Request) -> Response:
+        screen = screen_of(request)
+        await body_of(request)
+        x, y = await screen.mouse_position()
+        return json_response({"x": x, "y": y})
+
+    async def read_clipboard(request: Request) -> Response:
+        screen = screen_of(request)
+        await body_of(request)
+        return json_response({"text": await screen.read_clipboard()})
+
+    async def cursor(request: Request) -> Response:
+        screen = screen_of(request)
+        await screen.set_cursor(await body_of(request))
+        return json_response({"ok": True})
+
+    routes: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
+        ("/screenshot", guard(screenshot)),
+        ("/click_mouse", action(XScreen.click_mouse)),
+        ("/move_mouse", action(XScreen.move_mouse)),
+        ("/drag_mouse", action(XScreen.drag_mouse)),
+        ("/scroll", action(XScreen.scroll)),
+        ("/type", action(XScreen.type_text)),
+        ("/press_key", action(XScreen.press_key)),
+        ("/batch", action(XScreen.batch)),
+        ("/clipboard/write", action(XScreen.write_clipboard)),
+        ("/clipboard/read", guard(read_clipboard)),
+        ("/get_mouse_position", guard(mouse_position)),
+        ("/cursor", guard(cursor)),
+    ]
+    return [Route(PREFIX + path, handler, methods=["POST"]) for path, handler in routes]

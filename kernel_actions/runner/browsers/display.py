@@ -1,0 +1,172 @@
+"""A virtual X display (Xvfb) per browser, so computer controls act on a real screen.
+
+Kernel's browsers run headful on a screen the size of their ``viewport`` and its
+computer controls move the OS mouse and keyboard there; a local browser gets
+the same from its own Xvfb server. Xvfb picks a free display number itself and
+writes it to a pipe once clients can connect (``-displayfd``), so browsers
+started at once never race for a number. It listens on no TCP port
+(``-nolisten tcp``), only on the local socket.
+
+Xvfb runs in its own process group with ``PR_SET_PDEATHSIG`` (through
+``setpriv`` when present), like Chromium, so a runner killed with ``kill -9``
+takes it along; its pid is kept in the browser's folder (``display.pid``) so
+that a runner starting on the same data folder stops what a crashed one left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Display", "DisplayError", "XVFB_ENV", "display_support", "kill_leftover_display"]
+
+#: Set to ``0`` to never start Xvfb (browsers then run headless with emulated input).
+XVFB_ENV = "KERNEL_ACTIONS_XVFB"
+#: How long Xvfb may take to accept clients.
+START_DEADLINE_S = 10.0
+#: How long a stopping Xvfb gets to remove its socket and lock file before SIGKILL.
+STOP_GRACE_S = 2.0
+PID_FILE = "display.pid"
+#: Tools the display mode needs besides Xvfb: input (xdotool) and the clipboard (xclip).
+TOOLS = ("Xvfb", "xdotool", "xclip")
+
+
+class DisplayError(RuntimeError):
+    """Xvfb could not be started."""
+
+
+def display_support() -> str | None:
+    """Why a virtual display can't be had here (``None`` when it can)."""
+    if os.environ.get(XVFB_ENV, "").strip() == "0":
+        return f"{XVFB_ENV}=0"
+    if not sys.platform.startswith("linux"):
+        return "virtual displays need Linux (Xvfb)"
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        return (f"{', '.join(missing)} not found (Debian: apt install xvfb xdotool xclip)")
+    return None
+
+
+@dataclass(eq=False)
+class Display:
+    """One running Xvfb server with one screen of ``width`` × ``height``."""
+
+    number: int
+    width: int
+    height: int
+    proc: subprocess.Popen[bytes]
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        """The ``DISPLAY`` value that reaches it, e.g. ``:3``."""
+        return f":{self.number}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment a process on this display gets (``DISPLAY``, no Wayland)."""
+        env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+        env["DISPLAY"] = self.name
+        return env
+
+    @classmethod
+    async def start(cls, width: int, height: int, folder: Path) -> Display:
+        """Start Xvfb with one ``width`` × ``height`` 24-bit screen; its output goes to
+        ``folder/xvfb.log``. Raises :class:`DisplayError` if it does not come up."""
+        read_fd, write_fd = os.pipe()
+        command = ["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
+                   f"{width}x{height}x24", "-nolisten", "tcp", "-noreset", "-dpi", "96"]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            command = [setpriv, "--pdeathsig", "KILL", "--", *command]
+        try:
+            with open(folder / "xvfb.log", "wb") as log:
+                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=log, pass_fds=(write_fd,),
+                                        start_new_session=True, cwd=str(folder))
+        except OSError as exc:
+            os.close(read_fd)
+            raise DisplayError(f"cannot start Xvfb: {exc.strerror or exc}") from None
+        finally:
+            os.close(write_fd)
+        (folder / PID_FILE).write_text(str(proc.pid))
+        display = None
+        try:
+            number = await asyncio.to_thread(_read_display_number, read_fd, proc)
+            display = cls(number, width, height, proc, folder)
+        finally:
+            os.close(read_fd)
+            if display is None:
+                stop_process(proc)
+        return display
+
+    def stop(self) -> None:
+        """Stop Xvfb (and every client it took along), waiting briefly for it to go."""
+        stop_process(self.proc)
+
+
+def _read_display_number(fd: int, proc: subprocess.Popen[bytes]) -> int:
+    """The number Xvfb writes to ``-displayfd`` once it accepts clients."""
+    deadline = time.monotonic() + START_DEADLINE_S
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DisplayError(f"Xvfb did not start within {START_DEADLINE_S:g} s")
+        ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if ready:
+            chunk = os.read(fd, 32)
+            if not chunk:
+                break
+            data += chunk
+        elif proc.poll() is not None:
+            break
+    text = data.decode(errors="replace").strip()
+    if not text.isdigit():
+        code = proc.poll()
+        why = f"it exited with status {code}" if code is not None else "it reported no display"
+        raise DisplayError(f"Xvfb did not start: {why}")
+    return int(text)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group ``proc`` leads, then SIGKILL it if it lingers; reap it."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def kill_leftover_display(folder: Path) -> int | None:
+    """Kill the Xvfb a crashed runner left for the browser in ``folder``; its pid, if any."""
+    try:
+        text = (folder / PID_FILE).read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    if b"Xvfb" not in cmdline or b"-displayfd" not in cmdline:
+        return None  # the pid was reused by something else
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+    return pid

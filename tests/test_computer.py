@@ -1,0 +1,479 @@
+"""Kernel's computer controls on a local browser's virtual display, through the official
+Python and npm SDKs: real Chromium on real Xvfb, a page served on loopback that reports what
+happened in its DOM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kernel import BadRequestError, Kernel, NotFoundError
+
+from kernel_actions.runner.browsers.computer import normalize_key, png_size
+from kernel_actions.runner.browsers.display import display_support
+from kernel_actions.runner.browsers.service import find_chromium
+from kernel_actions.runner.errors import ApiError
+
+from .computer_page import BUTTON_Y, FIELD_Y, PageServer, controls_page
+from .conftest import RunnerProcess, poll
+
+try:
+    find_chromium()
+    NO_CHROMIUM = None
+except ApiError as exc:
+    NO_CHROMIUM = exc.message
+
+pytestmark = [
+    pytest.mark.skipif(NO_CHROMIUM is not None, reason=f"{NO_CHROMIUM}"),
+    pytest.mark.skipif(display_support() is not None,
+                       reason=f"no virtual display: {display_support()}"),
+]
+
+WIDTH, HEIGHT = 1280, 800
+NODE_DIR = Path(__file__).parent / "node"
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[PageServer]:
+    with controls_page() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
+    folder = tmp_path_factory.mktemp("computer")
+    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data")], folder)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def k(runner: RunnerProcess) -> Kernel:
+    return Kernel(base_url=runner.url, api_key="local", max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def browser(k: Kernel, page: PageServer) -> Iterator[str]:
+    """One 1280×800 browser for the module, on the test page (reached via the address bar)."""
+    created = k.browsers.create(viewport={"width": WIDTH, "height": HEIGHT}, timeout_seconds=600)
+    yield created.session_id
+    k.browsers.delete_by_id(created.session_id)
+
+
+def navigate(k: Kernel, browser: str, url: str) -> None:
+    """As Kernel's computer-use templates do: Ctrl+L, type the URL, Return."""
+    k.browsers.computer.press_key(browser, keys=["Ctrl+l"])
+    k.browsers.computer.type_text(browser, text=url, delay=0)
+    k.browsers.computer.press_key(browser, keys=["Return"])
+
+
+@pytest.fixture
+def on_page(k: Kernel, browser: str, page: PageServer) -> dict[str, Any]:
+    """The test page freshly loaded through the address bar; its first report."""
+    url = page.url + f"?load={len(page.states)}"
+    navigate(k, browser, url)
+    poll(lambda: page.latest().get("href") == url, timeout=20)
+    # Chromium takes input for a new page once it is ready: move the mouse over the page
+    # until the page says it felt it.
+    spot = iter(range(10**6))
+
+    def felt() -> dict[str, Any] | None:
+        k.browsers.computer.move_mouse(browser, x=600 + next(spot) % 50, y=700)
+        try:
+            return poll(lambda: (s := page.latest())["moved"] and s, timeout=1)  # type: ignore[return-value]
+        except AssertionError:
+            return None
+
+    return poll(felt, timeout=20)  # type: ignore[return-value]
+
+
+def wait_state(page: PageServer, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    try:
+        return poll(lambda: (s := page.latest()) and predicate(s) and s, timeout=15)  # type: ignore[return-value]
+    except AssertionError:
+        raise AssertionError(
+            f"the page never reached the state; it last said {page.latest()}") from None
+
+
+# -- the screen ----------------------------------------------------------------------------------
+
+
+def test_a_screenshot_is_the_whole_screen_at_the_viewport_size(k: Kernel, browser: str) -> None:
+    png = k.browsers.computer.capture_screenshot(browser).read()
+    assert png_size(png) == (WIDTH, HEIGHT)
+    part = k.browsers.computer.capture_screenshot(
+        browser, region={"x": 100, "y": 50, "width": 300, "height": 200}).read()
+    assert png_size(part) == (300, 200)
+    with pytest.raises(BadRequestError, match="region.width"):
+        k.browsers.computer.capture_screenshot(
+            browser, region={"x": 1200, "y": 0, "width": 300, "height": 10})
+
+
+def test_the_address_bar_navigates(k: Kernel, browser: str, page: PageServer,
+                                   on_page: dict[str, Any]) -> None:
+    assert on_page["uiTop"] > 0  # the browser's own tabs and address bar are on the screen
+    target = page.url + "?typed=1"
+    navigate(k, browser, target)
+    wait_state(page, lambda s: s["href"] == target)
+
+
+def test_a_click_changes_the_dom(k: Kernel, browser: str, page: PageServer,
+                                 on_page: dict[str, Any]) -> None:
+    y = on_page["uiTop"] + BUTTON_Y
+    k.browsers.computer.click_mouse(browser, x=400, y=y)
+    wait_state(page, lambda s: s["clicked"] == "clicked 1")
+    # Elsewhere, so that it is not counted with the first click as a triple click.
+    k.browsers.computer.click_mouse(browser, x=900, y=y, num_clicks=2)
+    wait_state(page, lambda s: s["clicked"] == "clicked 2")
+    # A press and a release made separately are a click too.
+    k.browsers.computer.click_mouse(browser, x=600, y=y, click_type="down")
+    k.browsers.computer.click_mouse(browser, x=600, y=y, click_type="up")
+    wait_state(page, lambda s: s["clicked"] == "clicked 1" and s["n"] > 3)
+
+
+def test_typed_text_and_keys_land_in_the_input(k: Kernel, browser: str, page: PageServer,
+                                               on_page: dict[str, Any]) -> None:
+    k.browsers.computer.click_mouse(browser, x=300, y=on_page["uiTop"] + FIELD_Y)
+    k.browsers.computer.type_text(browser, text="Hello, wörld!")
+    wait_state(page, lambda s: s["field"] == "Hello, wörld!")
+    k.browsers.computer.press_key(browser, keys=["BackSpace", "BackSpace"])
+    wait_state(page, lambda s: s["field"] == "Hello, wörl")
+    k.browsers.computer.press_key(browser, keys=["a"], hold_keys=["Shift"])
+    wait_state(page, lambda s: s["field"] == "Hello, wörlA")
+    k.browsers.computer.press_key(browser, keys=["Ctrl+a", "Delete"])
+    wait_state(page, lambda s: s["field"] == "")
+
+
+def test_the_clipboard_round_trips_and_pastes(k: Kernel, browser: str, page: PageServer,
+                                              on_page: dict[str, Any]) -> None:
+    k.browsers.computer.write_clipboard(browser, text="copied ✓ text")
+    assert k.browsers.computer.read_clipboard(browser).text == "copied ✓ text"
+    k.browsers.computer.click_mouse(browser, x=300, y=on_page["uiTop"] + FIELD_Y)
+    k.browsers.computer.press_key(browser, keys=["Ctrl+v"])
+    wait_state(page, lambda s: s["field"] == "copied ✓ text")
+    # And the other way: what the page's user copies is what the clipboard reads.
+    k.browsers.computer.press_key(browser, keys=["Ctrl+a", "Ctrl+x"])
+    wait_state(page, lambda s: s["field"] == "")
+    assert poll(lambda: k.browsers.computer.read_clipboard(browser).text == "copied ✓ text")
+
+
+def test_scroll_and_the_mouse(k: Kernel, browser: str, page: PageServer,
+                              on_page: dict[str, Any]) -> None:
+    # Chromium may drop wheel events that come before it has set up the page's scrolling:
+    # scroll until the page moves (a person would, too).
+    def scrolled_down() -> dict[str, Any] | None:
+        k.browsers.computer.scroll(browser, x=640, y=on_page["uiTop"] + 380, delta_y=3)
+        try:
+            return poll(lambda: (s := page.latest())["scrollY"] > 0 and s, timeout=2)  # type: ignore[return-value]
+        except AssertionError:
+            return None
+
+    scrolled: dict[str, Any] = poll(scrolled_down, timeout=20)  # type: ignore[assignment]
+    assert scrolled["scrollY"] > 0
+    k.browsers.computer.scroll(browser, x=640, y=on_page["uiTop"] + 380, delta_y=-20)
+    wait_state(page, lambda s: s["scrollY"] == 0)
+    k.browsers.computer.move_mouse(browser, x=50, y=60)
+    pos = k.browsers.computer.get_mouse_position(browser)
+    assert (pos.x, pos.y) == (50, 60)
+    k.browsers.computer.move_mouse(browser, x=700, y=500, smooth=True, duration_ms=100)
+    pos = k.browsers.computer.get_mouse_position(browser)
+    assert (pos.x, pos.y) == (700, 500)
+    k.browsers.computer.drag_mouse(browser, path=[[10, 700], [200, 650], [300, 600]],
+                                   steps_per_segment=3, step_delay_ms=0)
+    pos = k.browsers.computer.get_mouse_position(browser)
+    assert (pos.x, pos.y) == (300, 600)
+
+
+def test_hiding_the_cursor_takes_it_off_screenshots(k: Kernel, browser: str,
+                                                    on_page: dict[str, Any]) -> None:
+    # A blank strip of the page, between the button and the field, under the pointer.
+    y = on_page["uiTop"] + 385
+    k.browsers.computer.move_mouse(browser, x=640, y=y)
+    region = {"x": 630, "y": y - 2, "width": 30, "height": 25}
+
+    def shot() -> bytes:
+        return k.browsers.computer.capture_screenshot(browser, region=region).read()
+
+    with_cursor = shot()
+    assert k.browsers.computer.set_cursor_visibility(browser, hidden=True).ok
+    without = shot()
+    assert k.browsers.computer.set_cursor_visibility(browser, hidden=False).ok
+    assert with_cursor != without
+    assert shot() == with_cursor
+
+
+# -- batches ---------------------------------------------------------------------------------------
+
+
+def test_a_batch_runs_every_action_type_in_order(k: Kernel, browser: str, page: PageServer,
+                                                 on_page: dict[str, Any]) -> None:
+    top = on_page["uiTop"]
+    k.browsers.computer.batch(browser, actions=[
+        {"type": "move_mouse", "move_mouse": {"x": 10, "y": 10}},
+        {"type": "set_cursor", "set_cursor": {"hidden": False}},
+        {"type": "click_mouse", "click_mouse": {"x": 300, "y": top + BUTTON_Y}},
+        {"type": "sleep", "sleep": {"duration_ms": 20}},
+        {"type": "click_mouse", "click_mouse": {"x": 300, "y": top + FIELD_Y}},
+        {"type": "type_text", "type_text": {"text": "abc"}},
+        {"type": "press_key", "press_key": {"keys": ["BackSpace"]}},
+        {"type": "drag_mouse", "drag_mouse": {"path": [[5, 700], [50, 700]]}},
+        {"type": "scroll", "scroll": {"x": 640, "y": top + 380, "delta_y": 2}},
+    ])
+    wait_state(page, lambda s: s["clicked"] == "clicked 1" and s["field"] == "ab"
+               and s["scrollY"] > 0)
+
+
+def test_a_batch_stops_at_the_first_failing_step(k: Kernel, browser: str, page: PageServer,
+                                                 on_page: dict[str, Any]) -> None:
+    with pytest.raises(BadRequestError) as failed:
+        k.browsers.computer.batch(browser, actions=[
+            {"type": "click_mouse", "click_mouse": {"x": 300, "y": on_page["uiTop"] + FIELD_Y}},
+            {"type": "type_text", "type_text": {"text": "ab"}},
+            {"type": "press_key", "press_key": {"keys": ["Ctrl+NoSuchKey"]}},
+            {"type": "type_text", "type_text": {"text": "cd"}},
+        ])
+    body = failed.value.body
+    assert isinstance(body, dict)
+    assert "actions[2] (press_key)" in body["message"] and "NoSuchKey" in body["message"]
+    assert body["details"] == [{"step": 2, "type": "press_key"}]
+    wait_state(page, lambda s: s["field"] == "ab")
+    # The last step never ran: another key press proves the page got everything sent so far.
+    k.browsers.computer.type_text(browser, text="!")
+    assert wait_state(page, lambda s: s["field"].endswith("!"))["field"] == "ab!"
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "body", "names"), [
+    ("click_mouse", {"x": 1, "y": 1, "button": "thumb"}, "button"),
+    ("click_mouse", {"x": WIDTH, "y": 1}, "'x'"),
+    ("click_mouse", {"y": 1}, "'x' is required"),
+    ("click_mouse", {"x": 1, "y": 1, "num_clicks": 0}, "num_clicks"),
+    ("click_mouse", {"x": 1, "y": 1, "hold_keys": ["Hyper+Nope"]}, "hold_keys[0]"),
+    ("move_mouse", {"x": "1", "y": 1}, "'x'"),
+    ("drag_mouse", {"path": [[1, 1]]}, "path"),
+    ("drag_mouse", {"path": [[1, 1], [2, -1]]}, "path[1]"),
+    ("scroll", {"x": 1, "y": 1, "delta_y": 1.5}, "delta_y"),
+    ("type", {"text": 5}, "text"),
+    ("type", {"text": "a", "delay": -1}, "delay"),
+    ("press_key", {"keys": []}, "keys"),
+    ("press_key", {"keys": "Return"}, "keys"),
+    ("press_key", {"keys": ["Return"], "duration": 10**9}, "duration"),
+    ("cursor", {}, "hidden"),
+    ("clipboard/write", {"text": None}, "text"),
+    ("batch", {"actions": []}, "actions"),
+    ("batch", {"actions": [{"type": "dance"}]}, "actions[0].type"),
+    ("batch", {"actions": [{"type": "sleep"}]}, "actions[0].sleep"),
+    ("batch", {"actions": [{"type": "sleep", "sleep": {"duration_ms": -5}}]},
+     "actions[0].sleep.duration_ms"),
+    ("screenshot", {"region": {"x": 0, "y": 0, "width": 0, "height": 5}}, "region.width"),
+    ("screenshot", {"region": [1, 2]}, "region"),
+])
+def test_bad_input_is_a_400_naming_the_field(runner: RunnerProcess, browser: str, path: str,
+                                             body: dict[str, Any], names: str) -> None:
+    r = httpx.post(f"{runner.url}/browsers/{browser}/computer/{path}", json=body, timeout=30)
+    assert r.status_code == 400, (path, body, r.status_code, r.text)
+    assert r.json()["code"] == "bad_request" and names in r.json()["message"], r.json()
+
+
+def test_bodies_that_are_not_json_objects_and_unknown_browsers(
+        runner: RunnerProcess, k: Kernel, browser: str) -> None:
+    url = f"{runner.url}/browsers/{browser}/computer"
+    assert httpx.post(f"{url}/type", content=b"{not json").status_code == 400
+    assert httpx.post(f"{url}/type", content=b"[1]").status_code == 400
+    big = httpx.post(f"{url}/type", content=b'{"text": "' + b"a" * 16_000_000 + b'"}',
+                     timeout=60)
+    assert big.status_code == 400 and "too large" in big.json()["message"]
+    with pytest.raises(NotFoundError):
+        k.browsers.computer.capture_screenshot("no-such-browser")
+    with pytest.raises(NotFoundError):
+        k.browsers.computer.batch("no-such-browser", actions=[
+            {"type": "sleep", "sleep": {"duration_ms": 1}}])
+    assert httpx.get(f"{url}/screenshot").status_code == 405
+
+
+def test_key_names_follow_xdotool() -> None:
+    assert normalize_key("Ctrl+Shift+Tab", "k") == "ctrl+shift+Tab"
+    assert normalize_key("Ctrl+-", "k") == "ctrl+minus"
+    assert normalize_key("Ctrl++", "k") == "ctrl+plus"
+    assert normalize_key("ctrl+minus", "k") == "ctrl+minus"
+    assert normalize_key("Enter", "k") == "Return"
+    assert normalize_key("F5", "k") == "F5"
+    with pytest.raises(ApiError, match="'k'"):
+        normalize_key("Ctrl+", "k")
+
+
+# -- browser UI, modes and cleanup -----------------------------------------------------------------
+
+
+def test_tabs_open_switch_and_close_from_the_keyboard(k: Kernel, browser: str,
+                                                      page: PageServer,
+                                                      on_page: dict[str, Any]) -> None:
+    devtools = k.browsers.retrieve(browser).cdp_ws_url.replace("ws://", "http://")
+    devtools = devtools.split("/devtools/")[0]
+
+    def tabs() -> list[str]:
+        return [t["url"] for t in httpx.get(f"{devtools}/json/list").json()
+                if t["type"] == "page"]
+
+    before = tabs()
+    k.browsers.computer.press_key(browser, keys=["Ctrl+t"])
+    poll(lambda: len(tabs()) == len(before) + 1, timeout=15)
+    second = page.url + "?tab=2"
+    navigate(k, browser, second)  # in the new tab
+    wait_state(page, lambda s: s["href"] == second)
+    assert second in tabs() and on_page["href"] in tabs()
+    k.browsers.computer.press_key(browser, keys=["Ctrl+Shift+Tab"])  # to the first tab
+    k.browsers.computer.press_key(browser, keys=["Ctrl+Tab"])  # and back to the second
+    k.browsers.computer.press_key(browser, keys=["Ctrl+w"])  # which closes
+    poll(lambda: second not in tabs(), timeout=15)
+    assert len(tabs()) == len(before)
+
+
+def test_headless_and_kiosk_browsers_still_get_a_screen(
+        runner: RunnerProcess, k: Kernel, page: PageServer) -> None:
+    created = k.browsers.create(headless=True, kiosk_mode=True, start_url=page.url + "?kiosk=1",
+                                viewport={"width": 800, "height": 600})
+    try:
+        assert created.headless and created.kiosk_mode
+        assert created.browser_live_view_url is None  # as on Kernel: headless has none
+        # Kiosk: no tabs and no address bar (87 px otherwise), once the window is full screen.
+        wait_state(page, lambda s: s["href"].endswith("?kiosk=1") and s["uiTop"] < 10)
+        assert png_size(k.browsers.computer.capture_screenshot(created.session_id).read()) == (
+            800, 600)
+        status = httpx.get(f"{runner.url}/_runner/status").json()["browsers"]
+        assert status["display"] == "xvfb" and status["running"] >= 1
+    finally:
+        k.browsers.delete_by_id(created.session_id)
+
+
+def test_a_browsers_display_goes_with_it(runner: RunnerProcess, k: Kernel,
+                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    created = k.browsers.create(viewport={"width": 640, "height": 480})
+    assert created.browser_live_view_url and created.browser_live_view_url.endswith(
+        f"/_dashboard/live.html#{created.session_id}")
+    folder = Path(runner.args[runner.args.index("--data-dir") + 1]) / "browsers" / \
+        created.session_id
+    xvfb = int((folder / "display.pid").read_text())
+    assert b"Xvfb" in Path(f"/proc/{xvfb}/cmdline").read_bytes()
+    before = _xclips()
+    k.browsers.computer.write_clipboard(created.session_id, text="kept by xclip")
+    owners = _xclips() - before  # xclip stays to serve the clipboard, as X11 needs
+    assert owners
+    k.browsers.delete_by_id(created.session_id)
+    assert not Path(f"/proc/{xvfb}").exists() or b"Xvfb" not in Path(
+        f"/proc/{xvfb}/cmdline").read_bytes()
+    assert not folder.exists()
+    poll(lambda: not (_xclips() & owners), timeout=10)  # and left with its display
+
+
+def _xclips() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"xclip\0"):
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+# -- the npm SDK -------------------------------------------------------------------------------------
+
+
+def test_the_npm_sdk_drives_the_computer_controls(runner: RunnerProcess,
+                                                  page: PageServer) -> None:
+    node = shutil.which("node")
+    assert node, "node is required (see .ci/run)"
+    assert (NODE_DIR / "node_modules" / "@onkernel" / "sdk").is_dir(), (
+        "run `npm ci --prefix tests/node` first (.ci/run does)")
+    env = {**os.environ, "KERNEL_BASE_URL": str(runner.url), "KERNEL_API_KEY": "local",
+           "PAGE_URL": page.url}
+    proc = subprocess.run([node, "computer.mjs"], cwd=NODE_DIR, env=env, capture_output=True,
+                          text=True, timeout=300)
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    failures = [f"{r['name']}: {r['error']}" for r in lines if not r["ok"]]
+    assert not failures, "\n".join(failures) + "\n" + proc.stderr
+    assert len(lines) == 6 and proc.returncode == 0, proc.stdout + proc.stderr
+
+
+
+# -- auth and the live view ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[RunnerProcess]:
+    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(tmp_path / "data"),
+                          "--api-key", "s3cret"], tmp_path)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop(timeout=15)
+
+
+def test_the_live_view_shows_the_screen_and_takes_over_with_the_key_only(
+        secured: RunnerProcess, page: PageServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    k = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0, timeout=60)
+    created = k.browsers.create(viewport={"width": 1024, "height": 768},
+                                start_url=page.url + "?live=1")
+    url = f"{secured.url}/browsers/{created.session_id}/computer"
+    try:
+        # Every computer route wants the key; a wrong one, or none, is a 401 (never a 404).
+        for path in ("screenshot", "click_mouse", "batch", "clipboard/read", "cursor"):
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                r = httpx.post(f"{url}/{path}", json={}, headers=headers)
+                assert r.status_code == 401 and r.json()["code"] == "unauthorized", (path, r)
+        with pytest.raises(NotFoundError):
+            Kernel(base_url=secured.url, api_key="s3cret", max_retries=0).browsers.computer \
+                .capture_screenshot("no-such-browser")
+        assert created.browser_live_view_url is not None
+        state = wait_state(page, lambda s: s["href"].endswith("?live=1"))
+        chromium = find_chromium()
+        with sync_playwright() as pw:
+            viewer = pw.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run"])
+            tab = viewer.new_page(viewport={"width": 1100, "height": 900})
+            errors: list[str] = []
+            tab.on("pageerror", lambda exc: errors.append(str(exc)))
+            live = created.browser_live_view_url
+            tab.goto(live.replace("#", "?key=s3cret#"))
+            tab.wait_for_function("document.getElementById('screen').width === 1024")
+            assert tab.locator("#live-state").text_content() == "live"
+            # The dashboard's cookie opens the page, never the API it calls.
+            cookies = {c["name"]: c["value"] for c in tab.context.cookies()}
+            assert httpx.post(f"{url}/screenshot", cookies=cookies).status_code == 401
+            # Take over: a click on the picture of the button clicks the button.
+            tab.check("#take-over")
+            box = tab.locator("#screen").bounding_box()
+            assert box is not None
+            scale = box["width"] / 1024
+            y = state["uiTop"] + BUTTON_Y
+
+            def clicked() -> bool:
+                tab.mouse.click(box["x"] + 500 * scale, box["y"] + y * scale)
+                try:
+                    poll(lambda: page.latest()["clicked"].startswith("clicked"), timeout=2)
+                    return True
+                except AssertionError:
+                    return False
+
+            poll(clicked, timeout=20)
+            viewer.close()
+            assert not errors, errors
+    finally:
+        k.browsers.delete_by_id(created.session_id)

@@ -28,6 +28,7 @@ from .engine.pool import CodePool, base_env
 from .engine.scheduler import Scheduler
 from .engine.store import Store
 from .http.api import build_api
+from .http.connections import protocol_class
 
 __all__ = ["Runner", "serve"]
 
@@ -59,10 +60,13 @@ class Runner:
         self.started_ns = now_ns()
         self.forced_exit = False
         self._extra_routes: list[BaseRoute] = []
-        from .deployments.service import Deployments
+        #: Paths that take uploads (multipart bodies) and their body limits.
+        self.upload_limits: dict[str, int] = {}
+        from .deployments.service import MAX_UPLOAD_BYTES, Deployments
 
         self.deployments = Deployments(self)
         self.add_routes(self.deployments.routes())
+        self.upload_limits["/deployments"] = MAX_UPLOAD_BYTES + 1024 * 1024  # + form fields
         from .browsers.service import Browsers
 
         self.browsers = Browsers(self)
@@ -254,6 +258,7 @@ async def serve(
     uv_config = uvicorn.Config(
         build_api(runner), host=config.host, port=config.port, log_level="warning",
         lifespan="off", access_log=False, timeout_graceful_shutdown=2, ws="none",
+        http=protocol_class(config.body_timeout),
     )
     sock = _bind(config.host, config.port)
     runner.port = sock.getsockname()[1]

@@ -29,10 +29,12 @@ from .common import (
     int_param,
     json_response,
     page_headers,
+    parse_json,
     read_json_body,
     sse_event,
 )
 from .dashboard import dashboard_routes
+from .security import request_guards
 
 if TYPE_CHECKING:
     from ..server import Runner
@@ -121,10 +123,7 @@ def build_api(runner: Runner) -> Starlette:
         if output is not None:
             if not isinstance(output, str):
                 raise bad_request("'output' must be a string holding JSON")
-            try:
-                json.loads(output)
-            except ValueError as exc:
-                raise bad_request(f"'output' is not valid JSON: {exc}") from None
+            parse_json(output, "'output'")
         inv = await scheduler.update(request.path_params["id"], status, output)
         return json_response(inv.to_wire())
 
@@ -299,11 +298,13 @@ def build_api(runner: Runner) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         runner.log(f"internal error on {request.method} {request.url.path}: {exc!r}")
-        return json_response({"code": "internal_error", "message": "internal error in the runner"}, 500)
+        return json_response({"code": "internal_error", "message": "internal error in the runner"},
+                             500, {"x-should-retry": "false"})
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, api_key=runner.config.api_key)],
+        middleware=[*request_guards(runner),
+                    Middleware(AuthMiddleware, api_key=runner.config.api_key)],
         exception_handlers={404: not_found_handler, 405: method_not_allowed,
                             Exception: server_error},
     )

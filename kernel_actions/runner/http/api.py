@@ -34,6 +34,8 @@ from .common import (
     sse_event,
 )
 from .dashboard import dashboard_routes
+from .listing import JSONArrayResponse, detail_mode, invocation_rows
+from .retry import warn_if_retried
 from .security import request_guards
 
 if TYPE_CHECKING:
@@ -97,6 +99,8 @@ def build_api(runner: Runner) -> Starlette:
             raise bad_request(
                 f"'async_timeout_seconds' must be between 10 and 3600, got {timeout!r}")
         assert app_name is not None and action_name is not None
+        if not is_async:
+            warn_if_retried(request, runner.config.sync_timeout, runner.log)
         active = await scheduler.submit(
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
@@ -147,14 +151,18 @@ def build_api(runner: Runner) -> Starlette:
             deployment_id=q.get("deployment_id") or None, since_ns=since_ns,
             query=q.get("query") or None,
         )
-        items, has_more = await asyncio.to_thread(store.list, filters, limit, offset)
-        detail = q.get("detail") in ("1", "true")
-        out = []
-        for inv in items:
-            live = scheduler.active.get(inv.id)
-            current = live.inv if live is not None else inv
-            out.append(current.to_detail() if detail else current.to_wire())
-        return json_response(out, headers=page_headers(limit, offset, len(items), has_more))
+        mode = detail_mode(q.get("detail"))
+        if mode is None:
+            raise bad_request(f"'detail' must be 1, 0 or summary; got {q['detail']!r}")
+        items, has_more = await asyncio.to_thread(store.list, filters, limit, offset,
+                                                  summary=True)
+
+        def current(inv_id: str) -> Invocation | None:
+            live = scheduler.active.get(inv_id)
+            return live.inv if live is not None else None
+
+        return JSONArrayResponse(invocation_rows(items, mode, current, store.get),
+                                 headers=page_headers(limit, offset, len(items), has_more))
 
     async def invocation_events(request: Request) -> Response:
         inv_id = request.path_params["id"]

@@ -12,7 +12,7 @@ runner refuses a request unless:
   same host): no-cors ``fetch`` and form posts from other pages always carry one
   of these;
 - a request with a body sends ``application/json`` (``multipart/form-data`` on
-  upload routes only), so a cross-site JSON request would need a CORS preflight,
+  ``POST`` to an upload route only), so a cross-site JSON request would need a CORS preflight,
   and no CORS is ever granted (``OPTIONS`` is refused).
 
 Server-side clients (the SDKs, the CLI, curl) send no ``Origin`` and pass; the
@@ -205,7 +205,7 @@ class SecurityMiddleware:
         if _has_body(scope):
             content_type = _header(scope, b"content-type")
             kind = _media_type(content_type or "")
-            upload = scope["path"] in self.upload_paths
+            upload = scope["method"] == "POST" and scope["path"] in self.upload_paths
             accepted = _JSON_TYPES | (UPLOAD_CONTENT_TYPES if upload else frozenset())
             if kind not in accepted:
                 want = " or ".join(sorted(accepted))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.responses import StreamingResponse
@@ -24,6 +25,11 @@ __all__ = ["DETAIL_MODES", "JSONArrayResponse", "detail_mode", "invocation_rows"
 #: fields without ``payload`` and ``output`` (the dashboard's list).
 DETAIL_MODES = {"": "wire", "0": "wire", "false": "wire", "1": "detail", "true": "detail",
                 "summary": "summary"}
+
+
+#: Full rows are read by one thread: the C allocator keeps an arena per thread, so rows
+#: read by many threads would each leave their own high-water mark behind.
+_ROW_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="list-rows")
 
 
 def detail_mode(raw: str | None) -> str | None:
@@ -47,10 +53,11 @@ async def invocation_rows(
     ``current`` gives an invocation's live state when it is active; ``load`` reads a
     full row from the store (run in a thread), one row at a time.
     """
+    loop = asyncio.get_running_loop()
     for row in page:
         inv = current(row.id)
         if inv is None and mode != "summary":
-            inv = await asyncio.to_thread(load, row.id)
+            inv = await loop.run_in_executor(_ROW_READER, load, row.id)
         inv = inv or row
         if mode == "summary":
             yield summary(inv)

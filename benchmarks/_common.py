@@ -1,25 +1,26 @@
-"""Shared pieces of the benchmark scripts: starting servers, waiting, summarising."""
+"""Shared pieces of the benchmark scripts: starting servers, waiting, summarising.
+
+Server processes are the tests' own (``tests/helpers.py``): one way to start a
+runner and wait for it, whether a test or a benchmark does it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import platform
-import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
-
-import httpx
 
 HERE = Path(__file__).parent
 APPS = HERE / "apps"
+if str(HERE.parent) not in sys.path:  # run as ``python benchmarks/bench_x.py``
+    sys.path.insert(0, str(HERE.parent))
+
+from tests.helpers import RunnerProcess, ServerProcess  # noqa: E402
 
 
 def free_port() -> int:
@@ -28,78 +29,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
-    """A server process whose readiness is a successful HTTP answer (or an output line)."""
-
-    def __init__(self, args: list[str], cwd: Path, url: str | None = None,
-                 ready_line: str | None = None, env: dict[str, str] | None = None) -> None:
-        self.lines: list[str] = []
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            start_new_session=True,
-        )
-        self.url = url
-        self._ready = threading.Event()
-        self._ready_line = ready_line
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            if self._ready_line and self._ready_line in line:
-                m = re.search(r"http://\S+", line)
-                if m and self.url is None:
-                    self.url = m.group(0)
-                self._ready.set()
-
-    def wait_line(self, timeout: float = 30) -> None:
-        if not self._ready.wait(timeout):
-            raise RuntimeError("server never became ready:\n" + "\n".join(self.lines))
-
-    def wait_http(self, path: str = "/", timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.url}{path}", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.005)
-        raise RuntimeError("server never answered:\n" + "\n".join(self.lines))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 _TEMP = tempfile.TemporaryDirectory(prefix="kernel-actions-bench-")
 
 
-def runner(entry: Path, *extra: str, data_dir: Path | None = None) -> Server:
+def runner(entry: Path, *extra: str, data_dir: Path | None = None) -> RunnerProcess:
+    """``kernel-actions dev`` on ``entry``, answering; stop it with ``close()``."""
     data = data_dir or Path(tempfile.mkdtemp(dir=_TEMP.name))
-    server = Server([sys.executable, "-m", "kernel_actions.cli", "dev", str(entry), "--port", "0",
-                     "--data-dir", str(data), *extra], cwd=entry.parent,
-                    ready_line="listening on")
-    server.wait_line()
+    server = RunnerProcess(["dev", str(entry), "--port", "0", "--data-dir", str(data), *extra],
+                           cwd=entry.parent)
+    server.wait_ready()
     server.wait_http("/health")
     return server
 
 
-def uvicorn(module: str, cwd: Path, *extra: str) -> Server:
+def uvicorn(module: str, cwd: Path, *extra: str) -> ServerProcess:
+    """A baseline app on uvicorn (call ``wait_http`` before using it)."""
     port = free_port()
-    server = Server([sys.executable, "-m", "uvicorn", module, "--port", str(port), "--log-level",
-                     "warning", *extra], cwd=cwd, url=f"http://127.0.0.1:{port}")
-    return server
+    return ServerProcess([sys.executable, "-m", "uvicorn", module, "--port", str(port),
+                          "--log-level", "warning", *extra], cwd=cwd,
+                         url=f"http://127.0.0.1:{port}")
 
 
 def pct(values: list[float], p: float) -> float:

@@ -150,7 +150,7 @@ async def main(quick: bool) -> None:
         bare_tp = await throughput(bare.url, n_tp, 16)
         bare_lat = await latency(bare.url, n_lat)
     finally:
-        bare.stop()
+        bare.close()
 
     run = runner(APPS / "trivial.py")
     try:
@@ -159,7 +159,7 @@ async def main(quick: bool) -> None:
         submit_rate, done_rate, ok = await async_burst(run.url, n_async, 16)
         sse = await sse_latency(run.url, 200 if quick else 500)
     finally:
-        run.stop()
+        run.close()
 
     print()
     print(f"{'measure':<44}{'bare starlette':>16}{'kernel-actions':>16}{'ratio':>9}")

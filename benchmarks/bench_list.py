@@ -83,7 +83,7 @@ async def main(rows: int) -> None:
             print(f"{name:<40}{median(samples):>10.2f}{pct(samples, 99):>10.2f}")
     finally:
         await client.close()
-        server.stop()
+        server.close()
         shutil.rmtree(data, ignore_errors=True)
 
 

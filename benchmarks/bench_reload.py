@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RawClient, Server, machine, median, runner, uvicorn
+from _common import RawClient, ServerProcess, machine, median, runner, uvicorn
 
 RUNNER_APP = '''
 import asyncio
@@ -116,7 +116,7 @@ async def bench_runner(folder: Path, saves: int) -> tuple[list[float], float, st
         result = f"{inv['status']} with {inv['output']}"
     finally:
         await client.close()
-        server.stop()
+        server.close()
     return samples, in_flight, result
 
 
@@ -127,7 +127,7 @@ async def bench_uvicorn(folder: Path, saves: int) -> tuple[list[float], float]:
         entry.write_text(UVICORN_APP.format(version=version))
 
     write("v0")
-    server: Server = uvicorn("app:app", folder, "--reload", "--reload-dir", str(folder))
+    server: ServerProcess = uvicorn("app:app", folder, "--reload", "--reload-dir", str(folder))
     server.wait_http("/")
     url = server.url or ""
     try:
@@ -143,7 +143,7 @@ async def bench_uvicorn(folder: Path, saves: int) -> tuple[list[float], float]:
         await pending
         await slow.close()
     finally:
-        server.stop()
+        server.close()
     return samples, in_flight
 
 

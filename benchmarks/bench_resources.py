@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from _common import APPS, RawClient, Server, machine, median, runner, uvicorn
+from _common import APPS, RawClient, ServerProcess, machine, median, runner, uvicorn
 
 BODY = json.dumps({"app_name": "bench", "action_name": "add",
                    "payload": json.dumps({"a": 1, "b": 2})}).encode()
@@ -59,15 +59,15 @@ async def start_runner_once() -> float:
     started = time.perf_counter()
     server = runner(APPS / "trivial.py")
     took = await first_answer(server.url or "", "/invocations", BODY, started)
-    server.stop()
+    server.close()
     return took
 
 
 async def start_uvicorn_once() -> float:
     started = time.perf_counter()
-    server: Server = uvicorn("bare:app", APPS)
+    server: ServerProcess = uvicorn("bare:app", APPS)
     took = await first_answer(server.url or "", "/invocations", BODY, started)
-    server.stop()
+    server.close()
     return took
 
 
@@ -105,7 +105,7 @@ async def main(n: int) -> None:
             await c.close()
     finally:
         await client.close()
-        server.stop()
+        server.close()
     print(f"{'memory, runner + worker, idle (MB)':<50}{'':>14}{idle:>16.1f}")
     print(f"{f'memory after {n:,} invocations (MB)':<50}{'':>14}{after:>16.1f}")
     print(f"{'growth':<50}{'':>14}{(after / idle - 1) * 100:>15.1f}%")

@@ -16,9 +16,10 @@ from pydantic.errors import PydanticUserError
 
 from .errors import ActionDefinitionError, describe_function
 
-__all__ = ["Action"]
+__all__ = ["Action", "MISSING"]
 
-_MISSING: Any = inspect.Parameter.empty
+#: A parameter without a default (``payload_default`` when the payload is required).
+MISSING: Any = inspect.Parameter.empty
 
 
 _typeddict_cache: dict[Any, Any] = {}
@@ -103,7 +104,7 @@ class Action:
     is_async: bool
     payload_adapter: TypeAdapter[Any] | None
     output_adapter: TypeAdapter[Any] | None
-    payload_default: Any = _MISSING
+    payload_default: Any = MISSING
     description: str = ""
     #: How the handler is called: ``call(ctx, payload)``; set for foreign handlers (Kernel's SDK).
     call: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
@@ -136,7 +137,7 @@ class Action:
         hints = _hints(fn)
         takes_payload = len(params) == 2
         payload_adapter = None
-        payload_default = _MISSING
+        payload_default = MISSING
         if takes_payload:
             p = params[1]
             payload_adapter = _adapter(hints.get(p.name, Any), fn, f"payload ({p.name!r})")
@@ -159,7 +160,7 @@ class Action:
     @property
     def payload_optional(self) -> bool:
         """Whether the action can run without a payload."""
-        if not self.takes_payload or self.raw or self.payload_default is not _MISSING:
+        if not self.takes_payload or self.raw or self.payload_default is not MISSING:
             return True
         assert self.payload_adapter is not None
         try:

@@ -19,10 +19,20 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["extract_bundle", "read_bundle_manifest", "UnsafeBundleError", "MANIFEST_NAME"]
+__all__ = ["extract_bundle", "check_bundle", "read_bundle_manifest", "UnsafeBundleError",
+           "MANIFEST_NAME", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_RATIO"]
 
 MANIFEST_NAME = "kernel-actions.json"
 _CHUNK = 1024 * 1024
+#: Files in a bundle, at most.
+MAX_FILES = 10_000
+#: Bytes once decompressed, at most (enforced while decompressing too).
+MAX_TOTAL_BYTES = 500 * 1024 * 1024
+#: Compression ratio, at most, of the whole archive and of any member over 1 MB: source
+#: code and assets compress 2-20x; far more means a bomb made of repeated bytes.
+MAX_RATIO = 100
+#: Below this many decompressed bytes the ratio is not checked (tiny files compress well).
+_RATIO_FLOOR = 1024 * 1024
 
 
 class UnsafeBundleError(ValueError):
@@ -49,13 +59,58 @@ def _safe_name(name: str) -> PurePosixPath:
     return path
 
 
+def _check_members(
+    archive: zipfile.ZipFile, size: int | None, max_files: int, max_total_bytes: int,
+    max_ratio: int,
+) -> list[zipfile.ZipInfo]:
+    members = archive.infolist()
+    files = [m for m in members if not m.is_dir()]
+    if len(files) > max_files:
+        raise UnsafeBundleError(f"{len(files)} files: more than the limit of {max_files}")
+    declared = sum(m.file_size for m in files)
+    if declared > max_total_bytes:
+        raise UnsafeBundleError(
+            f"uncompressed size {declared} bytes is over the limit of {max_total_bytes}")
+    for m in members:
+        _safe_name(m.filename)
+        mode = m.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UnsafeBundleError(f"member {m.filename!r} is a symlink")
+        if m.compress_size and m.file_size / m.compress_size > max_ratio and (
+                m.file_size > _RATIO_FLOOR):
+            raise UnsafeBundleError(
+                f"member {m.filename!r} expands {m.file_size // m.compress_size}x: "
+                f"more than {max_ratio}x looks like a zip bomb")
+    # Many small members, each under the floor, can amplify as much as one big one.
+    compressed = size if size else sum(m.compress_size for m in files)
+    if compressed and declared > _RATIO_FLOOR and declared / compressed > max_ratio:
+        raise UnsafeBundleError(
+            f"the archive expands {declared // compressed}x ({compressed} bytes to "
+            f"{declared}): more than {max_ratio}x looks like a zip bomb")
+    return files
+
+
+def check_bundle(
+    source: bytes | Path | str,
+    *,
+    max_files: int = MAX_FILES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_ratio: int = MAX_RATIO,
+) -> None:
+    """Refuse (:class:`UnsafeBundleError`) what :func:`extract_bundle` would, from the
+    archive's directory alone: nothing is decompressed or written."""
+    size = len(source) if isinstance(source, bytes | bytearray) else None
+    with _open(source) as archive:
+        _check_members(archive, size, max_files, max_total_bytes, max_ratio)
+
+
 def extract_bundle(
     source: bytes | Path | str,
     target_dir: Path,
     *,
-    max_files: int = 10_000,
-    max_total_bytes: int = 500 * 1024 * 1024,
-    max_ratio: int = 200,
+    max_files: int = MAX_FILES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_ratio: int = MAX_RATIO,
 ) -> list[str]:
     """Extract ``source`` (zip bytes or a path) into ``target_dir``, which must not exist.
 
@@ -64,25 +119,9 @@ def extract_bundle(
     target_dir = Path(target_dir)
     if target_dir.exists():
         raise UnsafeBundleError(f"target {target_dir} already exists")
+    size = len(source) if isinstance(source, bytes | bytearray) else None
     with _open(source) as archive:
-        members = archive.infolist()
-        files = [m for m in members if not m.is_dir()]
-        if len(files) > max_files:
-            raise UnsafeBundleError(f"{len(files)} files: more than the limit of {max_files}")
-        declared = sum(m.file_size for m in files)
-        if declared > max_total_bytes:
-            raise UnsafeBundleError(
-                f"uncompressed size {declared} bytes is over the limit of {max_total_bytes}")
-        for m in members:
-            _safe_name(m.filename)
-            mode = m.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeBundleError(f"member {m.filename!r} is a symlink")
-            if m.compress_size and m.file_size / m.compress_size > max_ratio and (
-                    m.file_size > 1024 * 1024):
-                raise UnsafeBundleError(
-                    f"member {m.filename!r} expands {m.file_size // m.compress_size}x: "
-                    f"more than {max_ratio}x looks like a zip bomb")
+        files = _check_members(archive, size, max_files, max_total_bytes, max_ratio)
         target_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.", dir=target_dir.parent))
         written: list[str] = []

@@ -106,11 +106,13 @@ def cli() -> None:
 @click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
               help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
                    "else chromium or chrome on PATH, else Playwright's download].")
+@click.option("--allow-local-deps", is_flag=True,
+              help="Let deployments declare local paths and file: URLs as dependencies.")
 def dev(
     entrypoint: str, host: str, port: int | None, data_dir: Path | None, app_version: str,
     sync_timeout: float, max_concurrency: int, api_key: str | None, reload: bool,
     echo_logs: bool, worker_memory_limit: float | None, max_browsers: int,
-    browser_path: str | None, allowed_hosts: tuple[str, ...] = (),
+    browser_path: str | None, allow_local_deps: bool, allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
     import anyio
@@ -124,7 +126,8 @@ def dev(
             data_dir=data_dir, version=app_version, sync_timeout=sync_timeout,
             max_concurrency=max_concurrency, api_key=api_key, reload=reload,
             echo_logs=echo_logs, worker_memory_mb=worker_memory_limit,
-            max_browsers=max_browsers, browser_path=browser_path, allowed_hosts=allowed_hosts,
+            max_browsers=max_browsers, browser_path=browser_path,
+            allow_local_deps=allow_local_deps, allowed_hosts=allowed_hosts,
         )
         config.validate()
     except ConfigError as exc:
@@ -178,12 +181,14 @@ def dev(
 @click.option("--browser-path", type=click.Path(dir_okay=False), default=None,
               help="Chromium or Chrome to start for POST /browsers [default: $KERNEL_ACTIONS_BROWSER, "
                    "else chromium or chrome on PATH, else Playwright's download].")
+@click.option("--allow-local-deps", is_flag=True,
+              help="Let deployments declare local paths and file: URLs as dependencies.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME[:PORT]",
               help="Also accept requests addressed to this host name (repeatable; * for any). "
                    "See README: Security model.")
 def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
           max_concurrency: int, api_key: str | None, worker_memory_limit: float | None,
-          max_browsers: int, browser_path: str | None,
+          max_browsers: int, browser_path: str | None, allow_local_deps: bool,
           allowed_hosts: tuple[str, ...] = ()) -> None:
     """Run the runner without live code, hosting the versions deployed to it.
 
@@ -201,7 +206,8 @@ def serve(host: str, port: int | None, data_dir: Path, sync_timeout: float,
             entrypoint=None, host=host, port=DEFAULT_PORT if port is None else port,
             data_dir=data_dir, sync_timeout=sync_timeout, max_concurrency=max_concurrency,
             api_key=api_key, reload=False, worker_memory_mb=worker_memory_limit,
-            max_browsers=max_browsers, browser_path=browser_path, allowed_hosts=allowed_hosts,
+            max_browsers=max_browsers, browser_path=browser_path,
+            allow_local_deps=allow_local_deps, allowed_hosts=allowed_hosts,
         )
         config.validate()
     except ConfigError as exc:

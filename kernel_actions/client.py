@@ -341,10 +341,6 @@ class RunnerClient:
             timeout=httpx.Timeout(300.0, connect=10.0))
         return result
 
-    def get_deployment(self, deployment_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("GET", f"/deployments/{deployment_id}")
-        return result
-
     def follow_deployment(self, deployment_id: str) -> Iterator[dict[str, Any]]:
         """``GET /deployments/{id}/events``: logs, states and app summaries."""
         return self.stream(f"/deployments/{deployment_id}/events")

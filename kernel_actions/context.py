@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-__all__ = ["Context", "LogSink", "current_sink", "capture_output"]
+__all__ = ["Context", "LogSink", "capture_output"]
 
 #: Longest log line kept; longer ones are cut with a marker (the hosted API caps at 64 KiB).
 MAX_LINE_BYTES = 64 * 1024
@@ -61,11 +61,6 @@ class LogSink:
 
 
 _sink: ContextVar[LogSink | None] = ContextVar("kernel_actions_log_sink", default=None)
-
-
-def current_sink() -> LogSink | None:
-    """The log sink of the invocation running in this context, if any."""
-    return _sink.get()
 
 
 @dataclass

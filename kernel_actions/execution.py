@@ -19,7 +19,7 @@ import anyio.to_thread
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from .action import _MISSING, Action
+from .action import MISSING, Action
 from .context import Context, LogSink, bind_sink
 from .outcome import Outcome, failure
 
@@ -39,7 +39,7 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 def _parse_payload(action: Action, payload_json: str | None) -> tuple[Any, Outcome | None]:
     """The handler's payload argument, or a failed outcome."""
     if payload_json is None or payload_json == "":
-        if action.payload_default is not _MISSING:
+        if action.payload_default is not MISSING:
             return action.payload_default, None
         if action.payload_optional:
             return None, None

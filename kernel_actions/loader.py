@@ -30,9 +30,6 @@ class LoadedCode:
     module: ModuleType
     apps: list[App] = field(default_factory=list)
 
-    def app(self, name: str) -> App | None:
-        return next((a for a in self.apps if a.name == name), None)
-
 
 def split_target(target: str) -> tuple[str, str | None]:
     """``"main.py:app"`` → ``("main.py", "app")``; a Windows drive letter is not an attr."""

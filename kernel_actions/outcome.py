@@ -13,6 +13,7 @@ FailureKind = Literal[
     "action_raised",
     "output_not_json",
     "output_invalid",
+    "output_too_large",
     "timed_out",
     "worker_crashed",
     "interrupted",
@@ -21,11 +22,12 @@ FailureKind = Literal[
 ]
 
 #: Short, human summaries used as ``status_reason`` for each kind of failure.
-REASONS: dict[str, str] = {
+REASONS: dict[FailureKind, str] = {
     "validation_failed": "Payload validation failed",
     "action_raised": "Action raised an exception",
     "output_not_json": "Action returned a value that is not JSON-serialisable",
     "output_invalid": "Action returned a value that does not match its return type",
+    "output_too_large": "Action returned more output than the limit",
     "timed_out": "Invocation timed out",
     "worker_crashed": "Worker crashed while running the invocation",
     "interrupted": "Invocation interrupted by a runner restart",
@@ -45,7 +47,7 @@ class Outcome:
     status: Literal["succeeded", "failed"]
     output: str | None
     status_reason: str | None = None
-    error: str | None = None
+    error: FailureKind | None = None
     logs: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -61,7 +63,7 @@ class Outcome:
         return Outcome(self.status, self.output, self.status_reason, self.error, tuple(logs))
 
 
-def failure(kind: str, message: str, reason: str | None = None, **detail: Any) -> Outcome:
+def failure(kind: FailureKind, message: str, reason: str | None = None, **detail: Any) -> Outcome:
     """A failed outcome whose output is ``{"error": kind, "message": ..., **detail}``."""
     body = {"error": kind, "message": message, **detail}
     return Outcome(

@@ -7,9 +7,8 @@ import sys
 
 import kernel
 import pytest
-from kernel import Kernel
 
-from .conftest import RunnerProcess
+from .helpers import RunnerProcess, sdk_client
 
 ENDPOINTS = [
     ("POST", "/invocations"),
@@ -68,17 +67,17 @@ def test_the_dashboard_takes_the_key_once_then_a_cookie(secured: RunnerProcess) 
         assert fresh.get("/_dashboard/app.js").status_code == 401
 
 def test_sdk_with_the_key_works_and_without_it_fails(secured: RunnerProcess) -> None:
-    good = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0)
+    good = sdk_client(secured, "s3cret")
     inv = good.invocations.create(app_name="conformance", action_name="echo",
                                   version="latest", payload="1")
     assert inv.status == "succeeded"
-    bad = Kernel(base_url=secured.url, api_key="nope", max_retries=0)
+    bad = sdk_client(secured, "nope")
     with pytest.raises(kernel.AuthenticationError):
         bad.invocations.retrieve(inv.id)
 
 
 def test_workers_get_the_key(secured: RunnerProcess) -> None:
-    good = Kernel(base_url=secured.url, api_key="s3cret", max_retries=0)
+    good = sdk_client(secured, "s3cret")
     inv = good.invocations.create(app_name="conformance", action_name="env", version="latest")
     assert '"KERNEL_API_KEY":"s3cret"' in (inv.output or "")
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from kernel import Kernel, NotFoundError, RateLimitError
+from kernel import NotFoundError, RateLimitError
 
 from kernel_actions.runner.browsers.service import UNAVAILABLE_MESSAGE, find_chromium
 from kernel_actions.runner.errors import ApiError
 
-from .conftest import RunnerProcess, http_server, poll
+from .helpers import RunnerProcess, http_server, poll
+from .helpers import sdk_client as sdk
 
 try:
     CHROMIUM: str | None = find_chromium()
@@ -97,10 +98,6 @@ def processes_naming(path: Path) -> list[int]:
 
 def gone(folder: Path) -> bool:
     return not processes_naming(folder) and not folder.exists()
-
-
-def sdk(runner: RunnerProcess) -> Kernel:
-    return Kernel(base_url=runner.url, api_key="local", max_retries=0)
 
 
 @pytest.fixture

@@ -73,3 +73,21 @@ def test_round_trip_and_manifest(tmp_path: Path) -> None:
     assert (tmp_path / "t" / "pkg" / "mod.py").is_file()
     assert read_bundle_manifest(data) == {"apps": [{"name": "x"}]}
     assert read_bundle_manifest(zip_of({"a": b""})) is None
+
+
+def test_many_small_members_amplifying_together_are_refused_without_extracting(
+        tmp_path: Path) -> None:
+    from kernel_actions.bundle import MAX_RATIO, check_bundle
+
+    # Each member is under the 1 MB floor of the per-member check; together ~900x.
+    bomb = zip_of({f"part{i}": b"\0" * (900 * 1024) for i in range(10)})
+    with pytest.raises(UnsafeBundleError, match=r"the archive expands \d+x"):
+        check_bundle(bomb)
+    with pytest.raises(UnsafeBundleError, match="zip bomb"):
+        extract_bundle(bomb, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+    # Ordinary source code is far below the limit.
+    source = zip_of({f"mod{i}.py": (b"def f(x):\n    return x * %d\n" % i) * 200
+                     for i in range(50)})
+    check_bundle(source)
+    assert MAX_RATIO <= 100

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from kernel_actions.cli import cli
 
-from .conftest import RunnerProcess, http_server, poll
+from .helpers import RunnerProcess, http_server, poll
 
 CLOSED = "http://127.0.0.1:1"  # nothing listens on port 1
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .conftest import RunnerProcess
+from .helpers import RunnerProcess
 
 NODE_DIR = Path(__file__).parent / "node"
 

@@ -13,15 +13,10 @@ import kernel
 import pytest
 from kernel import Kernel
 
-from .conftest import RunnerProcess, poll
+from .helpers import RunnerProcess, poll
 
 ID = re.compile(r"^[a-z0-9]{24}$")
 NANOS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
-
-
-@pytest.fixture
-def sdk(conformance: RunnerProcess) -> Kernel:
-    return Kernel(base_url=conformance.url, api_key="any-key", max_retries=0)
 
 
 def test_sync_create_returns_terminal_result(sdk: Kernel) -> None:

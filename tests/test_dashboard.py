@@ -5,6 +5,7 @@ Screenshots of each step land in tests/artifacts/screenshots/ (or $DASHBOARD_SCR
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -15,7 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .conftest import APPS, TESTS, RunnerProcess
+from . import helpers
+from .helpers import APPS, TESTS, RunnerProcess
 
 SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", TESTS / "artifacts" / "screenshots"))
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,15 +64,7 @@ def dash(start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> RunnerPr
     return start_runner(folder / "main.py", cwd=folder)
 
 
-def invoke(url: str, action: str, payload: str | None = None, *, is_async: bool = False,
-           key: str | None = None) -> dict:
-    body: dict = {"app_name": "dash", "action_name": action, "async": is_async}
-    if payload is not None:
-        body["payload"] = payload
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    r = httpx.post(f"{url}/invocations", json=body, headers=headers, timeout=30)
-    assert r.status_code in (200, 202), r.text
-    return r.json()
+invoke = functools.partial(helpers.invoke, app="dash")
 
 
 def test_list_updates_live_when_an_invocation_finishes(dash: RunnerProcess, page: Page,

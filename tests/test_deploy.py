@@ -8,11 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kernel import Kernel
 
 from kernel_actions.packaging import build_bundle
 
-from .conftest import RunnerProcess
+from .helpers import RunnerProcess, sdk_client
 
 APP = '''
 import os
@@ -68,7 +67,7 @@ def test_round_trip_with_env_vars(served: RunnerProcess, tmp_path: Path) -> None
     summary = next(e for e in events if e["event"] == "app_version_summary")
     assert summary["app_name"] == "shipped" and summary["version"] == "1.0.0"
 
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     inv = k.invocations.create(app_name="shipped", action_name="hello", version="1.0.0",
                                payload='"Ada"')
     assert json.loads(inv.output or "") == {"message": "hello Ada", "build": "one"}
@@ -83,7 +82,7 @@ def test_round_trip_with_env_vars(served: RunnerProcess, tmp_path: Path) -> None
 
 def test_sdk_deployments_create_and_follow(served: RunnerProcess, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "app", build="sdk")
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     dep = k.deployments.create(file=bundle.read_bytes(), entrypoint_rel_path="main.py",
                                version="2", env_vars={"GREETING": "hey"})
     states = [e.deployment.status for e in k.deployments.follow(dep.id)
@@ -103,7 +102,7 @@ def test_versions_are_unique_unless_forced(served: RunnerProcess, tmp_path: Path
     assert again.status_code == 409 and again.json()["code"] == "conflict"
     forced = deploy(served.url, tmp_path / "two.zip", "v1", force="true")
     assert follow(served.url, forced["id"])[-1]["deployment"]["status"] == "running"
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     inv = k.invocations.create(app_name="shipped", action_name="hello", version="v1")
     assert json.loads(inv.output or "")["build"] == "two"
     assert httpx.get(f"{served.url}/deployments/{first['id']}").json()["status"] == "stopped"
@@ -140,7 +139,7 @@ def test_deployed_versions_survive_a_restart(start_runner, tmp_path: Path) -> No
     first.stop()
     second = start_runner(None, command="serve", data_dir=data)
     second.wait_line("app shipped (keep)")
-    k = Kernel(base_url=second.url, api_key="local", max_retries=0)
+    k = sdk_client(second)
     inv = k.invocations.create(app_name="shipped", action_name="hello", version="keep")
     assert inv.status == "succeeded"
 
@@ -161,6 +160,97 @@ def test_dependencies_installed_once_then_reused(served: RunnerProcess, tmp_path
     assert events[-1]["deployment"]["status"] == "running"
     assert any("reusing installed dependencies" in e.get("message", "") for e in events)
     assert time.monotonic() - started < 10
-    k = Kernel(base_url=served.url, api_key="local", max_retries=0)
+    k = sdk_client(served)
     inv = k.invocations.create(app_name="shipped", action_name="toml", version="deps-2")
     assert json.loads(inv.output or "") == "a = 1\n"
+
+
+def plain_zip(path: Path, files: dict[str, str | bytes]) -> Path:
+    """A bundle made by hand, without the manifest `kernel-actions package` adds."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path
+
+
+def post_zip(url: str, bundle: Path, version: str, **fields: str) -> httpx.Response:
+    return httpx.post(f"{url}/deployments", files={"file": ("app.zip", bundle.read_bytes())},
+                      data={"entrypoint_rel_path": "main.py", "version": version, **fields},
+                      timeout=60)
+
+
+MARKING_APP = '''
+from pathlib import Path
+from kernel_actions import App
+
+Path({marker!r}).write_text("top-level code ran")
+app = App("shipped")
+
+@app.action("hello")
+def hello(ctx) -> str:
+    return "hi"
+'''
+
+
+def test_version_conflict_is_refused_before_any_code_runs(
+        served: RunnerProcess, tmp_path: Path) -> None:
+    first = deploy(served.url, make_bundle(tmp_path / "one"), "taken")
+    assert follow(served.url, first["id"])[-1]["deployment"]["status"] == "running"
+    marker = tmp_path / "ran"
+    bundle = plain_zip(tmp_path / "plain.zip", {"main.py": MARKING_APP.format(marker=str(marker))})
+    r = post_zip(served.url, bundle, "taken")
+    assert r.status_code == 409 and r.json()["code"] == "conflict", r.text
+    assert "'shipped' already has a version 'taken'" in r.json()["message"]
+    listed = httpx.get(f"{served.url}/deployments").json()
+    assert [d["id"] for d in listed] == [first["id"]]  # nothing was kept
+    assert not marker.exists()
+    assert not any(p.name != first["id"] for p in (tmp_path / "serve-data" / "deployments")
+                   .iterdir())
+
+
+@pytest.mark.parametrize(("declared", "complaint"), [
+    ({"pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'
+                        'dependencies = ["--target={target}", "six"]\n'}, "is a pip option"),
+    ({"requirements.txt": "six\n--target={target}\n"}, "is a pip option"),
+    ({"requirements.txt": "-r other.txt\n"}, "is a pip option"),
+    ({"requirements.txt": "six @ file:///{target}\n"}, "--allow-local-deps"),
+    ({"requirements.txt": "./vendored/pkg\n"}, "is not a PEP 508 requirement"),
+    ({"pyproject.toml": '[project]\ndependencies = [1]\n'}, "list of requirement strings"),
+])
+def test_dependencies_must_be_plain_requirements(
+        served: RunnerProcess, tmp_path: Path, declared: dict[str, str], complaint: str) -> None:
+    target = tmp_path / "outside"
+    files = {name: text.format(target=target) for name, text in declared.items()}
+    bundle = plain_zip(tmp_path / "deps.zip", {"main.py": APP.format(build="x"), **files})
+    r = post_zip(served.url, bundle, "deps")
+    assert r.status_code == 400 and r.json()["code"] == "bad_request", r.text
+    assert complaint in r.json()["message"]
+    assert httpx.get(f"{served.url}/deployments").json() == []
+    assert not target.exists()
+
+
+def test_local_dependencies_need_the_flag(start_runner, tmp_path: Path) -> None:
+    runner = start_runner(None, "--allow-local-deps", command="serve", data_dir=tmp_path / "d")
+    local = tmp_path / "localpkg"
+    bundle = plain_zip(tmp_path / "local.zip", {
+        "main.py": APP.format(build="x"),
+        "requirements.txt": f"localpkg @ file://{local}\n"})
+    r = post_zip(runner.url, bundle, "local")
+    assert r.status_code == 201, r.text
+    # The option is still refused with the flag: only requirement strings reach pip.
+    bundle = plain_zip(tmp_path / "opt.zip", {"main.py": APP.format(build="x"),
+                                              "requirements.txt": "--target=/tmp/x\n"})
+    assert post_zip(runner.url, bundle, "opt").status_code == 400
+
+
+def test_an_archive_that_amplifies_930x_is_refused(served: RunnerProcess, tmp_path: Path) -> None:
+    # Many members, each under the per-member floor, amplifying ~1000x together.
+    files: dict[str, str | bytes] = {"main.py": APP.format(build="x")}
+    files.update({f"data/{i}.bin": bytes(512 * 1024) for i in range(8)})
+    bundle = plain_zip(tmp_path / "bomb.zip", files)
+    r = post_zip(served.url, bundle, "bomb")
+    assert r.status_code == 400, r.text
+    assert "looks like a zip bomb" in r.json()["message"]
+    assert httpx.get(f"{served.url}/deployments").json() == []

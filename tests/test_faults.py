@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import time
@@ -11,16 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import RunnerProcess, poll
+from .helpers import RunnerProcess, invoke, poll
 
-
-def post(c: httpx.Client, action: str, payload: str | None = None, **extra: object) -> dict:
-    body: dict = {"app_name": "conformance", "action_name": action, **extra}
-    if payload is not None:
-        body["payload"] = payload
-    r = c.post("/invocations", json=body)
-    assert r.status_code in (200, 202), r.text
-    return r.json()
+post = functools.partial(invoke, app="conformance")
 
 
 def all_invocations(c: httpx.Client) -> list[dict]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import RunnerProcess, poll
+from .helpers import RunnerProcess, poll
 
 
 def test_openapi_is_served_and_describes_the_endpoints(conformance: RunnerProcess) -> None:

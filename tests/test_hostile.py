@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
-from .conftest import APPS, RunnerProcess, poll
+from .helpers import APPS, RunnerProcess, poll, send_invocation
 
 
 def start(start_runner, tmp_path) -> RunnerProcess:
@@ -16,11 +17,7 @@ def start(start_runner, tmp_path) -> RunnerProcess:
     return start_runner(entry, "--sync-timeout", "2", cwd=folder)
 
 
-def post(c, action: str, payload: str | None = None, **extra: object):
-    body: dict = {"app_name": "hostile", "action_name": action, **extra}
-    if payload is not None:
-        body["payload"] = payload
-    return c.post("/invocations", json=body)
+post = functools.partial(send_invocation, app="hostile")
 
 
 def test_a_million_lines_are_capped_and_the_runner_stays_responsive(start_runner, tmp_path):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
 
-import httpx
-
-from .conftest import RunnerProcess, poll
+from . import helpers
+from .helpers import RunnerProcess, poll
 
 APP = '''
 import asyncio
@@ -36,16 +36,7 @@ def write_app(path: Path, version: str, extra: str = "") -> None:
     path.write_text(APP.replace("{VERSION!r}", repr(version)) + extra)
 
 
-def invoke(client: httpx.Client, action: str, payload: str | None = None,
-           is_async: bool = False) -> dict:
-    body: dict = {"app_name": "reloading", "action_name": action}
-    if payload is not None:
-        body["payload"] = payload
-    if is_async:
-        body["async"] = True
-    r = client.post("/invocations", json=body)
-    assert r.status_code in (200, 202), r.text
-    return r.json()
+invoke = functools.partial(helpers.invoke, app="reloading")
 
 
 def reloaded_to(runner: RunnerProcess, generation: int) -> None:

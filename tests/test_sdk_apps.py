@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-from kernel import Kernel
-
-from .conftest import RunnerProcess
+from .helpers import RunnerProcess, sdk_client
 
 
 def test_official_sdk_app_runs_unchanged(start_runner, app_copy) -> None:
     entry = app_copy("sdk_app.py")
     runner: RunnerProcess = start_runner(entry, cwd=entry.parent)
-    k = Kernel(base_url=runner.url, api_key="local", max_retries=0)
+    k = sdk_client(runner)
 
     inv = k.invocations.create(app_name="sdk-app", action_name="get-page-title",
                                version="latest", payload='{"url": "http://example.test"}')

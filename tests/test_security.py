@@ -15,7 +15,6 @@ import pytest
 from starlette.routing import Mount, Route
 
 from kernel_actions.runner.config import Config, ConfigError
-from kernel_actions.runner.http.api import build_api
 from kernel_actions.runner.http.security import HostPolicy, split_host
 from kernel_actions.runner.server import Runner
 
@@ -28,7 +27,7 @@ def app_routes(tmp_path: Path) -> list[tuple[str, str]]:
     """Every ``(method, path)`` the runner's app serves, path parameters filled in."""
     runner = Runner(Config(entrypoint=None, data_dir=tmp_path / "routes-data"))
     try:
-        app = build_api(runner)
+        app = runner.api()
         found: list[tuple[str, str]] = []
         for route in app.routes:
             if isinstance(route, Route):

@@ -48,3 +48,140 @@ def test_deep_pages_match_a_walk_of_the_rows(tmp_path: Path) -> None:
         store.close()
 
     asyncio.run(main())
+
+
+def _new(inv_id: str, created_ns: int, **fields: object) -> Invocation:
+    values: dict[str, object] = dict(
+        id=inv_id, app_name="shop", action_name="buy", version="latest", payload='{"n": 1}',
+        status="queued", created_ns=created_ns, timeout_s=60.0, is_async=True)
+    values.update(fields)
+    return Invocation(**values)  # type: ignore[arg-type]
+
+
+def test_an_invocation_round_trips_through_its_states(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        inv = _new("one", 10)
+        await store.insert(inv)  # committed when it returns
+        assert await asyncio.to_thread(store.get, "one") == inv
+        inv.status, inv.running_ns, inv.generation = "running", 11, 3
+        store.save(inv)
+        inv.status, inv.output, inv.finished_ns = "succeeded", '"done"', 12
+        committed = store.save(inv, wait=True)
+        assert committed is not None
+        await committed
+        assert await asyncio.to_thread(store.get, "one") == inv
+        assert await asyncio.to_thread(store.get, "missing") is None
+        store.close()
+
+    asyncio.run(main())
+
+
+def test_writes_of_one_turn_commit_together_in_order(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        inv = _new("sync", 1)
+        store.insert_nowait(inv)  # a sync invocation: inserted, run and finished in one turn
+        inv.status, inv.output = "succeeded", "1"
+        store.save(inv)
+        store.add_logs([("sync", 5, "first"), ("sync", 6, "second")])
+        assert await asyncio.to_thread(store.get, "sync") is None  # nothing committed yet
+        await store.flush()
+        assert await asyncio.to_thread(store.get, "sync") == inv
+        logs = await asyncio.to_thread(store.logs, "sync")
+        assert [(r.ts_ns, r.message) for r in logs] == [(5, "first"), (6, "second")]
+        assert [r.message for r in await asyncio.to_thread(store.logs, "sync", 6)] == ["second"]
+        store.close()
+
+    asyncio.run(main())
+
+
+def test_close_commits_what_is_pending_and_a_new_store_reads_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        store.insert_nowait(_new("queued", 1))
+        store.insert_nowait(_new("running", 2, status="running"))
+        store.insert_nowait(_new("done", 3, status="failed"))
+        store.close()
+
+    asyncio.run(main())
+    reopened = Store.open(tmp_path / "runner.db")
+    assert [i.id for i in reopened.unfinished()] == ["queued", "running"]
+
+
+def test_list_filters_combine(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "runner.db")  # not started: writes are synchronous
+    rows = [
+        _new("a1", 1, app_name="shop", action_name="buy", status="succeeded"),
+        _new("a2", 2, app_name="shop", action_name="refund", status="failed"),
+        _new("b1", 3, app_name="mail", action_name="send", status="succeeded",
+             version="v2", deployment_id="dep1"),
+        _new("b2", 4, app_name="mail", action_name="send", status="queued"),
+    ]
+    for inv in rows:
+        store.insert_nowait(inv)
+
+    def ids(limit: int = 20, offset: int = 0, **filters: object) -> tuple[list[str], bool]:
+        items, more = store.list(ListFilters(**filters), limit, offset)  # type: ignore[arg-type]
+        return [i.id for i in items], more
+
+    assert ids() == (["b2", "b1", "a2", "a1"], False)
+    assert ids(limit=3) == (["b2", "b1", "a2"], True)
+    assert ids(limit=3, offset=3) == (["a1"], False)
+    assert ids(app_name="shop") == (["a2", "a1"], False)
+    assert ids(status="succeeded") == (["b1", "a1"], False)
+    assert ids(app_name="mail", status="succeeded") == (["b1"], False)
+    assert ids(version="v2") == (["b1"], False)
+    assert ids(deployment_id="dep1") == (["b1"], False)
+    assert ids(since_ns=3) == (["b2", "b1"], False)
+    assert ids(query="re") == (["a2"], False)  # an action name's prefix
+    assert ids(query="ma") == (["b2", "b1"], False)  # an app name's prefix
+    assert ids(query="a") == (["a2", "a1"], False)  # an id's prefix
+    assert ids(action_name="nope") == ([], False)
+
+
+def test_one_bad_write_fails_alone_and_the_rest_of_its_batch_commits(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        good = [_inv(i) for i in range(1, 6)]
+        bad = _inv(99)
+        bad.payload = '"\ud800"'  # a lone surrogate: SQLite can't bind it
+        done = [asyncio.ensure_future(store.insert(inv)) for inv in good[:2]]
+        done.append(asyncio.ensure_future(store.insert(bad)))
+        done += [asyncio.ensure_future(store.insert(inv)) for inv in good[2:]]
+        store.add_logs([("inv000001", 1, "fine"), ("inv000001", 2, "bad \udfff"),
+                        ("inv000001", 3, "also fine")])
+        results = await asyncio.gather(*done, return_exceptions=True)
+        assert [r is None for r in results] == [True, True, False, True, True, True]
+        assert "store write failed" in str(results[2])
+        # A state write in a batch with a bad one still lands, and its waiter wakes.
+        good[0].status = "failed"
+        saved = store.save(good[0], wait=True)
+        bad_again = _inv(98)
+        bad_again.app_name = "\udc00"
+        failed = store.execute("INSERT INTO invocations (id, app_name, action_name, version, "
+                               "status, created_ns, timeout_s, is_async) "
+                               "VALUES (?, ?, 'x', 'v', 'queued', 1, 1, 1)",
+                               ("inv000098", bad_again.app_name))
+        assert saved is not None and failed is not None
+        await saved
+        try:
+            await failed
+        except RuntimeError as exc:
+            assert "store write failed" in str(exc)
+        else:
+            raise AssertionError("the bad write was acknowledged")
+        stored = await asyncio.to_thread(
+            lambda: sorted(i.id for i in store.list(ListFilters(), 100, 0)[0]))
+        assert stored == [inv.id for inv in good]
+        assert (await asyncio.to_thread(store.get, "inv000001")).status == "failed"
+        logs = await asyncio.to_thread(store.logs, "inv000001")
+        assert [r.message for r in logs] == ["fine", "also fine"]
+        assert store._rows == len(good)
+        store.close()
+
+    asyncio.run(main())

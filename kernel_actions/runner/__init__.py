@@ -1,8 +1,9 @@
-"""The local runner: Kernel's invocation API served on this machine.
+"""The local runner: Kernel's API served on this machine, in layers.
 
-Import order follows an invocation: ``invocation`` (the record) → ``store``
-(SQLite) → ``events`` (the bus behind SSE) → ``protocol`` and ``worker`` (user
-code in child processes) → ``pool`` (worker generations) → ``scheduler`` →
-``api`` (HTTP) → ``server`` (assembly and uvicorn) → ``reload`` (file watching).
+``engine/`` runs invocations (record, store, event bus, workers, pools,
+scheduler) and knows no HTTP; ``http/`` serves the API over it; ``browsers/``
+and ``deployments/`` are features with their own routes, lent the engine
+through ``services``; ``server`` wires them and runs uvicorn; ``reload``
+watches files for the CLI. Imports only point down that list.
 This package is never imported by ``import kernel_actions``.
 """

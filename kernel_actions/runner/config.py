@@ -48,6 +48,8 @@ class Config:
     max_browsers: int = 5
     #: The Chromium or Chrome to start; ``None`` looks for one (see ``runner.browsers``).
     browser_path: str | None = None
+    #: Let deployments declare local paths and ``file:`` URLs as dependencies.
+    allow_local_deps: bool = False
     #: ``Host`` names accepted besides the bound address (``--allowed-host``): ``name``,
     #: ``name:port``, or ``*`` for any (see ``runner.http.security``).
     allowed_hosts: tuple[str, ...] = ()
@@ -90,7 +92,7 @@ class Config:
             raise ConfigError("sync timeout must be positive")
         if self.max_concurrency < 1:
             raise ConfigError("max concurrency must be at least 1")
-        from .http.security import split_host
+        from .hostnames import split_host
 
         for value in self.allowed_hosts:
             if value != "*" and split_host(value) is None:

@@ -8,7 +8,6 @@ restarts on reload: only worker generations change beneath it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import signal
 import socket
@@ -18,10 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from dotenv import dotenv_values
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from ..timeutil import format_ns, now_ns
+from .browsers.service import Browsers
 from .config import Config
+from .deployments.routes import deployment_routes
+from .deployments.service import MAX_UPLOAD_BYTES, Deployments
+from .engine.app_versions import app_version_summary
 from .engine.events import EventBus
 from .engine.invocation import Invocation
 from .engine.pool import CodePool, base_env
@@ -29,6 +34,7 @@ from .engine.scheduler import Scheduler
 from .engine.store import Store
 from .http.api import build_api
 from .http.connections import protocol_class
+from .services import RunnerServices
 
 __all__ = ["Runner", "serve"]
 
@@ -37,8 +43,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     """``KEY=value`` pairs of a ``.env`` file (values are never printed)."""
     if not path.is_file():
         return {}
-    from dotenv import dotenv_values
-
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
@@ -59,18 +63,18 @@ class Runner:
         self.port: int = config.port
         self.started_ns = now_ns()
         self.forced_exit = False
-        self._extra_routes: list[BaseRoute] = []
-        #: Paths that take uploads (multipart bodies) and their body limits.
-        self.upload_limits: dict[str, int] = {}
-        from .deployments.service import MAX_UPLOAD_BYTES, Deployments
-
-        self.deployments = Deployments(self)
-        self.add_routes(self.deployments.routes())
-        self.upload_limits["/deployments"] = MAX_UPLOAD_BYTES + 1024 * 1024  # + form fields
-        from .browsers.service import Browsers
-
-        self.browsers = Browsers(self)
-        self.add_routes(self.browsers.routes())
+        #: What the features get instead of the runner: the engine, the config, the log.
+        self.services = RunnerServices(
+            config=config, store=self.store, bus=self.bus, scheduler=self.scheduler,
+            log=self.log, worker_env=self.worker_env, pool_changed=self._pool_changed,
+        )
+        self.deployments = Deployments(
+            scheduler=self.scheduler, store=self.store, bus=self.bus, config=config,
+            make_pool=self.deployment_pool, log=self.log,
+        )
+        self.browsers = Browsers(self.services)
+        #: Paths that take uploads (multipart bodies), and their body limits.
+        self.upload_limits: dict[str, int] = {"/deployments": MAX_UPLOAD_BYTES + 1024 * 1024}
 
     # -- output -------------------------------------------------------------------------
 
@@ -125,7 +129,7 @@ class Runner:
                 version=self.config.version, on_change=self._pool_changed, log=self.log,
                 memory_limit_mb=self.config.worker_memory_mb,
             )
-            self.scheduler.pools.append(self.live)
+            self.scheduler.add_pool(self.live)
             await self.live.reload()
         await self.deployments.restore()
         requeued, failed = await self.scheduler.recover()
@@ -133,13 +137,33 @@ class Runner:
             self.log(f"recovered from the last run: {requeued} queued invocation(s) will run, "
                      f"{failed} that were running failed as interrupted")
 
+    def deployment_pool(self, target: str, cwd: Path, *, version: str, deployment_id: str,
+                        env_vars: dict[str, str], entrypoint_relpath: str,
+                        deps_path: str | None) -> CodePool:
+        """The worker pool for a deployed version: its env vars, not the app's ``.env``."""
+        extra = dict(env_vars)
+        if deps_path:
+            extra["PYTHONPATH"] = os.pathsep.join(
+                p for p in (deps_path, os.environ.get("PYTHONPATH")) if p)
+
+        def env() -> dict[str, str]:
+            return self.worker_env(extra, entrypoint_relpath, dotenv=False)
+
+        return CodePool(
+            target, cwd, env, self.scheduler, version=version, deployment_id=deployment_id,
+            on_change=self._pool_changed, log=self.log,
+            memory_limit_mb=self.config.worker_memory_mb,
+        )
+
     def _pool_changed(self, pool: CodePool) -> None:
         self.scheduler.pools_changed()
         self.bus.publish("_runner", {"event": "runner_state", "runner": self.status(),
                                      "timestamp": format_ns(now_ns())})
 
-    async def shutdown(self, grace: float | None = None) -> None:
-        await self.scheduler.shutdown(self.config.shutdown_grace if grace is None else grace)
+    async def close(self) -> None:
+        """Release what the runner holds: browsers, worker pools, the store.
+
+        The scheduler has been shut down before (the server's graceful stop does it)."""
         await self.browsers.close_all()
         for pool in self.scheduler.pools:
             await pool.close()
@@ -148,22 +172,14 @@ class Runner:
     # -- views --------------------------------------------------------------------------
 
     def app_summaries(self) -> list[dict[str, Any]]:
+        """``GET /apps``: every served app version, with what the runner knows of it."""
         summaries = []
         for pool, app in self.scheduler.serving():
-            ident = hashlib.sha1(f"{app['name']}\0{pool.version}".encode()).hexdigest()[:24]
             summaries.append({
-                "id": ident,
-                "app_name": app["name"],
-                "version": pool.version,
+                **app_version_summary(app, pool.version),
                 "deployment": pool.deployment_id or "local",
                 "env_vars": {k: "" for k in (
                     sorted(self.env_file_values()) if pool is self.live else pool.env_keys)},
-                "region": "aws.us-east-1a",
-                "actions": [
-                    {"name": a["name"], "input_schema": a["input_schema"],
-                     "output_schema": a["output_schema"], "description": a["description"]}
-                    for a in app["actions"]
-                ],
                 "code_generation": pool.generation,
                 "stale": pool.load_error is not None,
                 "load_error": pool.status()["load_error"],
@@ -185,11 +201,13 @@ class Runner:
             "live": self.live.status() if self.live else None,
         }
 
-    def extra_routes(self) -> list[BaseRoute]:
-        return self._extra_routes
+    def feature_routes(self) -> list[BaseRoute]:
+        return [*deployment_routes(self.deployments), *self.browsers.routes()]
 
-    def add_routes(self, routes: list[BaseRoute]) -> None:
-        self._extra_routes.extend(routes)
+    def api(self) -> Starlette:
+        return build_api(self.services, status=self.status, app_summaries=self.app_summaries,
+                         feature_routes=self.feature_routes(), port=lambda: self.port,
+                         upload_limits=self.upload_limits)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -256,14 +274,13 @@ async def serve(
     config.validate()
     runner = runner or Runner(config)
     uv_config = uvicorn.Config(
-        build_api(runner), host=config.host, port=config.port, log_level="warning",
+        runner.api(), host=config.host, port=config.port, log_level="warning",
         lifespan="off", access_log=False, timeout_graceful_shutdown=2, ws="none",
         http=protocol_class(config.body_timeout),
     )
     sock = _bind(config.host, config.port)
     runner.port = sock.getsockname()[1]
     server = _Server(uv_config, runner)
-    runner.server = server  # type: ignore[attr-defined]
     watch_task: asyncio.Task[Any] | None = None
     try:
         await runner.startup()
@@ -290,9 +307,6 @@ async def serve(
     finally:
         if watch_task is not None:
             watch_task.cancel()
-        await runner.browsers.close_all()
-        for pool in runner.scheduler.pools:
-            await pool.close()
-        runner.store.close()
+        await runner.close()
         sock.close()
     return runner

@@ -52,7 +52,7 @@ from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 
 if TYPE_CHECKING:
-    from ..server import Runner
+    from ..services import RunnerServices
 
 __all__ = ["Browsers", "LocalBrowser", "find_chromium", "BROWSER_ENV"]
 
@@ -338,7 +338,7 @@ def _positive_int(value: Any, name: str, hi: int) -> int:
 class Browsers:
     """The runner's local browsers and the ``/browsers`` endpoints."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: RunnerServices) -> None:
         self.runner = runner
         assert runner.config.data_dir is not None
         self.root = runner.config.data_dir / "browsers"
@@ -448,8 +448,7 @@ class Browsers:
                 self._begin_close(browser, f"idle for {browser.timeout_s} s")
 
     def _running(self, invocation_id: str) -> bool:
-        active = self.runner.scheduler.active.get(invocation_id)
-        return active is not None and not active.inv.terminal
+        return self.runner.scheduler.is_running(invocation_id)
 
     # -- creating ----------------------------------------------------------------------------
 

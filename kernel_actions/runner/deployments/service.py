@@ -1,51 +1,43 @@
 """Deployments: app versions uploaded as a zip, each served by its own worker pool.
 
-``POST /deployments`` takes the hosted API's multipart upload. The deployment
-goes ``queued → in_progress → running | failed``: the bundle is extracted
-safely, the dependencies it declares that the runner's environment does not
-already satisfy are installed into a shared, content-addressed folder (so a
-deploy that adds no dependency installs nothing), and the code is loaded into a
-fresh worker pool serving that version. A deployment that fails leaves nothing
-behind. Running deployments are started again when the runner restarts.
+``POST /deployments`` takes the hosted API's multipart upload (see ``routes``). The
+bundle is checked before anything of it is kept or run (``intake``: limits, the
+entrypoint, dependencies, and the label/version conflict), then the deployment goes
+``queued → in_progress → running | failed``: the bundle is extracted safely, the
+dependencies it declares that the runner's environment does not already satisfy
+are installed (``installs``), and the code is loaded into a fresh worker pool
+serving that version. A deployment that fails leaves nothing behind. Running
+deployments are started again when the runner restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
-import os
-import re
 import shutil
-import sys
-import tomllib
-import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from typing import Any, Protocol
 
 from ...ids import new_id
 from ...timeutil import format_ns, now_ns
+from ..config import Config
 from ..engine import background
+from ..engine.app_versions import REGION, app_version_summary
+from ..engine.events import EventBus
 from ..engine.pool import CodePool
+from ..engine.scheduler import Scheduler
+from ..engine.store import Store
 from ..errors import bad_request, conflict, not_found
-from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, sse_event
+from .installs import DependencyError, Installer, unsatisfied
+from .intake import BundleInfo, BundleRefused, inspect_bundle
 
-if TYPE_CHECKING:
-    from ..server import Runner
-
-__all__ = ["Deployments", "Deployment", "MAX_UPLOAD_BYTES"]
+__all__ = ["Deployments", "Deployment", "PoolFactory", "MAX_UPLOAD_BYTES", "TERMINAL"]
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 TERMINAL = frozenset({"running", "failed", "stopped"})
-_OWN_PACKAGES = {"kernel-actions", "kernel_actions"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -54,6 +46,14 @@ CREATE TABLE IF NOT EXISTS deployments (
     body TEXT NOT NULL
 );
 """
+
+
+class PoolFactory(Protocol):
+    """Makes the worker pool that serves a deployed version (the runner wires it up)."""
+
+    def __call__(self, target: str, cwd: Path, *, version: str, deployment_id: str,
+                 env_vars: dict[str, str], entrypoint_relpath: str,
+                 deps_path: str | None) -> CodePool: ...
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Deployment:
         return {
             "id": self.id,
             "created_at": format_ns(self.created_ns),
-            "region": "aws.us-east-1a",
+            "region": REGION,
             "status": self.status,
             "entrypoint_rel_path": self.entrypoint_rel_path,
             "env_vars": {k: "" for k in self.env_vars},  # values never leave the runner
@@ -91,71 +91,33 @@ class Deployment:
         return json.dumps({k: v for k, v in self.__dict__.items()})
 
 
-def declared_dependencies(app_dir: Path) -> list[str]:
-    """Requirements from ``pyproject.toml`` (``[project].dependencies``) or ``requirements.txt``."""
-    pyproject = app_dir / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"pyproject.toml is not valid TOML: {exc}") from None
-        deps = data.get("project", {}).get("dependencies", [])
-        if isinstance(deps, list):
-            return [str(d) for d in deps]
-    requirements = app_dir / "requirements.txt"
-    if requirements.is_file():
-        lines = []
-        for line in requirements.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line and not line.startswith("-"):
-                lines.append(line)
-        return lines
-    return []
-
-
-def unsatisfied(requirements: list[str]) -> list[str]:
-    """The requirements this environment does not already satisfy."""
-    from importlib import metadata
-
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    missing = []
-    for text in requirements:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            missing.append(text)
-            continue
-        if canonicalize_name(req.name) in {canonicalize_name(n) for n in _OWN_PACKAGES}:
-            continue  # the runner provides the framework itself
-        if req.marker is not None and not req.marker.evaluate():
-            continue
-        try:
-            installed = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            missing.append(text)
-            continue
-        if req.specifier and not req.specifier.contains(installed, prereleases=True):
-            missing.append(text)
-    return missing
-
-
 class Deployments:
-    """The runner's deployed versions and the ``/deployments`` endpoints."""
+    """The runner's deployed versions: created, built, served, replaced and restored."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        assert runner.config.data_dir is not None
-        self.root = runner.config.data_dir / "deployments"
-        self.envs = runner.config.data_dir / "envs"
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        store: Store,
+        bus: EventBus,
+        config: Config,
+        make_pool: PoolFactory,
+        log: Callable[[str], None],
+    ) -> None:
+        self.scheduler = scheduler
+        self.store = store
+        self.bus = bus
+        self.config = config
+        self.make_pool = make_pool
+        self.log = log
+        assert config.data_dir is not None
+        self.root = config.data_dir / "deployments"
+        self.installer = Installer(config.data_dir / "envs")
         self.items: dict[str, Deployment] = {}
         self.pools: dict[str, CodePool] = {}
         self._seq = 0
-        self._install_lock = asyncio.Lock()
-        conn = runner.store.run_in_reader(lambda c: c)
-        conn.executescript(_SCHEMA)
-        for (body,) in conn.execute("SELECT body FROM deployments ORDER BY seq"):
+        store.declare_schema(_SCHEMA)
+        for (body,) in store.query("SELECT body FROM deployments ORDER BY seq"):
             dep = Deployment(**json.loads(body))
             self.items[dep.id] = dep
             self._seq += 1
@@ -165,7 +127,7 @@ class Deployments:
     def _save(self, dep: Deployment) -> None:
         dep.updated_ns = now_ns()
         self._seq += 1
-        self.runner.store.execute(
+        self.store.execute(
             "INSERT INTO deployments (id, seq, body) VALUES (?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET body=excluded.body", (dep.id, self._seq,
                                                                dep.to_record()))
@@ -174,66 +136,66 @@ class Deployments:
         dep.status = status
         dep.status_reason = reason
         self._save(dep)
-        self.runner.bus.publish(dep.id, {"event": "deployment_state",
-                                         "deployment": dep.to_wire(),
-                                         "timestamp": format_ns(now_ns())})
+        self.bus.publish(dep.id, {"event": "deployment_state", "deployment": dep.to_wire(),
+                                  "timestamp": format_ns(now_ns())})
         if status in ("running", "failed"):
-            self.runner.log(f"deployment {dep.id} ({dep.version}): {status}"
-                            + (f": {reason}" if reason else ""))
+            self.log(f"deployment {dep.id} ({dep.version}): {status}"
+                     + (f": {reason}" if reason else ""))
 
     def _log(self, dep: Deployment, message: str) -> None:
         ts = now_ns()
-        self.runner.store.add_logs([(dep.id, ts, message)])
-        self.runner.bus.publish(dep.id, {"event": "log", "message": message,
-                                         "timestamp": format_ns(ts)})
+        self.store.add_logs([(dep.id, ts, message)])
+        self.bus.publish(dep.id, {"event": "log", "message": message,
+                                  "timestamp": format_ns(ts)})
+
+    def find(self, dep_id: str) -> Deployment:
+        dep = self.items.get(dep_id)
+        if dep is None:
+            raise not_found(f"deployment {dep_id!r} not found")
+        return dep
 
     # -- deploying ---------------------------------------------------------------------
 
     def _conflicts(self, app_names: list[str], version: str, exclude: str | None = None
                    ) -> list[CodePool]:
         return [
-            pool for pool, app in self.runner.scheduler.serving()
+            pool for pool, app in self.scheduler.serving()
             if app["name"] in app_names and pool.version == version
             and pool.deployment_id != exclude
         ]
 
     async def create(self, data: bytes, entrypoint: str | None, version: str,
                      env_vars: dict[str, str], force: bool) -> Deployment:
-        if not zipfile.is_zipfile(io.BytesIO(data)):
-            raise bad_request("'file' is not a zip archive")
-        from ...bundle import read_bundle_manifest
-
+        """Check the upload (400/409 at once), then build it in the background."""
         try:
-            manifest = read_bundle_manifest(data)
-        except Exception:
-            manifest = None
-        names = [a["name"] for a in (manifest or {}).get("apps", [])]
-        if not entrypoint:
-            entrypoint = (manifest or {}).get("entrypoint_rel_path") or "main.py"
-        if Path(entrypoint).is_absolute() or ".." in Path(entrypoint).parts:
-            raise bad_request("'entrypoint_rel_path' must be a path inside the bundle")
-        if names and not force:
-            taken = self._conflicts(names, version)
+            # A zip with many entries takes a while to read: not on the event loop.
+            info: BundleInfo = await asyncio.to_thread(
+                inspect_bundle, data, entrypoint,
+                allow_local_deps=self.config.allow_local_deps)
+        except BundleRefused as exc:
+            raise bad_request(str(exc)) from None
+        if info.app_names and not force:
+            taken = self._conflicts(info.app_names, version)
             if taken:
                 raise conflict(
-                    f"app {names[0]!r} already has a version {version!r}: deploy another "
-                    f"version, or pass force to replace it")
+                    f"app {info.app_names[0]!r} already has a version {version!r}: deploy "
+                    "another version, or pass force to replace it")
         dep = Deployment(
-            id=new_id(), created_ns=now_ns(), version=version, entrypoint_rel_path=entrypoint,
-            env_vars=env_vars, force=force, source_checksum=hashlib.sha256(data).hexdigest(),
-            app_names=names,
+            id=new_id(), created_ns=now_ns(), version=version,
+            entrypoint_rel_path=info.entrypoint, env_vars=env_vars, force=force,
+            source_checksum=hashlib.sha256(data).hexdigest(), app_names=info.app_names,
         )
         self.items[dep.id] = dep
         self._save(dep)
-        await self.runner.store.flush()
-        background.start(self._deploy(dep, data), name=f"deploy {dep.id}")
+        await self.store.flush()
+        background.start(self._deploy(dep, data, info), name=f"deploy {dep.id}")
         return dep
 
-    async def _deploy(self, dep: Deployment, data: bytes) -> None:
+    async def _deploy(self, dep: Deployment, data: bytes, info: BundleInfo) -> None:
         folder = self.root / dep.id
         try:
             self._state(dep, "in_progress")
-            await self._build(dep, data, folder)
+            await self._build(dep, data, folder, info)
             pool = self._pool(dep, folder)
             self._log(dep, "loading the code")
             if not await pool.reload():
@@ -241,25 +203,19 @@ class Deployments:
                 raise _Failed(f"the code failed to load: {pool.load_error}")
             names = [a["name"] for a in (pool.manifest or {}).get("apps", [])]
             dep.app_names = names
+            # Names the source did not show (built at run time) are only known now.
             taken = self._conflicts(names, dep.version, exclude=dep.id)
             if taken and not dep.force:
                 await pool.close()
                 raise _Failed(f"app {names[0]!r} already has a version {dep.version!r}; "
                               "pass force to replace it")
             for old in taken:
-                await self._retire(old)
+                self._retire(old)
             self.pools[dep.id] = pool
-            self.runner.scheduler.pools.append(pool)
-            self.runner.scheduler.pools_changed()
+            self.scheduler.add_pool(pool)
             for app in (pool.manifest or {}).get("apps", []):
-                self.runner.bus.publish(dep.id, {
-                    "event": "app_version_summary",
-                    "id": hashlib.sha1(f"{app['name']}\0{dep.version}".encode()).hexdigest()[:24],
-                    "app_name": app["name"], "version": dep.version,
-                    "region": "aws.us-east-1a",
-                    "actions": [{"name": a["name"], "input_schema": a["input_schema"],
-                                 "output_schema": a["output_schema"]}
-                                for a in app["actions"]],
+                self.bus.publish(dep.id, {
+                    "event": "app_version_summary", **app_version_summary(app, dep.version),
                     "timestamp": format_ns(now_ns()),
                 })
             self._state(dep, "running")
@@ -271,7 +227,8 @@ class Deployments:
             shutil.rmtree(folder, ignore_errors=True)
             self._state(dep, "failed", f"{type(exc).__name__}: {exc}")
 
-    async def _build(self, dep: Deployment, data: bytes, folder: Path) -> None:
+    async def _build(self, dep: Deployment, data: bytes, folder: Path, info: BundleInfo
+                     ) -> None:
         from ...bundle import UnsafeBundleError, extract_bundle
 
         self._log(dep, f"extracting the bundle ({len(data)} bytes)")
@@ -281,76 +238,38 @@ class Deployments:
         except UnsafeBundleError as exc:
             raise _Failed(f"refused the bundle: {exc}") from None
         self._log(dep, f"extracted {len(files)} file(s)")
-        if not (folder / dep.entrypoint_rel_path).is_file():
-            raise _Failed(f"entrypoint {dep.entrypoint_rel_path!r} is not in the bundle")
-        try:
-            declared = declared_dependencies(folder)
-        except ValueError as exc:
-            raise _Failed(str(exc)) from None
+        declared = info.requirements
         missing = unsatisfied(declared)
         if not declared:
             self._log(dep, "no dependencies declared (pyproject.toml or requirements.txt)")
         elif not missing:
             self._log(dep, f"all {len(declared)} declared dependencies already installed")
         else:
-            dep.deps_path = str(await self._install(dep, missing))
-
-    async def _install(self, dep: Deployment, requirements: list[str]) -> Path:
-        key = hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()[:16]
-        target = self.envs / key
-        async with self._install_lock:
-            if (target / ".complete").is_file():
-                self._log(dep, f"reusing installed dependencies: {', '.join(requirements)}")
-                return target
-            self._log(dep, f"installing {', '.join(requirements)}")
-            tmp = self.envs / f".{key}.{dep.id}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-                "--no-input", "--target", str(tmp), *requirements,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )
-            assert proc.stdout is not None
-            async for raw in proc.stdout:
-                line = raw.decode(errors="replace").rstrip()
-                if line and not line.startswith("WARNING: Location"):
-                    self._log(dep, line)
-            if await proc.wait() != 0:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise _Failed(f"installing dependencies failed: {', '.join(requirements)}")
-            (tmp / ".complete").write_text("\n".join(requirements))
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
-            return target
+            try:
+                path = await self.installer.install(missing, dep.id,
+                                                    lambda line: self._log(dep, line))
+            except DependencyError as exc:
+                raise _Failed(str(exc)) from None
+            dep.deps_path = str(path)
 
     def _pool(self, dep: Deployment, folder: Path) -> CodePool:
-        extra = dict(dep.env_vars)
-        if dep.deps_path:
-            extra["PYTHONPATH"] = os.pathsep.join(
-                p for p in (dep.deps_path, os.environ.get("PYTHONPATH")) if p)
-
-        def env() -> dict[str, str]:
-            return self.runner.worker_env(extra, dep.entrypoint_rel_path, dotenv=False)
-
-        pool = CodePool(
-            str(folder / dep.entrypoint_rel_path), folder, env, self.runner.scheduler,
-            version=dep.version, deployment_id=dep.id, on_change=self.runner._pool_changed,
-            log=self.runner.log, memory_limit_mb=self.runner.config.worker_memory_mb,
+        env_vars = dict(dep.env_vars)
+        pool = self.make_pool(
+            str(folder / dep.entrypoint_rel_path), folder, version=dep.version,
+            deployment_id=dep.id, env_vars=env_vars, entrypoint_relpath=dep.entrypoint_rel_path,
+            deps_path=dep.deps_path,
         )
         pool.env_keys = sorted(dep.env_vars)
         return pool
 
-    async def _retire(self, pool: CodePool) -> None:
+    def _retire(self, pool: CodePool) -> None:
         """Stop routing to ``pool``; what it runs finishes, then it closes."""
-        if pool in self.runner.scheduler.pools:
-            self.runner.scheduler.pools.remove(pool)
+        self.scheduler.remove_pool(pool)
         old = self.items.get(pool.deployment_id or "")
         if old is not None:
             self.pools.pop(old.id, None)
             self._state(old, "stopped", "replaced by a newer deployment of the same version")
-        grace = max([a.inv.timeout_s for a in self.runner.scheduler.active.values()
-                     if a.worker is not None and a.worker.pool is pool] or [0.0])
+        grace = self.scheduler.drain_time(pool)
         background.start(pool.close(grace=grace), name=f"retire {pool.deployment_id}")
 
     async def restore(self) -> None:
@@ -363,118 +282,13 @@ class Deployments:
                 pool = self._pool(dep, self.root / dep.id)
                 if await pool.reload():
                     self.pools[dep.id] = pool
-                    self.runner.scheduler.pools.append(pool)
+                    self.scheduler.add_pool(pool)
                 else:
                     await pool.close()
                     self._state(dep, "failed", f"the code failed to load after a restart: "
                                                 f"{pool.load_error}")
         if self.pools:
-            self.runner.log(f"serving {len(self.pools)} deployed version(s)")
-
-    # -- HTTP ------------------------------------------------------------------------------
-
-    def routes(self) -> list[BaseRoute]:
-        async def create(request: Request) -> Response:
-            length = int(request.headers.get("content-length") or 0)
-            if length > MAX_UPLOAD_BYTES:
-                raise bad_request(f"upload too large: the limit is {MAX_UPLOAD_BYTES} bytes")
-            try:
-                form = await request.form(max_files=1, max_fields=1000,
-                                          max_part_size=MAX_UPLOAD_BYTES)
-            except Exception as exc:
-                raise bad_request(f"expected a multipart/form-data upload: {exc}") from None
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise bad_request("'file' is required: the app's zip archive")
-            data = await upload.read()
-            env_vars: dict[str, str] = {}
-            for key, value in form.multi_items():
-                m = re.fullmatch(r"env_vars\[(.+)\]", key)
-                if m and isinstance(value, str):
-                    env_vars[m.group(1)] = value
-            if isinstance(form.get("env_vars"), str):
-                try:
-                    env_vars.update({str(k): str(v) for k, v in
-                                     json.loads(str(form["env_vars"])).items()})
-                except (ValueError, AttributeError):
-                    raise bad_request("'env_vars' must be a JSON object") from None
-            entry = form.get("entrypoint_rel_path")
-            version = form.get("version") or "latest"
-            force = str(form.get("force") or "false").lower() in ("true", "1", "yes")
-            dep = await self.create(data, str(entry) if entry else None, str(version),
-                                    env_vars, force)
-            return json_response(dep.to_wire(), 201)
-
-        async def list_(request: Request) -> Response:
-            q = request.query_params
-            limit = int_param(request, "limit", 20, 1, 100)
-            offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
-            items = [d for d in reversed(list(self.items.values()))
-                     if (not q.get("app_name") or q["app_name"] in d.app_names)
-                     and (not q.get("app_version") or d.version == q["app_version"])
-                     and (not q.get("query") or q["query"] in d.id
-                          or any(q["query"] in n for n in d.app_names))]
-            page, headers = paged(items, limit, offset)
-            return json_response([d.to_wire() for d in page], headers=headers)
-
-        async def get(request: Request) -> Response:
-            return json_response(self._find(request.path_params["id"]).to_wire())
-
-        async def events(request: Request) -> Response:
-            dep = self._find(request.path_params["id"])
-            heartbeat = self.runner.config.heartbeat_interval
-            subscription = self.runner.bus.subscribe(dep.id)
-            sub = subscription.__enter__()
-            await self.runner.store.flush()  # what was published before we subscribed is stored
-            logs = await asyncio.to_thread(self.runner.store.logs, dep.id)
-            seen = {r.ts_ns for r in logs}
-
-            async def stream() -> AsyncIterator[bytes]:
-                try:
-                    for r in logs:
-                        yield sse_event({"event": "log", "message": r.message,
-                                    "timestamp": format_ns(r.ts_ns)})
-                    if dep.status in TERMINAL:
-                        yield sse_event({"event": "deployment_state", "deployment": dep.to_wire(),
-                                    "timestamp": format_ns(now_ns())})
-                        return
-                    while True:
-                        try:
-                            event = await asyncio.wait_for(sub.get(), heartbeat)
-                        except TimeoutError:
-                            yield sse_event({"event": "sse_heartbeat",
-                                        "timestamp": format_ns(now_ns())})
-                            continue
-                        if event["event"] == "log" and _ns(event) in seen:
-                            continue
-                        yield sse_event(event)
-                        if (event["event"] == "deployment_state"
-                                and event["deployment"]["status"] in TERMINAL):
-                            return
-                finally:
-                    subscription.__exit__(None, None, None)
-
-            return StreamingResponse(stream(), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-
-        return [
-            Route("/deployments", guard(create), methods=["POST"]),
-            Route("/deployments", guard(list_), methods=["GET"]),
-            Route("/deployments/{id}", guard(get), methods=["GET"]),
-            Route("/deployments/{id}/events", guard(events), methods=["GET"]),
-        ]
-
-    def _find(self, dep_id: str) -> Deployment:
-        dep = self.items.get(dep_id)
-        if dep is None:
-            raise not_found(f"deployment {dep_id!r} not found")
-        return dep
-
-
-def _ns(event: dict[str, Any]) -> int:
-    from ...timeutil import parse_since
-
-    return parse_since(event["timestamp"])
+            self.log(f"serving {len(self.pools)} deployed version(s)")
 
 
 class _Failed(Exception):

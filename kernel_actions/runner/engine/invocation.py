@@ -20,7 +20,7 @@ class Invocation:
     action_name: str
     version: str
     payload: str | None
-    status: str
+    status: Status
     created_ns: int
     timeout_s: float
     is_async: bool

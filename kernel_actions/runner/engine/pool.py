@@ -64,6 +64,17 @@ async def _reap(proc: subprocess.Popen[bytes], interval: float = 0.005) -> int:
     return code
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker's process group (the worker and what its actions started)."""
+    if proc.returncode is not None:
+        return  # reaped: its id may belong to someone else now
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "connection lost"
@@ -118,6 +129,9 @@ class WorkerProcess:
                 env={**env, WORKER_FD_ENV: str(child.fileno())},
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
+                # Its own session and process group: whatever an action starts belongs to
+                # the group, and killing the group leaves nothing behind.
+                start_new_session=True,
             )
         finally:
             child.close()
@@ -126,7 +140,7 @@ class WorkerProcess:
         try:
             ready = await asyncio.wait_for(read_message(reader), READY_TIMEOUT)
         except TimeoutError:
-            proc.kill()
+            _kill_group(proc)
             writer.close()
             await _reap(proc)
             raise RuntimeError(f"worker did not start within {READY_TIMEOUT:g} s") from None
@@ -177,6 +191,9 @@ class WorkerProcess:
             self.kill()
         finally:
             self.writer.close()
+            # The worker is gone or going: take what its actions started with it. The
+            # group is killed before the worker is reaped, while its id can't be reused.
+            _kill_group(self.proc)
             code = await _reap(self.proc)
             if self.kill_reason is not None:
                 reason = f"killed: {self.kill_reason}"
@@ -213,10 +230,15 @@ class WorkerProcess:
         self.writer.close()
 
     def kill(self, reason: str | None = None) -> None:
+        """Kill the worker and every process its actions started (its process group)."""
         if reason is not None and self.kill_reason is None:
             self.kill_reason = reason
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
+        _kill_group(self.proc)
+
+    @property
+    def alive(self) -> bool:
+        """Whether work may still be sent to it (it has not exited or lost its socket)."""
+        return not self.exited.done() and not self.writer.is_closing()
 
     def rss_mb(self) -> float | None:
         """Resident memory of the worker process (Linux), in MB."""

@@ -15,17 +15,18 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ...ids import new_id
-from ...outcome import REASONS
+from ...outcome import REASONS, FailureKind
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, conflict, not_found
 from . import background
 from .events import EventBus
-from .invocation import Invocation
+from .invocation import Invocation, Status
 from .pool import CodePool, WorkerProcess
 from .store import Store
+from .text import check_json_text, check_text
 
 __all__ = ["Scheduler", "Active"]
 
@@ -46,8 +47,15 @@ class Active:
     created: dict[str, Any] = field(default_factory=dict)
 
 
-def _failure_output(kind: str, message: str) -> str:
+def _failure_output(kind: FailureKind, message: str) -> str:
     return json.dumps({"error": kind, "message": message})
+
+
+def _set_outcome(inv: Invocation, status: str, output: str | None, reason: str | None) -> None:
+    inv.status = status
+    inv.output = output
+    inv.status_reason = reason if status == "failed" else None
+    inv.finished_ns = now_ns()
 
 
 def _reason_from_output(output: str | None) -> str:
@@ -89,6 +97,37 @@ class Scheduler:
         self.queue: deque[str] = deque()
         self.running = 0
         self.accepting = True
+
+    # -- what features may ask and tell -------------------------------------------------
+
+    def add_pool(self, pool: CodePool) -> None:
+        """Route to ``pool`` from now on (its versions become invocable)."""
+        if pool not in self.pools:
+            self.pools.append(pool)
+        self._dispatch()
+
+    def remove_pool(self, pool: CodePool) -> None:
+        """Route nothing more to ``pool``; what runs there finishes."""
+        if pool in self.pools:
+            self.pools.remove(pool)
+
+    def live(self, inv_id: str) -> Invocation | None:
+        """The invocation as the scheduler holds it while unfinished, else ``None``."""
+        active = self.active.get(inv_id)
+        return active.inv if active is not None else None
+
+    def is_running(self, inv_id: str) -> bool:
+        """Whether the invocation is still under way (queued or running, not yet final)."""
+        active = self.active.get(inv_id)
+        return active is not None and not active.inv.terminal
+
+    def drain_time(self, pool: CodePool) -> float:
+        """The longest timeout of what runs in ``pool``: how long it may take to drain."""
+        return max([a.inv.timeout_s for a in self.active.values()
+                    if a.worker is not None and a.worker.pool is pool] or [0.0])
+
+    def queued_count(self) -> int:
+        return sum(1 for a in self.active.values() if a.inv.status == "queued")
 
     # -- routing ------------------------------------------------------------------------
 
@@ -156,6 +195,10 @@ class Scheduler:
         if not self.accepting:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
+        for name, value in (("app_name", app_name), ("action_name", action_name),
+                            ("version", version)):
+            check_text(name, value)
+        check_json_text("payload", payload)
         pool = self.check_target(app_name, action_name, version)
         loop = asyncio.get_running_loop()
         inv = Invocation(
@@ -188,7 +231,7 @@ class Scheduler:
             inv = active.inv
             found = self.route(inv.app_name, inv.version)
             if found is None:
-                if any(p.current is None for p in self.pools):
+                if any(p.current is None or not p.current.alive for p in self.pools):
                     self.queue.append(inv_id)  # code (re)loading: wait for it
                     continue
                 self._finish(active, "failed", _failure_output(
@@ -197,8 +240,8 @@ class Scheduler:
                 continue
             pool, app = found
             worker = pool.current
-            if worker is None:
-                self.queue.append(inv_id)
+            if worker is None or not worker.alive:
+                self.queue.append(inv_id)  # no worker, or one that died: wait for the next
                 continue
             if inv.action_name not in {a["name"] for a in app["actions"]}:
                 self._finish(active, "failed", _failure_output(
@@ -219,38 +262,57 @@ class Scheduler:
             self._publish(inv)
 
     def _finish(
-        self, active: Active, status: str, output: str | None, reason: str | None,
-        error: str | None = None,
+        self, active: Active, status: Status, output: str | None, reason: str | None,
+        error: FailureKind | None = None, *, dispatch: bool = True,
     ) -> bool:
+        """Make ``active`` terminal; False when it already was (a final state is final).
+
+        With ``dispatch=False`` the freed slot is not handed on yet: the caller fails
+        several invocations at once and dispatches after (a crashed worker's).
+        """
         inv = active.inv
         if inv.terminal:
             return False
+        self._stop_timer(active)
+        self._release_slot(active)
+        _set_outcome(inv, status, output, reason)
+        self._announce_error(inv, error)
+        self._publish(inv)
+        self._persist(active)
+        if self.on_finished is not None:
+            self.on_finished(inv)
+        if dispatch:
+            self._dispatch()
+        return True
+
+    @staticmethod
+    def _stop_timer(active: Active) -> None:
         if active.timer is not None:
             active.timer.cancel()
             active.timer = None
+
+    def _release_slot(self, active: Active) -> None:
         if active.counted:
             active.counted = False
             self.running -= 1
-        inv.status = status
-        inv.output = output
-        inv.status_reason = reason if status == "failed" else None
-        inv.finished_ns = now_ns()
-        if status == "failed" and self.bus.has_subscribers(inv.id):
+
+    def _announce_error(self, inv: Invocation, error: str | None) -> None:
+        """The ``error`` SSE event a failed invocation's stream carries before its last state."""
+        if inv.status == "failed" and self.bus.has_subscribers(inv.id):
             self.bus.publish(inv.id, {
                 "event": "error",
-                "error": {"code": error or "invocation_failed", "message": reason or "failed"},
-                "timestamp": format_ns(inv.finished_ns),
+                "error": {"code": error or "invocation_failed",
+                          "message": inv.status_reason or "failed"},
+                "timestamp": format_ns(inv.finished_ns or now_ns()),
             })
-        self._publish(inv)
-        fut = self.store.save(inv, wait=True)
+
+    def _persist(self, active: Active) -> None:
+        """Save the terminal state; whoever awaits ``active.done`` wakes once it is durable."""
+        fut = self.store.save(active.inv, wait=True)
         if fut is None:
             self._settle(active)
         else:
             fut.add_done_callback(lambda _: self._settle(active))
-        if self.on_finished is not None:
-            self.on_finished(inv)
-        self._dispatch()
-        return True
 
     def _settle(self, active: Active) -> None:
         self.active.pop(active.inv.id, None)
@@ -263,11 +325,17 @@ class Scheduler:
             return
         seconds = f"{active.inv.timeout_s:g}"
         worker = active.worker
-        self._finish(
-            active, "failed",
-            _failure_output("timed_out", f"invocation did not finish within {seconds} s"),
-            f"Invocation timed out after {seconds} s", "timed_out",
-        )
+        if active.inv.status == "queued":
+            # It never ran: say so, and why it waited (no free slot, or no code to run it).
+            why = (f"all {self.max_concurrency} concurrency slots were busy"
+                   if self.running >= self.max_concurrency else "the code was not loaded")
+            message = f"invocation timed out while queued after {seconds} s: {why}"
+            reason = f"Invocation timed out while queued after {seconds} s ({why})"
+        else:
+            message = f"invocation did not finish within {seconds} s"
+            reason = f"Invocation timed out after {seconds} s"
+        self._finish(active, "failed", _failure_output("timed_out", message), reason,
+                     "timed_out")
         if worker is not None:
             self._abandon(inv_id, worker)
 
@@ -314,19 +382,26 @@ class Scheduler:
             worker.pool.maybe_stop(worker)
 
     def worker_exited(self, worker: WorkerProcess, reason: str) -> None:
-        for inv_id in list(worker.in_flight):
-            active = self.active.get(inv_id)
-            if active is not None:
+        """Fail what was running in ``worker``; everything queued runs on its replacement.
+
+        The pool forgets the worker first, so no invocation freed by these failures is
+        handed to the dead process; they are all dispatched once, at the end.
+        """
+        lost = [self.active.get(inv_id) for inv_id in worker.in_flight]
+        worker.in_flight.clear()
+        pool = worker.pool
+        replace = pool is not None and pool.worker_exited(worker)
+        for active in lost:
+            if active is not None and active.worker is worker:
                 self._finish(
                     active, "failed",
                     _failure_output("worker_crashed", f"the worker process {reason}"),
-                    f"Worker crashed ({reason})", "worker_crashed",
+                    f"Worker crashed ({reason})", "worker_crashed", dispatch=False,
                 )
-        worker.in_flight.clear()
-        pool = worker.pool
-        if pool is not None and pool.worker_exited(worker):
+        if replace and pool is not None:
             self.log(f"worker {worker.pid} {reason}; starting a fresh one")
             background.start(pool.reload(), name="reload")
+        self._dispatch()
 
     # -- API operations -----------------------------------------------------------------
 
@@ -336,7 +411,9 @@ class Scheduler:
             return active.inv
         return await asyncio.to_thread(self.store.get, inv_id)
 
-    async def update(self, inv_id: str, status: str, output: str | None) -> Invocation:
+    async def update(self, inv_id: str, status: Literal["succeeded", "failed"],
+                     output: str | None) -> Invocation:
+        check_json_text("output", output)
         active = self.active.get(inv_id)
         if active is None:
             inv = await asyncio.to_thread(self.store.get, inv_id)

@@ -13,6 +13,7 @@ connections (one per thread), which WAL lets run beside the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .invocation import Invocation
+from .invocation import Invocation, Status
 
 __all__ = ["Store", "ListFilters", "LogRecord"]
 
@@ -82,7 +83,7 @@ class LogRecord:
 class ListFilters:
     app_name: str | None = None
     action_name: str | None = None
-    status: str | None = None
+    status: Status | None = None
     version: str | None = None
     deployment_id: str | None = None
     since_ns: int | None = None
@@ -112,6 +113,10 @@ def _update_params(inv: Invocation) -> tuple[Any, ...]:
     )
 
 
+#: What one bad write raises: SQLite's errors, and the driver's for values it can't bind
+#: (text that isn't valid Unicode, an integer too large).
+_WRITE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
+
 _Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool, "asyncio.Future[None] | None"]
 
 
@@ -135,6 +140,21 @@ class Store:
         conn.close()
         return store
 
+    def declare_schema(self, sql: str) -> None:
+        """Create a feature's own tables (``CREATE TABLE IF NOT EXISTS ...``) beside these.
+
+        Run before :meth:`start`, or between batches: it commits on a connection of its own.
+        """
+        conn = self._connect()
+        try:
+            conn.executescript(sql)
+        finally:
+            conn.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read (any thread): for features' own tables."""
+        return [tuple(r) for r in self._reader().execute(sql, params).fetchall()]
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -152,7 +172,8 @@ class Store:
         self._pending: list[_Op] = []
         #: Invocation state writes by id: only the latest state of each is written.
         self._saves: dict[str, tuple[Any, ...]] = {}
-        self._save_waiters: list[asyncio.Future[None]] = []
+        #: Who waits for an invocation's state to be committed, by id.
+        self._save_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._flush_scheduled = False
         #: Rows in ``invocations``, kept up to date by the batches (see ``_seq_at``).
         self._rows: int | None = int(
@@ -162,13 +183,30 @@ class Store:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
         saves, self._saves = self._saves, {}
-        waiters, self._save_waiters = self._save_waiters, []
+        waiters, self._save_waiters = self._save_waiters, {}
         if not batch and not saves:
             return
-        conn = self._conn
-        error: BaseException | None = None
         try:
-            conn.execute("BEGIN")
+            self._commit_all(batch, saves)
+        except _WRITE_ERRORS:
+            # One bad write must not cost the others theirs: write them again one by
+            # one, each in its own savepoint, and fail only the writes that fail.
+            self._commit_each(batch, saves, waiters)
+            return
+        except BaseException as exc:  # pragma: no cover - the loop is stopping
+            _resolve([f for *_, f in batch if f is not None]
+                     + [f for fs in waiters.values() for f in fs], exc)
+            raise
+        if self._rows is not None:
+            self._rows += sum(1 for sql, *_ in batch if sql is _INSERT)
+        _resolve([f for *_, f in batch if f is not None]
+                 + [f for fs in waiters.values() for f in fs], None)
+
+    def _commit_all(self, batch: list[_Op], saves: dict[str, tuple[Any, ...]]) -> None:
+        """The whole batch in one transaction; on any error nothing of it is written."""
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
             for sql, params, many, _ in batch:
                 if many:
                     conn.executemany(sql, params)  # type: ignore[arg-type]
@@ -177,15 +215,54 @@ class Store:
             if saves:  # after the inserts they may update
                 conn.executemany(_UPDATE, saves.values())
             conn.execute("COMMIT")
-            if self._rows is not None:
-                self._rows += sum(1 for sql, *_ in batch if sql is _INSERT)
-        except BaseException as exc:  # pragma: no cover - disk full, corruption
-            error = exc
-            try:
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        _resolve([f for *_, f in batch if f is not None] + waiters, error)
+            raise
+
+    def _commit_each(self, batch: list[_Op], saves: dict[str, tuple[Any, ...]],
+                     waiters: dict[str, list[asyncio.Future[None]]]) -> None:
+        """The batch again, one write per savepoint: a failing write is skipped and its
+        waiter told, the rest commit together (rows of a multi-row write one by one)."""
+        conn = self._conn
+        inserted = 0
+
+        def attempt(sql: str, params: Sequence[Any]) -> BaseException | None:
+            conn.execute("SAVEPOINT one")
+            try:
+                conn.execute(sql, params)
+            except _WRITE_ERRORS as exc:
+                conn.execute("ROLLBACK TO one")
+                conn.execute("RELEASE one")
+                return exc
+            conn.execute("RELEASE one")
+            return None
+
+        outcomes: list[tuple[list[asyncio.Future[None]], BaseException | None]] = []
+        try:
+            conn.execute("BEGIN")
+            for sql, params, many, fut in batch:
+                rows = list(params) if many else [params]  # type: ignore[arg-type]
+                errors = [e for e in (attempt(sql, row) for row in rows) if e is not None]
+                if sql is _INSERT and not errors:
+                    inserted += 1
+                if fut is not None:
+                    outcomes.append(([fut], errors[0] if errors else None))
+            for inv_id, params in saves.items():
+                outcomes.append((waiters.pop(inv_id, []), attempt(_UPDATE, params)))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # pragma: no cover - disk full, corruption
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            _resolve([f for *_, f in batch if f is not None]
+                     + [f for fs in waiters.values() for f in fs]
+                     + [f for fs, _ in outcomes for f in fs], exc)
+            return
+        if self._rows is not None:
+            self._rows += inserted
+        for futures, error in outcomes:
+            _resolve(futures, error)
+        _resolve([f for fs in waiters.values() for f in fs], None)
 
     def _put(self, sql: str, params: Any, many: bool, wait: bool) -> asyncio.Future[None] | None:
         if self._loop is None:
@@ -226,7 +303,7 @@ class Store:
         fut = None
         if wait:
             fut = self._loop.create_future()
-            self._save_waiters.append(fut)
+            self._save_waiters.setdefault(inv.id, []).append(fut)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -352,22 +429,6 @@ class Store:
         rows = self._reader().execute(sql + " ORDER BY seq", params).fetchall()
         return [LogRecord(*r) for r in rows]
 
-    def app_logs(
-        self, app_name: str, since_ns: int | None, after_seq: int = 0, limit: int = 1000
-    ) -> list[tuple[int, str, int, str]]:
-        """``(seq, invocation_id, ts_ns, message)`` for an app's invocations, oldest first."""
-        sql = (
-            "SELECT l.seq, l.invocation_id, l.ts_ns, l.message FROM logs l "
-            "JOIN invocations i ON i.id = l.invocation_id WHERE i.app_name=? AND l.seq>?"
-        )
-        params: list[Any] = [app_name, after_seq]
-        if since_ns is not None:
-            sql += " AND l.ts_ns>=?"
-            params.append(since_ns)
-        sql += " ORDER BY l.seq LIMIT ?"
-        params.append(limit)
-        return [tuple(r) for r in self._reader().execute(sql, params).fetchall()]  # type: ignore[misc]
-
     def unfinished(self) -> list[Invocation]:
         """Invocations left queued or running (a restart's work), oldest first."""
         rows = self._reader().execute(
@@ -375,9 +436,6 @@ class Store:
             "ORDER BY seq"
         ).fetchall()
         return [_row(r) for r in rows]
-
-    def count(self) -> int:
-        return int(self._reader().execute("SELECT COUNT(*) FROM invocations").fetchone()[0])
 
     def run_in_reader(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return fn(self._reader())

@@ -26,6 +26,7 @@ from ...execution import execute
 from ...loader import load_apps
 from ...manifest import build_manifest
 from ...outcome import Outcome, failure
+from .children import group_members, kill_members, reap_zombies
 from .protocol import WORKER_FD_ENV, Outbox, read_message
 
 __all__ = ["main", "MAX_LOG_LINES"]
@@ -34,6 +35,8 @@ __all__ = ["main", "MAX_LOG_LINES"]
 MAX_LOG_LINES = 10_000
 #: Largest output kept (JSON text); a larger one fails the invocation with a clear reason.
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+#: How long the worker stays idle before it tidies up the processes actions left behind.
+TIDY_DELAY = 0.05
 
 
 def _die_with_parent() -> None:
@@ -60,6 +63,13 @@ class Worker:
         self._pending_logs: list[list[Any]] = []
         self._flush_scheduled = False
         self._log_counts: dict[str, int] = {}
+        #: Processes started while the code loaded (a helper it keeps): never killed.
+        self._kept: set[int] = set()
+        #: Whether an invocation was cancelled (or timed out) since the worker was last idle.
+        self._cancelled = False
+        #: Whether a child process exited since the last tidy (it may be a zombie).
+        self._child_exited = False
+        self._tidy: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop
         self.writer: asyncio.StreamWriter
         self.outbox: Outbox
@@ -114,6 +124,7 @@ class Worker:
                        "location": None, "detail": None})
             return
         self.actions = {(a.app_name, a.name): a for app in loaded.apps for a in app}
+        self._kept = group_members()
         self.send({"t": "loaded", "manifest": build_manifest(loaded.apps, target)})
 
     async def _invoke(self, msg: dict[str, Any]) -> None:
@@ -159,6 +170,9 @@ class Worker:
         self._flush_logs()
         self.tasks.pop(inv_id, None)
         self._log_counts.pop(inv_id, None)
+        if message.get("cancelled"):
+            self._cancelled = True
+        self._schedule_tidy()
         try:
             self.send(message)
         except (ValueError, OverflowError) as exc:  # pragma: no cover - absurd sizes
@@ -166,12 +180,41 @@ class Worker:
                        "output": None, "status_reason": f"Result too large: {exc}",
                        "error": "output_not_json"})
 
+    # -- processes actions leave behind ----------------------------------------------------
+
+    def _schedule_tidy(self) -> None:
+        if not self.tasks and self._tidy is None:
+            self._tidy = self.loop.call_later(TIDY_DELAY, self._tidy_up)
+
+    def _tidy_up(self) -> None:
+        """Once idle: kill what cancelled actions left running, reap exited children.
+
+        Processes can't be told apart by invocation, so this waits until none runs: a
+        cancelled action's processes go then; a finished action's children that exited
+        are reaped (no zombies); a process started while the code loaded is kept.
+        """
+        self._tidy = None
+        if self.tasks:
+            return
+        if self._cancelled:
+            self._cancelled = False
+            kill_members(self._kept)
+        if self._child_exited:
+            self._child_exited = False
+            reap_zombies()
+
+    def _on_sigchld(self) -> None:
+        self._child_exited = True
+        self._schedule_tidy()
+
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         reader, self.writer = await asyncio.open_unix_connection(sock=self.sock)
         self.outbox = Outbox(self.writer, self.loop)
         self.send({"t": "ready", "pid": os.getpid()})
+        # A child that exits while the worker is idle is reaped then, not left a zombie.
+        self.loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
         with capture_output():
             while True:
                 msg = await read_message(reader)
@@ -189,7 +232,9 @@ class Worker:
                 elif kind == "exit":
                     break
                 await self.writer.drain()
-        # The runner is gone or asked us to leave: don't wait for threads still running.
+        # The runner is gone or asked us to leave: don't wait for threads still running, and
+        # take every process the actions started along (reaped here, not left to init).
+        kill_members()
         os._exit(0)
 
 

@@ -1,1 +1,3 @@
-"""The HTTP layer: the Starlette app, its guards and helpers, the dashboard and OpenAPI."""
+"""The HTTP layer: route modules by concept (invocations, apps, the runner's own
+endpoints, the dashboard), assembled by ``api.build_api``; the SSE stream loop,
+shared helpers, auth and the OpenAPI document."""

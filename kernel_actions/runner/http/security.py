@@ -23,7 +23,7 @@ JSON 403/415 answers that say why and how to allow the request on purpose.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -31,10 +31,11 @@ from urllib.parse import urlsplit
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..hostnames import split_host
 from .common import json_response
 
 if TYPE_CHECKING:
-    from ..server import Runner
+    from ..config import Config
 
 __all__ = ["HostPolicy", "SecurityMiddleware", "UPLOAD_CONTENT_TYPES", "request_guards",
            "split_host"]
@@ -44,37 +45,6 @@ UPLOAD_CONTENT_TYPES = frozenset({"multipart/form-data"})
 _JSON_TYPES = frozenset({"application/json"})
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 _WILDCARDS = ("0.0.0.0", "::", "")
-
-
-def split_host(value: str) -> tuple[str, int | None] | None:
-    """``(hostname, port)`` of a ``Host`` header value, lower-cased; ``None`` if malformed.
-
-    IPv6 literals lose their brackets (``[::1]:80`` → ``("::1", 80)``).
-    """
-    value = value.strip().lower()
-    if not value or any(c in value for c in "/@?# \t"):
-        return None
-    if value.startswith("["):
-        end = value.find("]")
-        if end < 0:
-            return None
-        name, rest = value[1:end], value[end + 1:]
-        if rest and not rest.startswith(":"):
-            return None
-        port_text = rest[1:] if rest else None
-    elif value.count(":") > 1:
-        return None  # an IPv6 literal must be bracketed in a Host header
-    else:
-        name, _, port_text = value.partition(":")
-        if not _:
-            port_text = None
-    if not name:
-        return None
-    if port_text is None:
-        return name.rstrip("."), None
-    if not port_text.isdigit() or not 0 < int(port_text) <= 65535:
-        return None
-    return name.rstrip("."), int(port_text)
 
 
 def _is_ip_literal(name: str) -> bool:
@@ -229,19 +199,18 @@ class SecurityMiddleware:
         return self.policy.allows(parts.hostname.rstrip("."), port)
 
 
-def request_guards(runner: Runner) -> list[Middleware]:
+def request_guards(config: Config, port: Callable[[], int],
+                   upload_limits: Mapping[str, int]) -> list[Middleware]:
     """The middleware every request passes, outermost first: retry advice, origin and
     host rules, body limits (authentication comes after, in ``build_api``)."""
     from ...limits import MAX_PAYLOAD_BYTES
     from .body_limits import BodyLimitMiddleware
     from .retry import NoRetryHeaderMiddleware
 
-    config = runner.config
-    policy = HostPolicy(config.host, lambda: runner.port, tuple(config.allowed_hosts))
-    uploads = runner.upload_limits
+    policy = HostPolicy(config.host, port, tuple(config.allowed_hosts))
     return [
         Middleware(NoRetryHeaderMiddleware),
-        Middleware(SecurityMiddleware, policy=policy, upload_paths=tuple(uploads)),
-        Middleware(BodyLimitMiddleware, default_limit=3 * MAX_PAYLOAD_BYTES, limits=uploads,
-                   idle_timeout=config.body_timeout),
+        Middleware(SecurityMiddleware, policy=policy, upload_paths=tuple(upload_limits)),
+        Middleware(BodyLimitMiddleware, default_limit=3 * MAX_PAYLOAD_BYTES,
+                   limits=dict(upload_limits), idle_timeout=config.body_timeout),
     ]

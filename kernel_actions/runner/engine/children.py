@@ -1,0 +1,109 @@
+"""The processes an action starts: found through the worker's process group, killed, reaped.
+
+Each worker runs in its own session and process group (the runner starts it so), and
+every process an action starts, and whatever those start, inherits that group unless
+it leaves on purpose. That makes the group the set of "processes this worker's
+actions started", which lets the worker kill what a cancelled or timed-out action
+left running, reap children that exited without being waited for, and lets the
+runner kill the whole group when the worker goes away. Linux only (``/proc``);
+elsewhere these find nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+__all__ = ["group_members", "kill_members", "reap_zombies"]
+
+_PROC = Path("/proc")
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """``(state, ppid, pgrp)`` of a process, or ``None`` when it is gone."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces or parentheses itself.
+    fields = raw[raw.rfind(b")") + 2:].split()
+    try:
+        return fields[0].decode(), int(fields[1]), int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def group_members(pgid: int | None = None) -> set[int]:
+    """Live (not zombie) processes of process group ``pgid`` (this one's), except this one."""
+    pgid = os.getpgrp() if pgid is None else pgid
+    me = os.getpid()
+    found: set[int] = set()
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        info = _stat(int(name))
+        if info is not None and info[2] == pgid and info[0] != "Z":
+            found.add(int(name))
+    return found
+
+
+def kill_members(keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """SIGKILL every other process of this process group not in ``keep``; reap our own.
+
+    Returns the killed pids. Killed direct children are waited for (briefly), so none is
+    left a zombie; others are reaped by their own parent, which dies with them.
+    """
+    killed = sorted(group_members() - set(keep))
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    me = os.getpid()
+    deadline = time.monotonic() + 1.0
+    for pid in killed:
+        while True:
+            info = _stat(pid)
+            if info is None or info[1] != me:
+                break  # gone, or not ours to reap
+            if info[0] == "Z":
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+    return killed
+
+
+def _children() -> set[int]:
+    """This process's direct children, from ``/proc`` (zombies included)."""
+    me = os.getpid()
+    found: set[int] = set()
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return found
+    for name in names:
+        if name.isdigit():
+            info = _stat(int(name))
+            if info is not None and info[1] == me:
+                found.add(int(name))
+    return found
+
+
+def reap_zombies() -> list[int]:
+    """Wait for direct children that exited without anyone waiting for them."""
+    reaped = []
+    for pid in _children():
+        info = _stat(pid)
+        if info is not None and info[0] == "Z":
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    reaped.append(pid)
+    return reaped

@@ -1,0 +1,74 @@
+"""Text the runner keeps must be valid Unicode: checked before it reaches the store.
+
+JSON can carry a lone UTF-16 surrogate (``"\\ud800"``), and Python decodes it into a
+``str`` that can't be encoded as UTF-8: SQLite, the worker protocol and every JSON
+answer would fail on it later, far from the request that brought it. So a request
+field holding one is refused up front with a 400 that names the field, whether the
+surrogate is in the field's text itself or escaped in the JSON text it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ..errors import bad_request
+
+__all__ = ["check_text", "check_json_text", "text_problem"]
+
+#: A ``\\uD800``-``\\uDFFF`` escape: only then can JSON text decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def text_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as Unicode text, or ``None`` when it is fine."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"holds a lone surrogate (U+{ord(value[exc.start]):04X}) at character "
+                f"{exc.start}: text must be valid Unicode")
+    return None
+
+
+def _walk(value: Any) -> str | None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem is not None:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def check_text(field: str, value: object) -> None:
+    """Refuse (400) a string field that is not valid Unicode text; anything else passes."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            raise bad_request(f"{field!r} {problem}")
+
+
+def check_json_text(field: str, value: object) -> None:
+    """Like :func:`check_text`, and also refuse JSON text whose strings decode to one.
+
+    The decoded check runs only when the text has a surrogate escape at all, so the
+    usual payload costs one encode.
+    """
+    check_text(field, value)
+    if not isinstance(value, str) or not _SURROGATE_ESCAPE.search(value):
+        return
+    try:
+        decoded = json.loads(value)
+    except (ValueError, RecursionError):
+        return  # not JSON: the caller's own check says so
+    problem = _walk(decoded)
+    if problem is not None:
+        raise bad_request(f"{field!r} is JSON whose text {problem} (a \\uD800-\\uDFFF escape "
+                          "without its pair)")

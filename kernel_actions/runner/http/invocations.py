@@ -1,0 +1,219 @@
+"""The invocation endpoints: create, list, read, update, and follow one's events.
+
+Shapes follow the official SDKs' generated types field for field; errors are
+``{"code", "message"}`` with the hosted API's statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ...timeutil import format_ns, now_ns, parse_since
+from ..engine.events import EventBus
+from ..engine.invocation import TERMINAL, Invocation
+from ..engine.scheduler import Scheduler
+from ..engine.store import ListFilters, Store
+from ..engine.text import check_json_text, check_text
+from ..errors import bad_request, not_found
+from .common import (
+    MAX_OFFSET,
+    MAX_PAYLOAD_BYTES,
+    guard,
+    int_param,
+    json_response,
+    page_headers,
+    parse_json,
+    read_json_body,
+)
+from .listing import JSONArrayResponse, detail_mode, invocation_rows
+from .retry import warn_if_retried
+from .sse import EventStream
+
+__all__ = ["InvocationRoutes"]
+
+
+def _str_field(body: dict[str, Any], name: str, *, required: bool = True,
+               default: str | None = None) -> str | None:
+    value = body.get(name, default)
+    if value is None:
+        if required:
+            raise bad_request(f"{name!r} is required")
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise bad_request(f"{name!r} must be a non-empty string")
+    return value
+
+
+def _check_payload(payload: Any) -> str | None:
+    if payload is None:
+        return None
+    if not isinstance(payload, str):
+        raise bad_request("'payload' must be a string holding JSON, e.g. \"{\\\"key\\\": 1}\"")
+    if len(payload) > MAX_PAYLOAD_BYTES // 4 and len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        raise bad_request(
+            f"payload is {len(payload.encode())} bytes: the limit is 4.5 MB "
+            f"({MAX_PAYLOAD_BYTES} bytes)"
+        )
+    if payload == "":
+        return None
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise bad_request(f"'payload' is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad_request("'payload' is nested too deeply") from None
+    return payload
+
+
+def _state_event(inv: Invocation) -> dict[str, Any]:
+    return {"event": "invocation_state", "invocation": inv.to_wire(),
+            "timestamp": format_ns(now_ns())}
+
+
+def _ends_invocation(event: dict[str, Any]) -> bool:
+    return event["event"] == "invocation_state" and event["invocation"]["status"] in TERMINAL
+
+
+class InvocationRoutes:
+    """``/invocations`` and ``/invocations/{id}[/events]``, over the scheduler and the store."""
+
+    def __init__(self, scheduler: Scheduler, store: Store, bus: EventBus, *,
+                 heartbeat: float, sync_timeout: float = 100.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.scheduler = scheduler
+        self.store = store
+        self.bus = bus
+        self.heartbeat = heartbeat
+        self.sync_timeout = sync_timeout
+        self.log = log or (lambda line: None)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/invocations", guard(self.create_invocation), methods=["POST"]),
+            Route("/invocations", guard(self.list_invocations), methods=["GET"]),
+            Route("/invocations/{id}", guard(self.get_invocation), methods=["GET"]),
+            Route("/invocations/{id}", guard(self.update_invocation), methods=["PATCH"]),
+            Route("/invocations/{id}/events", guard(self.invocation_events), methods=["GET"]),
+        ]
+
+    async def create_invocation(self, request: Request) -> Response:
+        body = await read_json_body(request)
+        app_name = _str_field(body, "app_name")
+        action_name = _str_field(body, "action_name")
+        version = _str_field(body, "version", required=False, default="latest") or "latest"
+        payload = _check_payload(body.get("payload"))
+        is_async = body.get("async", False)
+        if not isinstance(is_async, bool):
+            raise bad_request("'async' must be true or false")
+        timeout = body.get("async_timeout_seconds")
+        if timeout is None:
+            timeout = 900
+        elif isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+                10 <= timeout <= 3600):
+            raise bad_request(
+                f"'async_timeout_seconds' must be between 10 and 3600, got {timeout!r}")
+        assert app_name is not None and action_name is not None
+        for name in ("app_name", "action_name", "version"):
+            check_text(name, body.get(name))
+        check_json_text("payload", payload)
+        if not is_async:
+            warn_if_retried(request, self.sync_timeout, self.log)
+        active = await self.scheduler.submit(
+            app_name, action_name, version, payload, is_async=is_async,
+            async_timeout=float(timeout),
+        )
+        if is_async:
+            return json_response(active.created, 202)
+        await active.done
+        return json_response(active.inv.to_created())
+
+    async def get_invocation(self, request: Request) -> Response:
+        inv = await self.scheduler.get(request.path_params["id"])
+        if inv is None:
+            raise not_found(f"invocation {request.path_params['id']!r} not found")
+        if request.query_params.get("detail") in ("1", "true"):
+            return json_response(inv.to_detail())
+        return json_response(inv.to_wire())
+
+    async def update_invocation(self, request: Request) -> Response:
+        body = await read_json_body(request)
+        status = body.get("status")
+        if status not in ("succeeded", "failed"):
+            raise bad_request(f"'status' must be 'succeeded' or 'failed', got {status!r}")
+        output = body.get("output")
+        if output is not None:
+            if not isinstance(output, str):
+                raise bad_request("'output' must be a string holding JSON")
+            parse_json(output, "'output'")
+            check_json_text("output", output)
+        inv = await self.scheduler.update(request.path_params["id"], status, output)
+        return json_response(inv.to_wire())
+
+    async def list_invocations(self, request: Request) -> Response:
+        q = request.query_params
+        limit = int_param(request, "limit", 20, 1, 100)
+        offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
+        status = q.get("status") or None
+        if status is not None and status not in ("queued", "running", "succeeded", "failed"):
+            raise bad_request(
+                f"'status' must be one of queued, running, succeeded, failed; got {status!r}")
+        since_ns = None
+        if q.get("since"):
+            try:
+                since_ns = parse_since(q["since"])
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
+        filters = ListFilters(
+            app_name=q.get("app_name") or None, action_name=q.get("action_name") or None,
+            status=status, version=q.get("version") or None,
+            deployment_id=q.get("deployment_id") or None, since_ns=since_ns,
+            query=q.get("query") or None,
+        )
+        mode = detail_mode(q.get("detail"))
+        if mode is None:
+            raise bad_request(f"'detail' must be 1, 0 or summary; got {q['detail']!r}")
+        items, has_more = await asyncio.to_thread(self.store.list, filters, limit, offset,
+                                                  summary=True)
+
+        def current(inv_id: str) -> Invocation | None:
+            live = self.scheduler.active.get(inv_id)
+            return live.inv if live is not None else None
+
+        return JSONArrayResponse(invocation_rows(items, mode, current, self.store.get),
+                                 headers=page_headers(limit, offset, len(items), has_more))
+
+    async def invocation_events(self, request: Request) -> Response:
+        inv_id = request.path_params["id"]
+        since_ns = None
+        if request.query_params.get("since"):
+            try:
+                since_ns = parse_since(request.query_params["since"])
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
+        with EventStream(self.bus, inv_id) as stream:
+            # Snapshot and subscription happen in one step of the loop: nothing falls between.
+            active = self.scheduler.active.get(inv_id)
+            snapshot: Invocation | None
+            if active is not None:
+                snapshot = active.inv
+                replay = [(ts, line) for ts, line in active.logs
+                          if since_ns is None or ts >= since_ns]
+            else:
+                snapshot = await asyncio.to_thread(self.store.get, inv_id)
+                if snapshot is None:
+                    raise not_found(f"invocation {inv_id!r} not found")
+                replay = [(r.ts_ns, r.message) for r in await asyncio.to_thread(
+                    self.store.logs, inv_id, since_ns)]
+        state = _state_event(snapshot)
+        logs = [{"event": "log", "message": line, "timestamp": format_ns(ts)}
+                for ts, line in replay]
+        if state["invocation"]["status"] in TERMINAL:
+            return stream.response([*logs, state], heartbeat=self.heartbeat, follow=False)
+        return stream.response([state, *logs], heartbeat=self.heartbeat, ends=_ends_invocation)

@@ -63,6 +63,7 @@ class Runner:
         self.port: int = config.port
         self.started_ns = now_ns()
         self.forced_exit = False
+        self._stop_serving: Callable[[], None] | None = None
         #: What the features get instead of the runner: the engine, the config, the log.
         self.services = RunnerServices(
             config=config, store=self.store, bus=self.bus, scheduler=self.scheduler,
@@ -204,6 +205,11 @@ class Runner:
     def feature_routes(self) -> list[BaseRoute]:
         return [*deployment_routes(self.deployments), *self.browsers.routes()]
 
+    def request_exit(self) -> None:
+        """Stop serving, gracefully, as Ctrl-C does (for a runner served from code)."""
+        if self._stop_serving is not None:
+            self._stop_serving()
+
     def api(self) -> Starlette:
         return build_api(self.services, status=self.status, app_summaries=self.app_summaries,
                          feature_routes=self.feature_routes(), port=lambda: self.port,
@@ -281,6 +287,7 @@ async def serve(
     sock = _bind(config.host, config.port)
     runner.port = sock.getsockname()[1]
     server = _Server(uv_config, runner)
+    runner._stop_serving = lambda: setattr(server, "should_exit", True)
     watch_task: asyncio.Task[Any] | None = None
     try:
         await runner.startup()

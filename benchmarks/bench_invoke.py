@@ -3,9 +3,14 @@
     python benchmarks/bench_invoke.py [--quick]
 
 Prints sync throughput (16 concurrent clients) and single-client latency side by
-side with the baseline (a bare Starlette endpoint on uvicorn that parses the same
-body and calls the same function), then async throughput for 10,000 invocations
-and SSE delivery latency, which have no baseline.
+side with two baselines run in the same process tree: a bare Starlette endpoint on
+uvicorn that parses the same body and calls the same function, and the *floor*
+(``apps/floor.py``): the same endpoint on httptools + uvloop forwarding each call to
+one worker process over a unix socket, with a SQLite insert and update per
+invocation and one commit per loop turn — the least a process-isolated, durable
+runner must do. Then async throughput for 10,000 invocations and SSE delivery
+latency, which have no baseline. ``--rounds N`` repeats the sync measures and
+prints medians.
 """
 
 from __future__ import annotations
@@ -138,44 +143,68 @@ async def sse_latency(url: str, n: int) -> list[float]:
     return out
 
 
-async def main(quick: bool) -> None:
+async def sync_round(url: str, n_tp: int, n_lat: int) -> tuple[float, list[float]]:
+    return await throughput(url, n_tp, 16), await latency(url, n_lat)
+
+
+async def main(quick: bool, rounds: int) -> None:
     n_tp = 1500 if quick else 5000
     n_lat = 300 if quick else 2000
     n_async = 2000 if quick else 10_000
     print(f"machine: {machine()}")
 
-    bare = uvicorn("bare:app", APPS)
-    bare.wait_http("/invocations")
-    try:
-        bare_tp = await throughput(bare.url, n_tp, 16)
-        bare_lat = await latency(bare.url, n_lat)
-    finally:
-        bare.close()
-
-    run = runner(APPS / "trivial.py")
-    try:
-        run_tp = await throughput(run.url, n_tp, 16)
-        run_lat = await latency(run.url, n_lat)
-        submit_rate, done_rate, ok = await async_burst(run.url, n_async, 16)
-        sse = await sse_latency(run.url, 200 if quick else 500)
-    finally:
-        run.close()
+    servers = {
+        "bare": lambda: uvicorn("bare:app", APPS),
+        "floor": lambda: uvicorn("floor:app", APPS, "--http", "httptools", "--loop", "uvloop"),
+        "runner": lambda: runner(APPS / "trivial.py"),
+    }
+    tps: dict[str, list[float]] = {k: [] for k in servers}
+    p50s: dict[str, list[float]] = {k: [] for k in servers}
+    p99s: dict[str, list[float]] = {k: [] for k in servers}
+    submit_rate = done_rate = 0.0
+    ok = 0
+    sse: list[float] = []
+    for round_no in range(rounds):
+        for name, start in servers.items():  # interleaved: each round sees the same noise
+            server = start()
+            try:
+                if name != "runner":
+                    server.wait_http("/invocations")
+                tp, lat = await sync_round(server.url, n_tp, n_lat)
+                tps[name].append(tp)
+                p50s[name].append(pct(lat, 50))
+                p99s[name].append(pct(lat, 99))
+                if name == "runner" and round_no == rounds - 1:
+                    submit_rate, done_rate, ok = await async_burst(server.url, n_async, 16)
+                    sse = await sse_latency(server.url, 200 if quick else 500)
+            finally:
+                server.close()
 
     print()
-    print(f"{'measure':<44}{'bare starlette':>16}{'kernel-actions':>16}{'ratio':>9}")
-    print(f"{'sync throughput, 16 clients (req/s)':<44}{bare_tp:>16.0f}{run_tp:>16.0f}"
-          f"{run_tp / bare_tp:>8.2f}x")
-    for p in (50, 99):
-        b, r = pct(bare_lat, p), pct(run_lat, p)
-        print(f"{f'sync latency, 1 client, p{p} (ms)':<44}{b:>16.2f}{r:>16.2f}{r - b:>+8.2f}ms")
-    print(f"{f'{n_async} async: submitted/s':<44}{'-':>16}{submit_rate:>16.0f}")
-    print(f"{f'{n_async} async: completed/s (submit to last done)':<44}{'-':>16}{done_rate:>16.0f}")
-    print(f"{f'{n_async} async: succeeded':<44}{'-':>16}{ok:>16d}")
-    print(f"{'SSE state change to receipt, p50 (ms)':<44}{'-':>16}{median(sse):>16.2f}")
-    print(f"{'SSE state change to receipt, p99 (ms)':<44}{'-':>16}{pct(sse, 99):>16.2f}")
+    print(f"medians of {rounds} round(s)")
+    print(f"{'measure':<40}{'bare':>10}{'floor':>10}{'runner':>10}{'vs floor':>11}")
+    tp = {k: median(v) for k, v in tps.items()}
+    print(f"{'sync throughput, 16 clients (req/s)':<40}{tp['bare']:>10.0f}{tp['floor']:>10.0f}"
+          f"{tp['runner']:>10.0f}{tp['runner'] / tp['floor']:>10.2f}x")
+    for label, values in (("p50", p50s), ("p99", p99s)):
+        m = {k: median(v) for k, v in values.items()}
+        print(f"{f'sync latency, 1 client, {label} (ms)':<40}{m['bare']:>10.2f}"
+              f"{m['floor']:>10.2f}{m['runner']:>10.2f}{m['runner'] - m['floor']:>+9.2f}ms")
+    print(f"{f'{n_async} async: submitted/s':<40}{'':>30}{submit_rate:>10.0f}")
+    print(f"{f'{n_async} async: completed/s':<40}{'':>30}{done_rate:>10.0f}")
+    print(f"{f'{n_async} async: succeeded':<40}{'':>30}{ok:>10d}")
+    print(f"{'SSE state change to receipt, p50 (ms)':<40}{'':>30}{median(sse):>10.2f}")
+    print(f"{'SSE state change to receipt, p99 (ms)':<40}{'':>30}{pct(sse, 99):>10.2f}")
+    if rounds > 1:
+        print()
+        for name in servers:
+            print(f"  {name:<7} throughput per round: "
+                  + ", ".join(f"{v:.0f}" for v in tps[name]))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the sync measures")
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.rounds))

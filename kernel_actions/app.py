@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from .action import Action
 from .context import Context, LogSink, capture_output
+from .env_contract import parse_env_spec
 from .errors import ActionDefinitionError, describe_function
 from .ids import new_id
 from .outcome import Outcome
@@ -21,9 +22,17 @@ class App:
     Each ``App`` holds its own actions; nothing is registered globally.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, env: Iterable[str] = ()) -> None:
+        """``env`` names the environment variables the app needs (``"NAME?"``: optional).
+
+        ``dev`` and ``deploy`` check them before any of the app's code runs.
+        """
         if not isinstance(name, str) or not name.strip():
             raise ActionDefinitionError(f"App name must be a non-empty string, got {name!r}")
+        try:
+            self.env = parse_env_spec(env)
+        except ValueError as exc:
+            raise ActionDefinitionError(f"App {name!r}: {exc}") from None
         self.name = name
         self._actions: dict[str, Action] = {}
 
@@ -78,7 +87,8 @@ class App:
 
     def describe(self) -> dict[str, Any]:
         """This app's entry in the manifest."""
-        return {"name": self.name, "actions": [a.describe() for a in self._actions.values()]}
+        return {"name": self.name, "actions": [a.describe() for a in self._actions.values()],
+                "env": [v.describe() for v in self.env]}
 
     def manifest(self) -> dict[str, Any]:
         """The manifest of this app alone (see :func:`kernel_actions.manifest.build_manifest`)."""

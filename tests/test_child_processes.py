@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import RunnerProcess, poll
+from .helpers import RunnerProcess, poll
 
 
 def lingering(pids: list[int], worker_pid: int | None) -> list[int]:

@@ -384,3 +384,21 @@ def test_import_is_light() -> None:
             " if m.split('.')[0] in heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_runner_process_does_not_import_the_framework() -> None:
+    """The parent never runs an action: pydantic and the framework load in workers only."""
+    code = ("import sys, kernel_actions.runner.server; print(sorted(m for m in sys.modules"
+            " if m.split('.')[0] == 'pydantic' or m in ('kernel_actions.app',"
+            " 'kernel_actions.action')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_public_names_load_on_first_use() -> None:
+    import kernel_actions
+
+    assert kernel_actions.App.__module__ == "kernel_actions.app"
+    assert set(kernel_actions.__all__) <= set(dir(kernel_actions))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        kernel_actions.Nope  # noqa: B018

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import RunnerProcess, poll
+from .helpers import RunnerProcess, poll
 
 
 def post(c: httpx.Client, action: str, payload: str | None = None, **extra: object) -> dict:

@@ -12,7 +12,7 @@ import pytest
 from kernel_actions.loader import load_apps
 from kernel_actions.scaffold import ScaffoldError, create_app, list_templates
 
-EXPECTED = {"basic": (3, {"greet", "health"}), "long-running": (2, {"process"}),
+EXPECTED = {"basic": (4, {"greet", "health"}), "long-running": (3, {"process"}),
             "browser": (3, {"get-page-title"})}
 
 
@@ -27,8 +27,8 @@ def test_generated_app_passes_its_own_tests(template: str, tmp_path: Path) -> No
     assert created.app_name == "my-cool-app"
     main = (created.path / "main.py").read_text()
     assert 'App("my-cool-app")' in main and "{{" not in main
-    assert {"main.py", "test_main.py", "README.md", "pyproject.toml", ".gitignore"} <= set(
-        created.files)
+    assert {"main.py", "test_main.py", "README.md", "pyproject.toml", ".gitignore",
+            ".vscode/launch.json"} <= set(created.files)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                           cwd=created.path, capture_output=True, text=True, timeout=120)
     count, actions = EXPECTED[template]

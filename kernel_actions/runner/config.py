@@ -50,6 +50,11 @@ class Config:
     browser_path: str | None = None
     #: Let deployments declare local paths and ``file:`` URLs as dependencies.
     allow_local_deps: bool = False
+    #: Workers listen with debugpy from this port (``dev --debug``); timeouts stop while paused.
+    debug: bool = False
+    debug_port: int = 5678
+    #: With ``debug``: the first invocation waits until a debugger attaches.
+    debug_wait: bool = False
     #: ``Host`` names accepted besides the bound address (``--allowed-host``): ``name``,
     #: ``name:port``, or ``*`` for any (see ``runner.http.security``).
     allowed_hosts: tuple[str, ...] = ()
@@ -102,6 +107,16 @@ class Config:
             raise ConfigError("body timeout must be positive")
         if self.max_browsers < 1:
             raise ConfigError("max browsers must be at least 1")
+        if self.debug_wait and not self.debug:
+            raise ConfigError("--wait goes with --debug")
+        if self.debug:
+            if not 1 <= self.debug_port <= 65535:
+                raise ConfigError(f"debug port must be between 1 and 65535, got {self.debug_port}")
+            import importlib.util
+
+            if importlib.util.find_spec("debugpy") is None:
+                raise ConfigError("--debug needs debugpy: pip install 'kernel-actions[debug]' "
+                                  "(or pip install debugpy)")
         if self.browser_path is not None:
             path = Path(self.browser_path)
             if not path.is_file() or not os.access(path, os.X_OK):
@@ -111,6 +126,17 @@ class Config:
     def db_path(self) -> Path:
         assert self.data_dir is not None
         return self.data_dir / "runner.db"
+
+    @property
+    def entrypoint_path(self) -> Path | None:
+        """The entrypoint's file, when it is one (not a module name)."""
+        if self.entrypoint is None:
+            return None
+        from ..loader import split_target
+
+        spec, _ = split_target(self.entrypoint)
+        path = Path(spec)
+        return path if spec.endswith(".py") and path.is_file() else None
 
     @property
     def entrypoint_relpath(self) -> str | None:

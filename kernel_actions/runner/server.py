@@ -21,15 +21,17 @@ from dotenv import dotenv_values
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from ..env_contract import declared_env, missing_env, missing_message
 from ..timeutil import format_ns, now_ns
 from .browsers.service import Browsers
 from .config import Config
+from .debug_monitor import DebugMonitor
 from .deployments.routes import deployment_routes
 from .deployments.service import MAX_UPLOAD_BYTES, Deployments
 from .engine.app_versions import app_version_summary
 from .engine.events import EventBus
 from .engine.invocation import Invocation
-from .engine.pool import CodePool, base_env
+from .engine.pool import CodePool, LoadFailure, base_env
 from .engine.scheduler import Scheduler
 from .engine.store import Store
 from .http.api import build_api
@@ -60,6 +62,10 @@ class Runner:
             if config.echo_logs else None,
         )
         self.live: CodePool | None = None
+        self.debug = DebugMonitor(
+            self.scheduler, host="127.0.0.1", port=config.debug_port, wait=config.debug_wait,
+            log=self.log, describe_worker=self._describe_worker,
+        ) if config.debug else None
         self.port: int = config.port
         self.started_ns = now_ns()
         self.forced_exit = False
@@ -117,18 +123,43 @@ class Runner:
         relpath = entrypoint_relpath or self.config.entrypoint_relpath
         if relpath:
             env["ENTRYPOINT_RELPATH"] = relpath
+        if self.debug is not None:
+            env.update(self.debug.worker_env)
         return env
+
+    def _check_env(self) -> LoadFailure | None:
+        """The live app's declared environment, checked before its code runs."""
+        path = self.config.entrypoint_path
+        found = declared_env(path) if path is not None else None
+        if found is None:
+            return None
+        declared, source = found
+        missing = missing_env(declared, self.worker_env())
+        if not missing:
+            return None
+        where = (f"in {self.config.app_dir / '.env'} (read on every change) or in the "
+                 f"environment of `kernel-actions dev`")
+        return LoadFailure(missing_message(missing, source, where), None, None)
+
+    def _describe_worker(self, pid: int) -> str:
+        for pool in self.scheduler.pools:
+            for worker in (pool.current, *pool.retired):
+                if worker is not None and worker.pid == pid and worker.generation:
+                    return f"generation {worker.generation} (worker {pid})"
+        return f"the next generation's worker ({pid})"
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
         self.store.start(asyncio.get_running_loop())
+        if self.debug is not None:
+            await self.debug.start()
         await self.browsers.startup()
         if self.config.entrypoint is not None:
             self.live = CodePool(
                 self.config.entrypoint, self.config.app_dir, self.worker_env, self.scheduler,
                 version=self.config.version, on_change=self._pool_changed, log=self.log,
-                memory_limit_mb=self.config.worker_memory_mb,
+                memory_limit_mb=self.config.worker_memory_mb, precheck=self._check_env,
             )
             self.scheduler.add_pool(self.live)
             await self.live.reload()
@@ -169,6 +200,8 @@ class Runner:
         for pool in self.scheduler.pools:
             await pool.close()
         self.store.close()
+        if self.debug is not None:
+            await self.debug.close()
 
     # -- views --------------------------------------------------------------------------
 

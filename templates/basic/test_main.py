@@ -16,3 +16,12 @@ def test_greet_rejects_an_empty_name() -> None:
 
 def test_health() -> None:
     assert app.invoke_sync("health").value["status"] == "ok"
+
+
+def test_greet_on_a_real_runner(kernel_runner) -> None:
+    """The same action served by `kernel-actions dev` (the kernel_runner fixture)."""
+    from kernel_actions.testing import assert_succeeded
+
+    inv = kernel_runner.invoke("greet", {"name": "Ada"})
+    assert_succeeded(inv)
+    assert "greeting Ada" in inv["logs"]

@@ -28,6 +28,8 @@ def app_version_summary(app: dict[str, Any], version: str) -> dict[str, Any]:
         "app_name": app["name"],
         "version": version,
         "region": REGION,
+        # Names (never values) the app declares it needs: App(..., env=[...]).
+        "declared_env": app.get("env", []),
         "actions": [
             {"name": a["name"], "input_schema": a["input_schema"],
              "output_schema": a["output_schema"], "description": a["description"]}

@@ -267,8 +267,12 @@ class CodePool:
         on_change: Callable[[CodePool], None] | None = None,
         log: Callable[[str], None] = lambda message: None,
         memory_limit_mb: float | None = None,
+        precheck: Callable[[], LoadFailure | None] | None = None,
     ) -> None:
         self.target = target
+        #: Runs before every load; a failure it returns is reported as the load's, and no
+        #: code runs (e.g. a required environment variable is missing).
+        self.precheck = precheck
         self.cwd = cwd
         self.env = env
         self.listener = listener
@@ -341,6 +345,12 @@ class CodePool:
             return ok
 
     async def _reload_once(self) -> bool:
+        if self.precheck is not None:
+            failure = self.precheck()
+            if failure is not None:
+                self.load_error = failure
+                self._changed()
+                return False
         worker = await self._take_standby()
         try:
             manifest = await worker.load(self.target)

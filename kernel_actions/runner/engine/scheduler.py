@@ -45,6 +45,9 @@ class Active:
     logs: list[tuple[int, str]] = field(default_factory=list)
     #: The answer to ``POST /invocations`` as it was when created (``queued``).
     created: dict[str, Any] = field(default_factory=dict)
+    #: Seconds left on the timeout while its worker is stopped in a debugger.
+    paused_left: float | None = None
+    paused_ns: int = 0
 
 
 def _failure_output(kind: FailureKind, message: str) -> str:
@@ -97,6 +100,8 @@ class Scheduler:
         self.queue: deque[str] = deque()
         self.running = 0
         self.accepting = True
+        #: Worker pids with a thread stopped in a debugger (``dev --debug``): no clock runs.
+        self.paused_workers: set[int] = set()
 
     # -- what features may ask and tell -------------------------------------------------
 
@@ -258,6 +263,8 @@ class Scheduler:
             if inv.is_async:
                 active.timer = asyncio.get_running_loop().call_later(
                     inv.timeout_s, self._timed_out, inv.id)
+            if worker.pid in self.paused_workers:
+                self._pause(active, None)
             self.store.save(inv)
             self._publish(inv)
 
@@ -373,6 +380,8 @@ class Scheduler:
 
     def worker_result(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
         active = self.active.get(message["id"])
+        if active is not None and active.paused_left is not None:
+            self._resume(active)  # its result can overtake the debugger's "resumed"
         if active is not None and not message.get("cancelled"):
             self._finish(
                 active, message["status"], message.get("output"),
@@ -402,6 +411,52 @@ class Scheduler:
             self.log(f"worker {worker.pid} {reason}; starting a fresh one")
             background.start(pool.reload(), name="reload")
         self._dispatch()
+
+    # -- debugger (``dev --debug``) --------------------------------------------------------
+
+    def pause_timeouts(self, pid: int, where: str | None) -> None:
+        """A thread of worker ``pid`` stopped in a debugger: stop the clock on its invocations.
+
+        Stepping through an action for ten minutes must not fail it as timed out.
+        """
+        self.paused_workers.add(pid)
+        for active in list(self.active.values()):
+            if active.worker is not None and active.worker.pid == pid:
+                self._pause(active, where)
+
+    def resume_timeouts(self, pid: int) -> None:
+        """The debugger let worker ``pid`` go: the clock runs again with the time it had left."""
+        self.paused_workers.discard(pid)
+        for active in list(self.active.values()):
+            if active.worker is not None and active.worker.pid == pid:
+                self._resume(active)
+
+    def _resume(self, active: Active) -> None:
+        if active.paused_left is None:
+            return
+        left, active.paused_left = active.paused_left, None
+        active.timer = asyncio.get_running_loop().call_later(
+            left, self._timed_out, active.inv.id)
+        held = (now_ns() - active.paused_ns) / 1e9
+        self._note(active, f"[debugger] resumed after {held:.1f} s; the timeout "
+                           f"runs again with {left:.0f} s left")
+
+    def _pause(self, active: Active, where: str | None) -> None:
+        if active.timer is None or active.paused_left is not None:
+            return
+        left = max(0.0, active.timer.when() - asyncio.get_running_loop().time())
+        active.timer.cancel()
+        active.timer = None
+        active.paused_left = left
+        active.paused_ns = now_ns()
+        at = f" at {where}" if where else ""
+        self._note(active, f"[debugger] paused{at}; the timeout is stopped with "
+                           f"{left:.0f} s left")
+
+    def _note(self, active: Active, line: str) -> None:
+        """A runner line in an invocation's log (and timeline), as if the action printed it."""
+        if active.worker is not None:
+            self.worker_logs(active.worker, [[active.inv.id, now_ns(), line]])
 
     # -- API operations -----------------------------------------------------------------
 

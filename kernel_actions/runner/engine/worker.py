@@ -27,6 +27,7 @@ from ...loader import load_apps
 from ...manifest import build_manifest
 from ...outcome import Outcome, failure
 from .children import group_members, kill_members, reap_zombies
+from .debugging import WorkerDebugger
 from .protocol import WORKER_FD_ENV, Outbox, read_message
 
 __all__ = ["main", "MAX_LOG_LINES"]
@@ -55,8 +56,9 @@ def _die_with_parent() -> None:
 
 
 class Worker:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, debugger: WorkerDebugger | None = None) -> None:
         self.sock = sock
+        self.debugger = debugger
         self.actions: dict[tuple[str, str], Action] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = threading.Lock()
@@ -109,6 +111,8 @@ class Worker:
     # -- messages -------------------------------------------------------------------------
 
     def _load(self, target: str) -> None:
+        if self.debugger is not None:
+            self.debugger.listen()
         try:
             loaded = load_apps(target)
         except AppLoadError as exc:
@@ -129,6 +133,8 @@ class Worker:
 
     async def _invoke(self, msg: dict[str, Any]) -> None:
         inv_id: str = msg["id"]
+        if self.debugger is not None:
+            self.debugger.before_invoke()
         action = self.actions.get((msg["app"], msg["action"]))
         outcome: Outcome
         if action is None:
@@ -243,7 +249,7 @@ def main() -> None:
     fd = int(os.environ.pop(WORKER_FD_ENV))
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
-    asyncio.run(Worker(sock).run())
+    asyncio.run(Worker(sock, WorkerDebugger.from_env()).run())
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ def build_api(
     heartbeat = services.config.heartbeat_interval
     routes: list[BaseRoute] = [
         *InvocationRoutes(services.scheduler, services.store, services.bus,
-                          heartbeat=heartbeat, sync_timeout=services.config.sync_timeout,
-                          log=services.log).routes(),
+                          heartbeat=heartbeat, hold_open=services.config.debug,
+                          sync_timeout=services.config.sync_timeout, log=services.log).routes(),
         *AppRoutes(app_summaries).routes(),
         *RunnerRoutes(status, services.bus, heartbeat=heartbeat).routes(),
         *feature_routes,

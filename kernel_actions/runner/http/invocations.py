@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ...timeutil import format_ns, now_ns, parse_since
@@ -81,16 +81,46 @@ def _ends_invocation(event: dict[str, Any]) -> bool:
     return event["event"] == "invocation_state" and event["invocation"]["status"] in TERMINAL
 
 
+async def _held_open(done: asyncio.Future[None], result: Callable[[], dict[str, Any]],
+                     every: float) -> Response:
+    """A sync answer that may be held for minutes (a debugger is stopped in the action).
+
+    If it isn't ready within one heartbeat interval, the status line goes out and a space
+    follows every interval (JSON allows leading white space), so no client or proxy
+    between gives up on a silent connection; then the JSON document.
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(done), every)
+    except TimeoutError:
+        pass
+    else:
+        return json_response(result())
+
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(done), every)
+                break
+            except TimeoutError:
+                yield b" "
+        yield json.dumps(result(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
 class InvocationRoutes:
     """``/invocations`` and ``/invocations/{id}[/events]``, over the scheduler and the store."""
 
     def __init__(self, scheduler: Scheduler, store: Store, bus: EventBus, *,
-                 heartbeat: float, sync_timeout: float = 100.0,
+                 heartbeat: float, hold_open: bool = False, sync_timeout: float = 100.0,
                  log: Callable[[str], None] | None = None) -> None:
         self.scheduler = scheduler
         self.store = store
         self.bus = bus
         self.heartbeat = heartbeat
+        #: Keep slow sync answers alive with heartbeats (``dev --debug``: a breakpoint may
+        #: hold an action for minutes).
+        self.hold_open = hold_open
         self.sync_timeout = sync_timeout
         self.log = log or (lambda line: None)
 
@@ -131,6 +161,9 @@ class InvocationRoutes:
         )
         if is_async:
             return json_response(active.created, 202)
+        if self.hold_open:
+            return await _held_open(active.done, lambda: active.inv.to_created(),
+                                    self.heartbeat)
         await active.done
         return json_response(active.inv.to_created())
 

@@ -1,0 +1,121 @@
+"""The environment variables an app needs, declared once and checked before its code runs.
+
+An app declares them where it is defined, ``App("my-app", env=["OPENAI_API_KEY", "MODEL?"])``
+(``?`` marks an optional one), or, with no declaration, they are the names in its folder's
+``.env.example`` (a line whose comment says ``optional`` is optional). ``dev`` and ``deploy``
+read the declaration *without running the code* (from the source, with :mod:`ast`), so a
+missing key is one line that names it and where to set it, not a traceback from the app's
+import. Values are never printed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["EnvVar", "declared_env", "missing_env", "missing_message", "parse_env_spec"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    required: bool = True
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "required": self.required}
+
+
+def parse_env_spec(specs: Iterable[str]) -> tuple[EnvVar, ...]:
+    """``["A", "B?"]`` → ``(EnvVar("A"), EnvVar("B", required=False))``; bad names raise."""
+    if isinstance(specs, str):
+        raise ValueError(f"env must be a list of variable names, not the string {specs!r}")
+    out: list[EnvVar] = []
+    for spec in specs:
+        if not isinstance(spec, str):
+            raise ValueError(f"env entries must be strings, got {spec!r}")
+        name, optional = (spec[:-1], True) if spec.endswith("?") else (spec, False)
+        if not _NAME.match(name):
+            raise ValueError(f"{spec!r} is not an environment variable name "
+                             "(letters, digits and _, not starting with a digit; ? = optional)")
+        if any(v.name == name for v in out):
+            raise ValueError(f"{name!r} is declared twice in env")
+        out.append(EnvVar(name, required=not optional))
+    return tuple(out)
+
+
+def _declared_in_source(path: Path) -> tuple[EnvVar, ...] | None:
+    """The literal ``env=[...]`` of ``App(...)``/``kernel_actions.App(...)`` calls in a file."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    found: list[EnvVar] = []
+    declared = False
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else (
+            func.attr if isinstance(func, ast.Attribute) else None)
+        if name != "App":
+            continue
+        for kw in node.keywords:
+            if kw.arg != "env" or not isinstance(kw.value, ast.List | ast.Tuple):
+                continue
+            values = [e.value for e in kw.value.elts
+                      if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            try:
+                parsed = parse_env_spec(values)
+            except ValueError:
+                continue  # the import will say what is wrong, with its line
+            declared = True
+            found += [v for v in parsed if all(f.name != v.name for f in found)]
+    return tuple(found) if declared else None
+
+
+def _declared_in_example(path: Path) -> tuple[EnvVar, ...] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found: list[EnvVar] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key = line.split("=", 1)[0].strip()
+        key = key.removeprefix("export ").strip()
+        if _NAME.match(key) and all(f.name != key for f in found):
+            optional = "optional" in line.split("#", 1)[1].lower() if "#" in line else False
+            found.append(EnvVar(key, required=not optional))
+    return tuple(found)
+
+
+def declared_env(entrypoint: Path) -> tuple[tuple[EnvVar, ...], str] | None:
+    """What the app at ``entrypoint`` declares, and where: ``None`` when it declares nothing."""
+    in_source = _declared_in_source(entrypoint)
+    if in_source is not None:
+        return in_source, entrypoint.name
+    example = entrypoint.parent / ".env.example"
+    in_example = _declared_in_example(example)
+    if in_example:
+        return in_example, ".env.example"
+    return None
+
+
+def missing_env(declared: Iterable[EnvVar], available: Mapping[str, str]) -> list[str]:
+    """Required names that ``available`` lacks or leaves empty."""
+    return [v.name for v in declared if v.required and not available.get(v.name)]
+
+
+def missing_message(missing: list[str], source: str, where_to_set: str) -> str:
+    """One line: what is missing, who asks for it, and where to set it (never a value)."""
+    names = ", ".join(missing)
+    noun = "variable" if len(missing) == 1 else "variables"
+    return (f"missing environment {noun} {names} (required by {source}): "
+            f"set {'it' if len(missing) == 1 else 'them'} {where_to_set}")

@@ -1,0 +1,117 @@
+"""The env-var contract: declared once, read without running the code, checked by dev."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kernel_actions import ActionDefinitionError, App
+from kernel_actions.env_contract import EnvVar, declared_env, missing_env, parse_env_spec
+
+from .helpers import RunnerProcess, poll
+
+APP = '''import os
+from kernel_actions import App
+
+app = App("needs-env", env=["SERVICE_TOKEN", "MODEL?"])
+TOKEN = os.environ["SERVICE_TOKEN"]  # what real apps do: read it at import
+
+
+@app.action("token-length")
+def token_length(ctx) -> dict:
+    return {"length": len(TOKEN), "model": os.environ.get("MODEL", "default")}
+'''
+
+
+def test_declarations_parse_and_bad_ones_fail_at_definition() -> None:
+    assert parse_env_spec(["A", "B_2?"]) == (EnvVar("A"), EnvVar("B_2", required=False))
+    app = App("x", env=["TOKEN", "MODEL?"])
+    assert app.describe()["env"] == [{"name": "TOKEN", "required": True},
+                                     {"name": "MODEL", "required": False}]
+    with pytest.raises(ActionDefinitionError, match="App 'y': '1X' is not an environment"):
+        App("y", env=["1X"])
+    with pytest.raises(ActionDefinitionError, match="not the string"):
+        App("z", env="TOKEN")
+    with pytest.raises(ActionDefinitionError, match="declared twice"):
+        App("w", env=["A", "A?"])
+
+
+def test_the_declaration_is_read_from_source_or_env_example(tmp_path: Path) -> None:
+    main = tmp_path / "main.py"
+    main.write_text(APP)
+    declared, source = declared_env(main) or ((), "")
+    assert source == "main.py"
+    assert declared == (EnvVar("SERVICE_TOKEN"), EnvVar("MODEL", required=False))
+    assert missing_env(declared, {"SERVICE_TOKEN": ""}) == ["SERVICE_TOKEN"]
+    assert missing_env(declared, {"SERVICE_TOKEN": "x"}) == []
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "main.py").write_text("from kernel_actions import App\napp = App('p')\n")
+    assert declared_env(plain / "main.py") is None
+    (plain / ".env.example").write_text(
+        "# keys\nOPENAI_API_KEY=sk-...\nexport REGION=eu  # optional\n\nnot a line\n")
+    declared, source = declared_env(plain / "main.py") or ((), "")
+    assert source == ".env.example"
+    assert declared == (EnvVar("OPENAI_API_KEY"), EnvVar("REGION", required=False))
+
+
+def test_dev_names_a_missing_variable_before_any_code_runs_then_recovers(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    entry = folder / "main.py"
+    entry.write_text(APP)
+    runner = start_runner(entry, "--reload", cwd=folder, env={"SERVICE_TOKEN": ""})
+    line = runner.wait_line("code failed to load:")
+    assert "missing environment variable SERVICE_TOKEN (required by main.py)" in line
+    assert f"set it in {folder / '.env'}" in line
+    assert "Traceback" not in runner.output and "KeyError" not in runner.output
+
+    (folder / ".env").write_text("SERVICE_TOKEN=abcd\n")  # a saved .env reloads the code
+
+    def served() -> list[dict[str, object]]:
+        with runner.client() as c:
+            return [a for a in c.get("/apps").json() if a["app_name"] == "needs-env"]
+
+    apps = poll(served, timeout=60)
+    assert apps[0]["declared_env"] == [{"name": "SERVICE_TOKEN", "required": True},
+                                       {"name": "MODEL", "required": False}]
+    assert "abcd" not in runner.output  # values are never printed
+    with runner.client() as c:
+        inv = c.post("/invocations", json={"app_name": "needs-env",
+                                           "action_name": "token-length"}).json()
+    assert inv["status"] == "succeeded" and '"length":4' in inv["output"].replace(" ", "")
+
+
+def test_deploy_refuses_before_uploading_a_declared_variable_it_was_not_given(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "main.py").write_text(APP)
+    runner = start_runner(command="serve", cwd=tmp_path)
+
+    def deploy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if k != "SERVICE_TOKEN"}
+        return subprocess.run(
+            [sys.executable, "-m", "kernel_actions.cli", "deploy", "main.py",
+             "--api-url", str(runner.url), *args],
+            cwd=folder, capture_output=True, text=True, timeout=120, env={**base, **env})
+
+    refused = deploy()
+    assert refused.returncode == 2, refused.stderr
+    assert ("missing environment variable SERVICE_TOKEN (required by main.py): set it with "
+            "-e NAME=value or --env-file FILE") in refused.stderr
+    with runner.client() as c:
+        assert c.get("/deployments").json() == []  # nothing was uploaded
+
+    (folder / "prod.env").write_text("SERVICE_TOKEN=s3cret-value\n")
+    done = deploy("--env-file", "prod.env", SERVICE_TOKEN="for-the-manifest-build")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s3cret-value" not in done.stdout + done.stderr

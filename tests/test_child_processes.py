@@ -100,3 +100,19 @@ def test_runner_stop_leaves_no_child_behind(
     runner.signal(signal.SIGINT)
     assert runner.proc.wait(30) == 0
     poll(lambda: not lingering(pids, worker), timeout=15)
+
+
+def test_a_replaced_worker_takes_its_processes_along(
+        start_runner: Callable[..., RunnerProcess], app_copy: Callable[[str], Path],
+        tmp_path: Path) -> None:
+    entry = app_copy("children_app.py")
+    runner = start_runner(entry, "--sync-timeout", "3", cwd=entry.parent)
+    with runner.client() as c:
+        worker = worker_pid(c)
+        stuck = spawn(c, "spawn-and-ignore-cancel", tmp_path / "stuck", 300)
+        assert "timed out" in stuck["status_reason"]
+        pids = read_pids(tmp_path / "stuck")
+        runner.wait_line("did not stop a cancelled action; replacing it", timeout=20)
+        poll(lambda: c.get("/_runner/status").json()["live"]["pid"] not in (None, worker),
+             timeout=20)
+        poll(lambda: not lingering(pids, worker), timeout=15)

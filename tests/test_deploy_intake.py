@@ -73,3 +73,23 @@ def test_app_names_are_read_from_the_source_without_running_it() -> None:
     )
     assert app_names_in_source(source) == ["first", "second"]
     assert app_names_in_source("def broken(:") == []
+
+
+def test_deployment_text_fields_must_be_valid_unicode(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        bus = EventBus()
+        deployments = Deployments(
+            scheduler=Scheduler(store, bus), store=store, bus=bus,
+            config=Config(data_dir=tmp_path / "data"), make_pool=_no_pool,
+            log=lambda message: None)
+        for version, env in (("v\udfff", {}), ("v", {"KEY\ud800": "x"}), ("v", {"K": "\udc00"})):
+            with pytest.raises(ApiError) as refused:
+                await deployments.create(b"not read", None, version, env, False)
+            assert refused.value.status == 400 and "lone surrogate" in refused.value.message
+            refused.value.message.encode()  # printable: it does not echo the bad text
+        assert deployments.items == {}
+        store.close()
+
+    asyncio.run(main())

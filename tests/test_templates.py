@@ -13,7 +13,8 @@ from kernel_actions.loader import load_apps
 from kernel_actions.scaffold import ScaffoldError, create_app, list_templates
 
 EXPECTED = {"basic": (4, {"greet", "health"}), "long-running": (3, {"process"}),
-            "browser": (3, {"get-page-title"})}
+            "browser": (3, {"get-page-title"}),
+            "computer-use": (5, {"computer-use-task"})}
 
 
 def test_every_template_is_listed() -> None:

@@ -228,8 +228,7 @@ class Runner:
             "entrypoint": self.config.entrypoint,
             "reload": self.config.reload,
             "running": self.scheduler.running,
-            "queued": sum(1 for a in self.scheduler.active.values()
-                          if a.inv.status == "queued"),
+            "queued": self.scheduler.queued_count(),
             "max_concurrency": self.scheduler.max_concurrency,
             "pools": [p.status() for p in self.scheduler.pools],
             "live": self.live.status() if self.live else None,

@@ -49,3 +49,16 @@ def spawn_and_return(ctx: Context, payload: Spawn) -> list[int]:
 def spawn_and_leave(ctx: Context, payload: Spawn) -> list[int]:
     """Start `sleep 300` children and return, leaving them running."""
     return _start(payload["pids_file"], ["sleep", "300"])
+
+
+@app.action("spawn-and-ignore-cancel")
+async def spawn_and_ignore_cancel(ctx: Context, payload: Spawn) -> list[int]:
+    """Start `sleep 300` children, then refuse to be cancelled (its worker gets replaced)."""
+    pids = _start(payload["pids_file"], ["sleep", "300"])
+    deadline = asyncio.get_running_loop().time() + payload["wait"]
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            pass
+    return pids

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -350,6 +351,9 @@ class Browsers:
         self._stopping = False
         self._pdeathsig = (shutil.which("setpriv") if sys.platform.startswith("linux")
                            else None)
+        #: Called with each browser as it begins to close (the APIs built on a browser use it
+        #: to stop what they run for it). A listener must not raise or block.
+        self.close_listeners: list[Callable[[LocalBrowser], None]] = []
 
     @property
     def max_browsers(self) -> int:
@@ -649,6 +653,8 @@ class Browsers:
             return browser.close_task
         browser.closing = reason
         self.items.pop(browser.id, None)
+        for listener in self.close_listeners:
+            listener(browser)
         self._closing.add(browser)
         if browser.proc is not None:
             browser.members = _processes_matching(str(browser.folder) + os.sep)
@@ -742,7 +748,10 @@ class Browsers:
                 await asyncio.shield(asyncio.gather(*tasks))
             return Response(status_code=204)
 
+        from .automation import automation_routes
+
         return [
+            *automation_routes(self),
             Route("/browsers", guard(create), methods=["POST"]),
             Route("/browsers", guard(list_), methods=["GET"]),
             Route("/browsers/{id}", guard(get), methods=["GET"]),

@@ -30,6 +30,7 @@ from ..engine.events import EventBus
 from ..engine.pool import CodePool
 from ..engine.scheduler import Scheduler
 from ..engine.store import Store
+from ..engine.text import check_text
 from ..errors import bad_request, conflict, not_found
 from .installs import DependencyError, Installer, unsatisfied
 from .intake import BundleInfo, BundleRefused, inspect_bundle
@@ -167,6 +168,10 @@ class Deployments:
     async def create(self, data: bytes, entrypoint: str | None, version: str,
                      env_vars: dict[str, str], force: bool) -> Deployment:
         """Check the upload (400/409 at once), then build it in the background."""
+        check_text("version", version)
+        for key, value in env_vars.items():
+            check_text("env_vars", key)  # not the key itself: it can't be printed
+            check_text("env_vars", value)
         try:
             # A zip with many entries takes a while to read: not on the event loop.
             info: BundleInfo = await asyncio.to_thread(

@@ -54,7 +54,7 @@ def _failure_output(kind: FailureKind, message: str) -> str:
     return json.dumps({"error": kind, "message": message})
 
 
-def _set_outcome(inv: Invocation, status: str, output: str | None, reason: str | None) -> None:
+def _set_outcome(inv: Invocation, status: Status, output: str | None, reason: str | None) -> None:
     inv.status = status
     inv.output = output
     inv.status_reason = reason if status == "failed" else None
@@ -303,7 +303,7 @@ class Scheduler:
             active.counted = False
             self.running -= 1
 
-    def _announce_error(self, inv: Invocation, error: str | None) -> None:
+    def _announce_error(self, inv: Invocation, error: FailureKind | None) -> None:
         """The ``error`` SSE event a failed invocation's stream carries before its last state."""
         if inv.status == "failed" and self.bus.has_subscribers(inv.id):
             self.bus.publish(inv.id, {

@@ -17,8 +17,12 @@ from ..errors import bad_request
 
 __all__ = ["check_text", "check_json_text", "text_problem"]
 
-#: A ``\\uD800``-``\\uDFFF`` escape: only then can JSON text decode to a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: A surrogate escape without its pair (a high one not followed by a low one, or a low one
+#: not after a high one): only then can JSON text decode to a lone surrogate. An escaped
+#: pair (an emoji from an ASCII-only encoder) does not match, so it costs no second parse.
+_LONE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 def text_problem(value: str) -> str | None:
@@ -58,11 +62,11 @@ def check_text(field: str, value: object) -> None:
 def check_json_text(field: str, value: object) -> None:
     """Like :func:`check_text`, and also refuse JSON text whose strings decode to one.
 
-    The decoded check runs only when the text has a surrogate escape at all, so the
-    usual payload costs one encode.
+    The decoded check runs only when the text has a surrogate escape that looks unpaired,
+    so the usual payload costs one encode and one scan.
     """
     check_text(field, value)
-    if not isinstance(value, str) or not _SURROGATE_ESCAPE.search(value):
+    if not isinstance(value, str) or not _LONE_ESCAPE.search(value):
         return
     try:
         decoded = json.loads(value)

@@ -129,10 +129,14 @@ class SecurityMiddleware:
         self.upload_paths = frozenset(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         refusal = self.check(scope)
+        if refusal is not None and scope["type"] == "websocket":
+            # WebSockets know no CORS: the Origin check is all that stands in the way.
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal[2][:120]})
+            return
         if refusal is not None:
             status, code, message = refusal
             await json_response({"code": code, "message": message}, status)(scope, receive, send)
@@ -163,19 +167,19 @@ class SecurityMiddleware:
             dest = (_header(scope, b"sec-fetch-dest") or "").strip().lower()
             # A link followed to the dashboard is a top-level navigation: the page that
             # had the link can't read the answer, so it is let through (GET only).
-            if not (scope["method"] in ("GET", "HEAD") and mode == "navigate"
+            if not (scope.get("method") in ("GET", "HEAD") and mode == "navigate"
                     and dest == "document"):
                 return (403, "forbidden",
                         f"cross-site request refused (Sec-Fetch-Site: {site}): web pages on "
                         f"other sites or ports may not drive the runner. {how}")
-        if scope["method"] == "OPTIONS":
+        if scope.get("method") == "OPTIONS":
             return (403, "forbidden",
                     "the runner grants no cross-origin access (CORS): call it from a "
                     "server-side client or from its own dashboard")
         if _has_body(scope):
             content_type = _header(scope, b"content-type")
             kind = _media_type(content_type or "")
-            upload = scope["method"] == "POST" and scope["path"] in self.upload_paths
+            upload = scope.get("method") == "POST" and scope["path"] in self.upload_paths
             accepted = _JSON_TYPES | (UPLOAD_CONTENT_TYPES if upload else frozenset())
             if kind not in accepted:
                 want = " or ".join(sorted(accepted))

@@ -19,8 +19,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["extract_bundle", "check_bundle", "read_bundle_manifest", "UnsafeBundleError",
-           "MANIFEST_NAME", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_RATIO"]
+__all__ = ["extract_bundle", "check_bundle", "read_bundle_manifest", "is_own_bundle",
+           "UnsafeBundleError", "MANIFEST_NAME", "MAX_FILES", "MAX_TOTAL_BYTES", "MAX_RATIO"]
 
 MANIFEST_NAME = "kernel-actions.json"
 _CHUNK = 1024 * 1024
@@ -33,6 +33,18 @@ MAX_TOTAL_BYTES = 500 * 1024 * 1024
 MAX_RATIO = 100
 #: Below this many decompressed bytes the ratio is not checked (tiny files compress well).
 _RATIO_FLOOR = 1024 * 1024
+
+
+def is_own_bundle(path: Path) -> bool:
+    """Whether ``path`` is a zip that ``kernel-actions package`` wrote (it carries the manifest).
+
+    Such archives are never app code: packaging leaves them out and reload ignores them.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return MANIFEST_NAME in zf.NameToInfo
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 class UnsafeBundleError(ValueError):

@@ -296,6 +296,16 @@ class RunnerClient:
         """Cancel as Kernel's CLI does: ``failed`` with "Invocation cancelled by user"."""
         return self.update_invocation(invocation_id, "failed", CANCEL_OUTPUT)
 
+    def invocation_browsers(self, invocation_id: str) -> list[dict[str, Any]]:
+        """``GET /invocations/{id}/browsers``: the browsers the invocation created."""
+        result = self._json("GET", f"/invocations/{invocation_id}/browsers")
+        browsers = result.get("browsers") if isinstance(result, dict) else result
+        return list(browsers or [])
+
+    def delete_invocation_browsers(self, invocation_id: str) -> None:
+        """``DELETE /invocations/{id}/browsers``, as Kernel's CLI sends after a cancel."""
+        self.request("DELETE", f"/invocations/{invocation_id}/browsers")
+
     def follow(self, invocation_id: str, since: str | None = None, *,
                idle_timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """``GET /invocations/{id}/events``: states, logs and errors until it is terminal."""
@@ -330,10 +340,17 @@ class RunnerClient:
             offset = nxt
 
     def deploy(self, bundle: bytes, *, entrypoint_rel_path: str, version: str = "latest",
-               env_vars: dict[str, str] | None = None, force: bool = False) -> dict[str, Any]:
-        """``POST /deployments``: upload a bundle zip as Kernel's CLI does."""
+               env_vars: dict[str, str] | None = None, force: bool = False,
+               region: str | None = None) -> dict[str, Any]:
+        """``POST /deployments``: upload a bundle zip as Kernel's CLI and SDKs do.
+
+        The multipart fields are the SDK's ``deployment_create_params``: ``file``,
+        ``entrypoint_rel_path``, ``version``, ``force``, ``region`` (when given) and one
+        ``env_vars[KEY]`` field per variable.
+        """
         data = {"entrypoint_rel_path": entrypoint_rel_path, "version": version,
                 "force": "true" if force else "false",
+                **({"region": region} if region is not None else {}),
                 **{f"env_vars[{k}]": v for k, v in (env_vars or {}).items()}}
         result: dict[str, Any] = self._json(
             "POST", "/deployments", data=data,

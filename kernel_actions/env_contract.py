@@ -19,6 +19,8 @@ from pathlib import Path
 __all__ = ["EnvVar", "declared_env", "missing_env", "missing_message", "parse_env_spec"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Set by the platform (hosted or local) for every app; never the deployer's to give.
+PLATFORM_SET = frozenset({"KERNEL_API_KEY", "KERNEL_BASE_URL", "ENTRYPOINT_RELPATH"})
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,9 @@ def declared_env(entrypoint: Path) -> tuple[tuple[EnvVar, ...], str] | None:
 
 
 def missing_env(declared: Iterable[EnvVar], available: Mapping[str, str]) -> list[str]:
-    """Required names that ``available`` lacks or leaves empty."""
-    return [v.name for v in declared if v.required and not available.get(v.name)]
+    """Required names that ``available`` lacks or leaves empty (the platform's own aside)."""
+    return [v.name for v in declared
+            if v.required and v.name not in PLATFORM_SET and not available.get(v.name)]
 
 
 def missing_message(missing: list[str], source: str, where_to_set: str) -> str:

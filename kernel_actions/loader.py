@@ -19,6 +19,7 @@ from typing import Any
 
 from .action import Action
 from .app import App
+from .entrypoint import looks_like_path, split_target
 from .errors import ActionDefinitionError, AppLoadError
 
 __all__ = ["LoadedCode", "load_apps", "split_target"]
@@ -29,18 +30,6 @@ class LoadedCode:
     target: str
     module: ModuleType
     apps: list[App] = field(default_factory=list)
-
-
-def split_target(target: str) -> tuple[str, str | None]:
-    """``"main.py:app"`` → ``("main.py", "app")``; a Windows drive letter is not an attr."""
-    head, sep, attr = target.rpartition(":")
-    if not sep or not head or "/" in attr or "\\" in attr or (len(head) == 1 and head.isalpha()):
-        return target, None
-    return head, attr or None
-
-
-def _is_path(spec: str) -> bool:
-    return spec.endswith(".py") or "/" in spec or "\\" in spec or Path(spec).exists()
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -64,7 +53,7 @@ def _import_file(path: Path) -> ModuleType:
 
 
 def _import(spec: str) -> ModuleType:
-    if _is_path(spec):
+    if looks_like_path(spec):
         return _import_file(Path(spec))
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))

@@ -5,8 +5,8 @@ Like Kernel's CLI, the bundle is the entrypoint's folder, honouring nested
 virtualenvs, caches, VCS folders, the runner's ``.kernel/`` data, ``.env`` files
 and secret-looking files are always left out. The zip is reproducible (sorted
 entries, fixed timestamps and permissions) and carries ``kernel-actions.json``,
-the manifest of its apps and actions. The code is loaded in a subprocess to
-build the manifest, so a bundle whose entrypoint doesn't load is refused.
+the manifest of its apps and actions, built by :mod:`kernel_actions.code_manifest`.
+Archives this tool wrote (they carry that manifest) are never bundled again.
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ import fnmatch
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pathspec
 
-from .bundle import MANIFEST_NAME
+from .bundle import MANIFEST_NAME, is_own_bundle
+from .code_manifest import ManifestError, read_manifest
+from .entrypoint import EntrypointNotFound, resolve_entrypoint
+from .not_app_code import is_not_app_dir, is_virtualenv
 
 __all__ = ["build_bundle", "collect_files", "BundleReport", "PackagingError", "LARGE_BUNDLE_BYTES"]
 
@@ -32,8 +34,6 @@ __all__ = ["build_bundle", "collect_files", "BundleReport", "PackagingError", "L
 LARGE_BUNDLE_BYTES = 50 * 1024 * 1024
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _IGNORE_FILES = (".gitignore", ".ignore")
-_ALWAYS_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", ".kernel", "node_modules",
-                ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".idea"}
 _ALWAYS_FILES = ("*.pyc", "*.pyo", ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*",
                  "*.p12", "*.pfx", ".npmrc", ".pypirc", "credentials*.json", ".DS_Store")
 _ALLOWED = (".env.example", ".env.sample", ".env.template")
@@ -60,13 +60,15 @@ class BundleReport:
 def _always_excluded(rel: Path, is_dir: bool, full: Path) -> str | None:
     name = rel.name
     if is_dir:
-        if name in _ALWAYS_DIRS or name.endswith(".egg-info"):
+        if is_not_app_dir(name):
             return "always left out"
-        if (full / "pyvenv.cfg").exists():
+        if is_virtualenv(full):
             return "a virtualenv"
         return None
     if name in _ALLOWED:
         return None
+    if name.endswith(".zip") and is_own_bundle(full):
+        return "a bundle written by kernel-actions package"
     for pattern in _ALWAYS_FILES:
         if fnmatch.fnmatch(name, pattern):
             return "secret-looking or generated file" if not name.endswith((".pyc", ".pyo")) \
@@ -123,39 +125,6 @@ def collect_files(app_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return sorted(included, key=lambda p: p.as_posix()), excluded
 
 
-_MANIFEST_SCRIPT = """
-import json, sys
-from kernel_actions.errors import AppLoadError
-from kernel_actions.loader import load_apps
-from kernel_actions.manifest import build_manifest
-try:
-    loaded = load_apps(sys.argv[1])
-except AppLoadError as exc:
-    print(json.dumps({"error": str(exc)}))
-    sys.exit(3)
-print(json.dumps(build_manifest(loaded.apps, sys.argv[2])))
-"""
-
-
-def load_manifest(entrypoint: Path) -> dict[str, Any]:
-    """Load ``entrypoint`` in a subprocess and return its manifest (never runs it here)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _MANIFEST_SCRIPT, str(entrypoint), entrypoint.name],
-        cwd=entrypoint.parent, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
-    try:
-        data = json.loads(last[0]) if last else None
-    except ValueError:
-        data = None
-    if proc.returncode != 0 or not isinstance(data, dict) or "error" in data:
-        reason = data.get("error") if isinstance(data, dict) else (
-            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unknown error")
-        raise PackagingError(f"{entrypoint.name} does not load: {reason}")
-    return data
-
-
 def _zip_info(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
     info.compress_type = zipfile.ZIP_DEFLATED
@@ -166,14 +135,31 @@ def _zip_info(name: str) -> zipfile.ZipInfo:
 
 def build_bundle(
     entrypoint: Path, output: Path | None = None, *, manifest: dict[str, Any] | None = None,
+    env_vars: Mapping[str, str] | None = None, strict: bool = False,
 ) -> BundleReport:
-    """Zip ``entrypoint``'s folder; ``output`` defaults to ``<app name>.zip`` in the cwd."""
-    entrypoint = Path(entrypoint).resolve()
-    if not entrypoint.is_file():
-        raise PackagingError(f"entrypoint {entrypoint} not found")
-    app_dir = entrypoint.parent
+    """Zip ``entrypoint``'s folder; ``output`` defaults to ``<app name>.zip`` in the cwd.
+
+    The manifest comes from loading the code with ``env_vars`` (see
+    :func:`kernel_actions.code_manifest.read_manifest`); code that doesn't load here ships
+    with the apps and actions its source names and a warning, or, ``strict``, is refused.
+    """
+    try:
+        entry = resolve_entrypoint(Path(entrypoint))
+    except EntrypointNotFound:
+        raise PackagingError(f"entrypoint {Path(entrypoint).resolve()} not found") from None
+    assert entry.path is not None
+    entrypoint, app_dir = entry.path, entry.app_dir
+    warnings: list[str] = []
     if manifest is None:
-        manifest = load_manifest(entrypoint)
+        try:
+            found = read_manifest(entry, env_vars=env_vars)
+        except ManifestError as exc:
+            raise PackagingError(f"{entry.name} does not load: {exc}") from None
+        if found.is_static and strict:
+            raise PackagingError(f"{entry.name} does not load: {found.fallback_reason}")
+        manifest = found.manifest
+        if found.warning():
+            warnings.append(str(found.warning()))
     manifest = {**manifest, "entrypoint_rel_path": entrypoint.name}
     files, excluded = collect_files(app_dir)
     if output is None:
@@ -183,7 +169,6 @@ def build_bundle(
     files = [f for f in files if (app_dir / f).resolve() != output]
     dep = next((n for n in ("pyproject.toml", "requirements.txt") if (app_dir / n).is_file()),
                None)
-    warnings: list[str] = []
     if dep is None:
         warnings.append("no pyproject.toml or requirements.txt: the bundle declares no "
                         "dependencies beyond what the runner has")

@@ -46,6 +46,8 @@ def test_the_declaration_is_read_from_source_or_env_example(tmp_path: Path) -> N
     assert declared == (EnvVar("SERVICE_TOKEN"), EnvVar("MODEL", required=False))
     assert missing_env(declared, {"SERVICE_TOKEN": ""}) == ["SERVICE_TOKEN"]
     assert missing_env(declared, {"SERVICE_TOKEN": "x"}) == []
+    # The platform sets KERNEL_API_KEY itself: an .env.example that lists it asks nothing.
+    assert missing_env((EnvVar("KERNEL_API_KEY"), EnvVar("X")), {}) == ["X"]
 
     plain = tmp_path / "plain"
     plain.mkdir()

@@ -27,7 +27,7 @@ from .output import (
 if TYPE_CHECKING:
     from ..client import RunnerClient
 
-__all__ = ["report", "resolve", "follow", "start"]
+__all__ = ["report", "resolve", "follow", "start", "stream_format"]
 
 
 def _failure_detail(output: str | None) -> str | None:
@@ -108,7 +108,19 @@ def _interrupted(client: RunnerClient, inv_id: str, cancel: bool, api_url: str |
     except (ClientError, KeyboardInterrupt) as exc:
         why = exc.message if isinstance(exc, ClientError) else "interrupted again"
         err.print(f"[yellow]stopped following; could not cancel {inv_id}:[/] {escape(why)}")
+    _delete_browsers(client, inv_id)
     sys.exit(ExitCode.INTERRUPTED)
+
+
+def _delete_browsers(client: RunnerClient, inv_id: str) -> None:
+    """After a cancel, delete the invocation's browsers, as Kernel's CLI does."""
+    from ..client import ClientError
+
+    try:
+        client.delete_invocation_browsers(inv_id)
+    except (ClientError, KeyboardInterrupt) as exc:
+        why = exc.message if isinstance(exc, ClientError) else "interrupted again"
+        console().print(f"[yellow]could not delete {inv_id}'s browsers:[/] {escape(why)}")
 
 
 class _Stream:
@@ -208,9 +220,18 @@ def follow(client: RunnerClient, inv_id: str, output_format: str, *, since: str 
     return stream.final
 
 
+def stream_format(output_format: str, *, sync: bool = False) -> str:
+    """What ``-o json`` means for a following command: every event as a JSON line, as
+    Kernel's ``invoke -o json`` prints them; with ``--sync``, the final invocation (Kernel
+    prints its one response). ``--json`` stays the final document."""
+    if output_format == "json-events":
+        return "json" if sync else "jsonl"
+    return output_format
+
+
 def start(client: RunnerClient, *, app: str, action: str, version: str, payload: str | None,
           sync: bool, async_timeout: int | None, detach: bool, output_format: str,
-          api_url: str | None, header: str) -> None:
+          api_url: str | None, header: str, since: str | None = None) -> None:
     """Create an invocation, then follow it to the end (or not, with ``detach``)."""
     from ..client import ClientError
 
@@ -250,5 +271,6 @@ def start(client: RunnerClient, *, app: str, action: str, version: str, payload:
         return
     if not quiet:
         err.print(header.format(id=inv_id))
-    final = follow(client, inv_id, output_format, cancel_on_interrupt=True, api_url=api_url)
+    final = follow(client, inv_id, output_format, since=since, cancel_on_interrupt=True,
+                   api_url=api_url)
     report(final, output_format)

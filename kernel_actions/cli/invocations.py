@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .exit_codes import UsageProblem
-from .follow import follow, report, resolve, start
+from .follow import follow, report, resolve, start, stream_format
 from .group import cli
 from .output import (
     api_url_option,
@@ -24,10 +24,27 @@ from .output import (
     took,
 )
 
-__all__ = ["invoke", "invocations"]
+__all__ = ["invoke", "invocations", "InvokeCommand", "INVOKE_ALIASES"]
+
+#: Kernel's CLI spells the invocation commands ``kernel invoke history|get|update|browsers``.
+INVOKE_ALIASES = {"history": "list", "get": "get", "update": "update", "browsers": "browsers",
+                  "delete-browsers": "delete-browsers"}
 
 
-@cli.command()
+class InvokeCommand(click.Command):
+    """``invoke APP ACTION``, and Kernel's ``invoke history|get|update|browsers …`` spellings,
+    which run the ``invocations`` command of the same meaning."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if args and args[0] in INVOKE_ALIASES:
+            target = invocations.commands[INVOKE_ALIASES[args[0]]]
+            return target.make_context(f"{info_name} {args[0]}", args[1:], parent=parent,
+                                       **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@cli.command(cls=InvokeCommand)
 @click.argument("app")
 @click.argument("action")
 @click.option("-p", "--payload", default=None, metavar="JSON", help="The payload, as JSON.")
@@ -42,11 +59,14 @@ __all__ = ["invoke", "invocations"]
               help="Seconds the async invocation may run (10-3600) [default: 900].")
 @click.option("--detach", is_flag=True,
               help="Start it, print its id and return without following it.")
+@click.option("--since", default=None,
+              help="Show the invocation's events since: RFC 3339 or a duration like 5m "
+                   "[default: all].")
 @output_options(jsonl=True)
 @api_url_option
 def invoke(app: str, action: str, payload: str | None, payload_file: str | None, version: str,
-           sync: bool, async_timeout: int | None, detach: bool, output_format: str,
-           api_url: str | None) -> None:
+           sync: bool, async_timeout: int | None, detach: bool, since: str | None,
+           output_format: str, api_url: str | None) -> None:
     """Invoke ACTION of APP: stream its logs live, then print its output.
 
     \b
@@ -54,18 +74,22 @@ def invoke(app: str, action: str, payload: str | None, payload_file: str | None,
       kernel-actions invoke my-app analyze -f payload.json --sync
       echo '{"data": "x"}' | kernel-actions invoke my-app analyze -f -
       kernel-actions invoke my-app long-job --detach
+      kernel-actions invoke my-app analyze -o json   # every event as a JSON line
+      kernel-actions invoke history --app my-app     # Kernel's spellings of `invocations`
 
     Invokes asynchronously and follows the invocation: log lines and status changes
     on stderr, the output (pretty JSON) on stdout. Exits 0 when it succeeds, 1 when
-    it fails (with its reason). Ctrl-C cancels it, as Kernel's CLI does, and exits 130.
+    it fails (with its reason). Ctrl-C cancels it and deletes its browsers, as Kernel's
+    CLI does, and exits 130.
     """
     body = read_json(payload, payload_file, "payload")
     if detach and sync:
         raise UsageProblem("--detach and --sync don't go together")
     client = make_client(api_url)
     start(client, app=app, action=action, version=version, payload=body, sync=sync,
-           async_timeout=async_timeout, detach=detach, output_format=output_format,
-           api_url=api_url, header=f"invocation {{id}} ({app}/{action}, version {version})")
+          async_timeout=async_timeout, detach=detach,
+          output_format=stream_format(output_format, sync=sync), api_url=api_url,
+          header=f"invocation {{id}} ({app}/{action}, version {version})", since=since)
 
 
 @cli.group()
@@ -193,7 +217,7 @@ def invocations_get(invocation_id: str, output_format: str, api_url: str | None)
               help="Replay log lines from: RFC 3339 or a duration like 5m [default: all].")
 @output_options(jsonl=True)
 @api_url_option
-def invocationsfollow(invocation_id: str, since: str | None, output_format: str,
+def invocations_follow(invocation_id: str, since: str | None, output_format: str,
                        api_url: str | None) -> None:
     """Stream an invocation's logs until it finishes, then print its output.
 
@@ -206,8 +230,9 @@ def invocationsfollow(invocation_id: str, since: str | None, output_format: str,
     """
     client = make_client(api_url)
     inv = resolve(client, invocation_id)
+    output_format = stream_format(output_format)
     final = follow(client, inv["id"], output_format, since=since, cancel_on_interrupt=False,
-                    api_url=api_url)
+                   api_url=api_url)
     report(final, output_format)
 
 
@@ -286,7 +311,46 @@ def invocations_replay(invocation_id: str, version: str | None, sync: bool, deta
         10 <= timeout <= 3600 else None
     target = version or old["version"]
     start(client, app=old["app_name"], action=old["action_name"], version=target,
-           payload=old.get("payload") or None, sync=sync, async_timeout=async_timeout,
-           detach=detach, output_format=output_format, api_url=api_url,
-           header=f"replaying {old['id']} as {{id}} ({old['app_name']}/{old['action_name']}, "
-                  f"version {target})")
+          payload=old.get("payload") or None, sync=sync, async_timeout=async_timeout,
+          detach=detach, output_format=stream_format(output_format, sync=sync),
+          api_url=api_url,
+          header=f"replaying {old['id']} as {{id}} ({old['app_name']}/{old['action_name']}, "
+                 f"version {target})")
+
+
+@invocations.command("browsers")
+@click.argument("invocation_id")
+@output_options()
+@api_url_option
+def invocations_browsers(invocation_id: str, output_format: str, api_url: str | None) -> None:
+    """List the browsers an invocation created (Kernel: `invoke browsers`).
+
+    \b
+      kernel-actions invocations browsers ID
+      kernel-actions invoke browsers ID -o json
+    """
+    client = make_client(api_url)
+    browsers = client.invocation_browsers(resolve(client, invocation_id)["id"])
+    if output_format == "json":
+        print_json(browsers)
+        return
+    if not browsers:
+        console().print("no browsers")
+        return
+    for browser in browsers:
+        click.echo(f"{browser.get('session_id', '')}  {browser.get('cdp_ws_url', '')}")
+
+
+@invocations.command("delete-browsers")
+@click.argument("invocation_id")
+@api_url_option
+def invocations_delete_browsers(invocation_id: str, api_url: str | None) -> None:
+    """Delete every browser an invocation created, as Ctrl-C during `invoke` does.
+
+    \b
+      kernel-actions invocations delete-browsers ID
+    """
+    client = make_client(api_url)
+    inv_id = resolve(client, invocation_id)["id"]
+    client.delete_invocation_browsers(inv_id)
+    console().print(f"deleted {inv_id}'s browsers")

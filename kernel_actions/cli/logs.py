@@ -48,8 +48,10 @@ Invocation = dict[str, Any]
 class LogPrinter:
     """Prints log lines from several threads, one whole line at a time."""
 
-    def __init__(self, output_format: str) -> None:
+    def __init__(self, output_format: str, with_timestamps: bool = False) -> None:
         self.output_format = output_format
+        #: The date too, not just the time of day (Kernel's ``--with-timestamps``).
+        self.with_timestamps = with_timestamps
         self.console = console(stderr=False)
         self.lock = threading.Lock()
         self.count = 0
@@ -64,7 +66,10 @@ class LogPrinter:
                     "action_name": inv.get("action_name"), "message": message,
                 }, ensure_ascii=False))
             else:
-                self.console.print(f"[dim]{clock(timestamp)}[/] [cyan]{inv['id'][:8]}[/] "
+                stamp = clock(timestamp)
+                if self.with_timestamps:
+                    stamp = f"{clock(timestamp, date=True)[:10]} {stamp}"
+                self.console.print(f"[dim]{stamp}[/] [cyan]{inv['id'][:8]}[/] "
                                    f"{escape(message)}")
 
 
@@ -224,10 +229,13 @@ def _one_invocation(client: RunnerClient, app: str, ref: str, since: str | None,
 @click.option("-i", "--invocation", "invocation_ref", default=None, metavar="ID",
               help="Only this invocation (its id or the start of it).")
 @click.option("--version", "version", default=None, help="Only invocations of this version.")
+@click.option("-t", "--with-timestamps", is_flag=True,
+              help="Each line's date as well as its time (lines always carry their time).")
 @output_options(json_help="one JSON object per line")
 @api_url_option
 def logs(app: str, follow: bool, since: str | None, invocation_ref: str | None,
-         version: str | None, output_format: str, api_url: str | None) -> None:
+         version: str | None, with_timestamps: bool, output_format: str,
+         api_url: str | None) -> None:
     """Print APP's log lines, oldest first, each with its time and invocation id.
 
     \b
@@ -243,7 +251,7 @@ def logs(app: str, follow: bool, since: str | None, invocation_ref: str | None,
     from ..timeutil import format_ns, now_ns, parse_since
 
     client = make_client(api_url)
-    printer = LogPrinter(output_format)
+    printer = LogPrinter(output_format, with_timestamps)
     began = now_ns()
     try:
         cutoff = format_ns(parse_since(since or ("5s" if follow else "5m")))

@@ -42,27 +42,40 @@ def api_url_option(f: F) -> F:
 
 def output_options(*, jsonl: bool = False, short: bool = True,
                    json_help: str = "one JSON document") -> Callable[[F], F]:
-    """``-o/--output text|json[|jsonl]`` and ``--json``; the command gets ``output_format``."""
+    """``-o/--output text|json[|jsonl]`` and ``--json``; the command gets ``output_format``.
+
+    With ``jsonl`` (commands that follow an invocation's events), ``-o json`` streams the
+    events as Kernel's CLI does: the command gets ``"json-events"`` (see
+    :func:`kernel_actions.cli.follow.stream_format`); ``--json`` is the final document.
+    """
 
     def decorate(f: F) -> F:
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("output_format") == "json" and jsonl:
+                kwargs["output_format"] = "json-events"
             if kwargs.pop("as_json"):
                 kwargs["output_format"] = "json"
             kwargs.setdefault("output_format", "text")
             return f(*args, **kwargs)
 
-        wrapped = click.option(
-            "--json", "as_json", is_flag=True,
-            help="Machine-readable output" + (" (same as -o json)." if short else ": JSON."),
-        )(wrapper)
+        if jsonl:
+            json_flag_help = "Print only the final invocation, as one JSON document."
+        else:
+            json_flag_help = "Machine-readable output" + \
+                (" (same as -o json)." if short else ": JSON.")
+        wrapped = click.option("--json", "as_json", is_flag=True, help=json_flag_help)(wrapper)
         if short:
             choices = ["text", "json", "jsonl"] if jsonl else ["text", "json"]
-            extra = "; jsonl: every event as a JSON line, as Kernel's CLI prints them" \
-                if jsonl else ""
+            if jsonl:
+                text = ("Output format. json: every event as a JSON line, as Kernel's CLI "
+                        "prints them (with --sync: the final invocation); jsonl: every event, "
+                        "also with --sync.")
+            else:
+                text = f"Output format (json: {json_help})."
             wrapped = click.option(
                 "-o", "--output", "output_format", type=click.Choice(choices), default="text",
-                show_default=True, help=f"Output format (json: {json_help}{extra}).",
+                show_default=True, help=text,
             )(wrapped)
         return cast(F, wrapped)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +23,7 @@ from .output import (
 )
 
 if TYPE_CHECKING:
+    from ..code_manifest import CodeManifest
     from ..packaging import BundleReport
 
 __all__ = ["apps", "create", "schema", "package", "deploy"]
@@ -81,60 +81,55 @@ def apps_list(app_name: str | None, version: str | None, output_format: str,
     console(stderr=False).print(table)
 
 
-_SCHEMA_SCRIPT = """
-import json, os, sys
-answer = sys.stdout
-sys.stdout = sys.stderr  # what the app prints while loading stays off the answer
-from kernel_actions.errors import AppLoadError
-from kernel_actions.loader import load_apps
-from kernel_actions.manifest import build_manifest
-try:
-    loaded = load_apps(sys.argv[1])
-    result = {"manifest": build_manifest(loaded.apps, sys.argv[2])}
-except AppLoadError as exc:
-    result = {"error": str(exc)}
-answer.write(json.dumps(result))
-answer.flush()
-os._exit(0)
-"""
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _load_manifest(entrypoint: str, timeout: float = 120.0) -> dict[str, Any]:
-    """The manifest of ``entrypoint``, loaded in a subprocess: user code never runs here."""
-    import subprocess
+def env_options(f: F) -> F:
+    """``-e KEY=value`` and ``--env-file``, both repeatable, as Kernel's CLI takes them."""
+    f = click.option("--env-file", "env_files", multiple=True,
+                     type=click.Path(dir_okay=False, exists=True),
+                     help="Read KEY=value lines from a file (repeatable).")(f)
+    return click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE",
+                        help="An environment variable for the app (repeatable).")(f)
 
-    from ..loader import split_target
 
-    spec, attr = split_target(entrypoint)
-    is_path = spec.endswith(".py") or "/" in spec or os.sep in spec or Path(spec).exists()
-    if is_path:
-        path = Path(spec).resolve()
-        if not path.is_file():
-            raise UsageProblem(f"entrypoint {spec} not found")
-        target, cwd, name = str(path) + (f":{attr}" if attr else ""), path.parent, path.name
-    else:
-        target, cwd, name = entrypoint, Path.cwd(), spec
+def strict_option(f: F) -> F:
+    return click.option(
+        "--strict", is_flag=True,
+        help="Fail when the code does not load here, instead of shipping the apps and "
+             "actions found in its source without schemas.")(f)
+
+
+def read_env_vars(env: tuple[str, ...], env_files: tuple[str, ...]) -> dict[str, str]:
+    """The app's environment: the files in order, then ``-e`` values over them."""
+    env_vars: dict[str, str] = {}
+    if env_files:
+        from dotenv import dotenv_values
+
+        for env_file in env_files:
+            env_vars.update({k: v for k, v in dotenv_values(env_file).items()
+                             if v is not None})
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageProblem(f"-e takes KEY=value, got {item!r}")
+        env_vars[key] = value
+    return env_vars
+
+
+def _manifest(entrypoint: str, env_vars: dict[str, str], strict: bool) -> CodeManifest:
+    """ENTRYPOINT's manifest (see :mod:`kernel_actions.code_manifest`); exit 2 if none."""
+    from ..code_manifest import ManifestError, read_manifest
+    from ..entrypoint import EntrypointNotFound, resolve_entrypoint
+
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _SCHEMA_SCRIPT, target, name], cwd=cwd,
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-    except subprocess.TimeoutExpired:
-        raise UsageProblem(f"cannot load {entrypoint}: it took more than {timeout:g} s to "
-                           f"import") from None
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        result = None
-    if not isinstance(result, dict):
-        last = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise UsageProblem(f"cannot load {entrypoint}: the loading process exited with code "
-                       f"{proc.returncode} ({last[0]})")
-    if "error" in result:
-        raise UsageProblem(f"cannot load {entrypoint}: {result['error']}")
-    manifest: dict[str, Any] = result["manifest"]
-    return manifest
+        found = read_manifest(resolve_entrypoint(entrypoint), env_vars=env_vars)
+    except (EntrypointNotFound, ManifestError) as exc:
+        prefix = "" if isinstance(exc, EntrypointNotFound) else f"cannot load {entrypoint}: "
+        raise UsageProblem(f"{prefix}{exc}") from None
+    if strict and found.is_static:
+        raise UsageProblem(f"cannot load {entrypoint}: {found.fallback_reason}")
+    return found
 
 
 @cli.command()
@@ -179,18 +174,32 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
 
 @cli.command()
 @click.argument("entrypoint", default="main.py")
-def schema(entrypoint: str) -> None:
+@env_options
+@strict_option
+def schema(entrypoint: str, env: tuple[str, ...], env_files: tuple[str, ...],
+           strict: bool) -> None:
     """Print ENTRYPOINT's manifest: its apps and actions, with JSON Schemas.
 
     \b
       kernel-actions schema                      # main.py
       kernel-actions schema app/main.py | jq '.apps[0].actions[].name'
       kernel-actions schema my_package.actions   # a module, or path:attr
+      kernel-actions schema main.py --env-file .env
 
-    The code is loaded in a separate process, never in this one. Code that doesn't
-    load is one line with the file and line of the failure, and exit code 2.
+    The code is loaded in a separate process, never in this one, as the platform runs
+    it: in its folder, with its .venv when it has one, the -e/--env-file values and a
+    placeholder KERNEL_API_KEY. Code that still doesn't load has its apps and actions
+    read from the source, without schemas, and one warning line says why (--strict:
+    exit 2). Code whose source names no app is one line with the file and line of the
+    failure, and exit code 2.
     """
-    print_json(_load_manifest(entrypoint))
+    found = _manifest(entrypoint, read_env_vars(env, env_files), strict)
+    print_json(found.manifest)
+    if found.is_static:
+        names = [f"{app['name']}/{action['name']}" for app in found.manifest["apps"]
+                 for action in app["actions"]]
+        console().print(f"[yellow]warning:[/] no schema for {escape(', '.join(names) or 'any action')}"
+                        f": the code does not load here ({escape(str(found.fallback_reason))})")
 
 
 @cli.command()
@@ -199,18 +208,23 @@ def schema(entrypoint: str) -> None:
               default=None, help="The zip to write [default: APP.zip here].")
 @click.option("-v", "--verbose", is_flag=True, help="List what was included and left out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def package(entrypoint: str, output: Path | None, verbose: bool, as_json: bool) -> None:
+@env_options
+@strict_option
+def package(entrypoint: str, output: Path | None, verbose: bool, as_json: bool,
+            env: tuple[str, ...], env_files: tuple[str, ...], strict: bool) -> None:
     """Build the zip of ENTRYPOINT's folder that `deploy` uploads.
 
     \b
       kernel-actions package main.py
       kernel-actions package app/main.py -o dist/app.zip -v
 
-    Honours .gitignore and .ignore; always leaves out virtualenvs, caches, .git, .kernel/,
-    .env files and secret-looking files. The same tree gives the same bytes. Prints the
-    zip's path.
+    Honours .gitignore and .ignore; always leaves out virtualenvs, caches, build output,
+    .git, .kernel/, .env files, secret-looking files and zips written by this command.
+    The same tree gives the same bytes. Prints the zip's path. The manifest is built as
+    `schema` builds it (-e/--env-file/--strict as there).
     """
-    report = _package(entrypoint, output, verbose, quiet=as_json)
+    report = _package(entrypoint, output, verbose, quiet=as_json,
+                      env_vars=read_env_vars(env, env_files), strict=strict)
     if as_json:
         print_json({
             "path": str(report.path), "entrypoint_rel_path": report.entrypoint_rel_path,
@@ -223,14 +237,22 @@ def package(entrypoint: str, output: Path | None, verbose: bool, as_json: bool) 
         click.echo(str(report.path))
 
 
-def _package(entrypoint: str, output: Path | None, verbose: bool, *,
-             quiet: bool = False) -> BundleReport:
+def _package(entrypoint: str, output: Path | None, verbose: bool, *, quiet: bool = False,
+             env_vars: dict[str, str] | None = None, strict: bool = False) -> BundleReport:
+    from ..entrypoint import EntrypointNotFound, resolve_entrypoint
     from ..packaging import PackagingError, build_bundle
 
     err = console()
     try:
+        entry = resolve_entrypoint(entrypoint)
+    except EntrypointNotFound as exc:
+        raise UsageProblem(str(exc)) from None
+    if entry.path is None:
+        raise UsageProblem(f"package and deploy take a file (main.py), not the module "
+                           f"{entrypoint!r}")
+    try:
         with spinner(err, "packaging…", enabled=not quiet):
-            report = build_bundle(Path(entrypoint), output)
+            report = build_bundle(entry.path, output, env_vars=env_vars, strict=strict)
     except PackagingError as exc:
         raise UsageProblem(str(exc)) from None
     if quiet:
@@ -266,48 +288,46 @@ def _check_declared_env(entrypoint: str, env_vars: dict[str, str]) -> None:
 @click.argument("entrypoint", default="main.py")
 @click.option("--version", "version", default="latest", show_default=True,
               help="Version label to deploy as.")
-@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE",
-              help="An environment variable for the app (repeatable).")
-@click.option("--env-file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Read KEY=value lines from a file.")
+@env_options
 @click.option("--force", is_flag=True, help="Replace an existing version with the same label.")
+@click.option("--region", default=None, metavar="REGION",
+              help="Deployment region, sent to the API (Kernel: aws.us-east-1a); a local "
+                   "runner ignores it.")
 @click.option("--no-env-check", is_flag=True,
               help="Upload even if a variable the app declares (App(env=...), .env.example) "
                    "is not given with -e/--env-file.")
+@strict_option
 @output_options()
 @api_url_option
-def deploy(entrypoint: str, version: str, env: tuple[str, ...], env_file: str | None,
-           force: bool, no_env_check: bool, output_format: str, api_url: str | None) -> None:
+def deploy(entrypoint: str, version: str, env: tuple[str, ...], env_files: tuple[str, ...],
+           force: bool, region: str | None, no_env_check: bool, strict: bool,
+           output_format: str, api_url: str | None) -> None:
     """Package ENTRYPOINT's folder, upload it, and follow the deployment.
 
     \b
       kernel-actions deploy main.py --version 1.0.0 -e API_TOKEN=...
+      kernel-actions deploy main.py --env-file .env
       kernel-actions deploy main.py --api-url http://127.0.0.1:8484   # to a local `serve`
 
+    Sends what Kernel's POST /deployments takes, so KERNEL_BASE_URL may name Kernel's
+    API. The manifest is built as `schema` builds it, with the -e/--env-file values.
     Exits 0 once the deployment is running, 1 if it failed.
     """
     import tempfile
 
-    env_vars: dict[str, str] = {}
-    if env_file:
-        from dotenv import dotenv_values
-
-        env_vars.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageProblem(f"-e takes KEY=value, got {item!r}")
-        env_vars[key] = value
+    env_vars = read_env_vars(env, env_files)
     if not no_env_check:
         _check_declared_env(entrypoint, env_vars)
     client = make_client(api_url)
+    err = console()
+    if region is not None and client.is_local:
+        err.print(f"notice: --region {escape(region)} is sent, and a local runner ignores it")
     with tempfile.TemporaryDirectory() as tmp:
         report = _package(entrypoint, Path(tmp) / "bundle.zip", False,
-                          quiet=output_format != "text")
+                          quiet=output_format != "text", env_vars=env_vars, strict=strict)
         bundle = report.path.read_bytes()
-    err = console()
     dep = client.deploy(bundle, entrypoint_rel_path=report.entrypoint_rel_path,
-                        version=version, env_vars=env_vars, force=force)
+                        version=version, env_vars=env_vars, force=force, region=region)
     if output_format == "text":
         err.print(f"deployment [bold]{dep['id']}[/] to {client.base_url}")
     summaries: list[dict[str, Any]] = []

@@ -70,16 +70,15 @@ class Config:
     @classmethod
     def for_entrypoint(cls, entrypoint: str, **settings: object) -> Config:
         """A config for ``entrypoint``: its folder is the app folder (a file's parent, else cwd)."""
-        from ..loader import split_target
+        from ..entrypoint import EntrypointNotFound, resolve_entrypoint
 
-        spec, _ = split_target(entrypoint)
-        path = Path(spec)
-        if spec.endswith(".py") or path.exists():
-            if not path.is_file():
-                raise ConfigError(f"entrypoint {spec!r} not found")
-            settings.setdefault("app_dir", path.resolve().parent)
-            entrypoint = str(path.resolve()) + (entrypoint[len(spec):])
-        return cls(entrypoint=entrypoint, **settings)  # type: ignore[arg-type]
+        try:
+            entry = resolve_entrypoint(entrypoint)
+        except EntrypointNotFound as exc:
+            raise ConfigError(str(exc)) from None
+        if entry.is_file:
+            settings.setdefault("app_dir", entry.app_dir)
+        return cls(entrypoint=entry.target, **settings)  # type: ignore[arg-type]
 
     def validate(self) -> None:
         if self.api_key is not None and (not self.api_key.strip()
@@ -142,7 +141,7 @@ class Config:
     def entrypoint_relpath(self) -> str | None:
         if self.entrypoint is None:
             return None
-        from ..loader import split_target
+        from ..entrypoint import looks_like_path, split_target
 
         spec, _ = split_target(self.entrypoint)
-        return Path(spec).name if spec.endswith(".py") else spec
+        return Path(spec).name if looks_like_path(spec) else spec

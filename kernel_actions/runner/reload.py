@@ -12,19 +12,17 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ..bundle import is_own_bundle
+from ..not_app_code import GENERATED_SUFFIXES, NOT_APP_DIRS, is_not_app_dir, is_virtualenv
+
 if TYPE_CHECKING:
     from .server import Runner
 
 __all__ = ["Reloader", "ChangeFilter", "watchfiles_changes", "watch_and_reload"]
 
-#: Folders never watched: the runner's data, version control, environments, caches.
-IGNORED_DIRS = frozenset({
-    ".kernel", ".git", ".hg", ".svn", ".venv", "venv", "env", "__pycache__", "node_modules",
-    ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".idea", ".vscode",
-    "build", "dist", ".eggs",
-})
-#: Editor droppings and compiled files.
-IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", ".swo", "~", ".tmp", ".kate-swp")
+#: Folders never watched, and files never reloaded for: what is never app code.
+IGNORED_DIRS = NOT_APP_DIRS
+IGNORED_SUFFIXES = GENERATED_SUFFIXES
 
 
 class ChangeFilter:
@@ -52,13 +50,15 @@ class ChangeFilter:
             return False
         if any(path.resolve().is_relative_to(own) for own in self._own):
             return False
-        if any(p in IGNORED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+        if any(is_not_app_dir(p) for p in parts[:-1]):
             return False
         name = parts[-1]
         if name.endswith(IGNORED_SUFFIXES) or name.startswith(".#") or name == "4913":
             return False
-        if (self.root / parts[0] / "pyvenv.cfg").exists() and len(parts) > 1:
+        if len(parts) > 1 and is_virtualenv(self.root / parts[0]):
             return False
+        if name.endswith(".zip") and is_own_bundle(path):
+            return False  # written by `package -o`
         if name == ".env":
             return True  # ignored by git, but it configures the workers
         if self._spec is not None and self._spec.match_file(rel.as_posix()):

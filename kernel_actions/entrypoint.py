@@ -1,0 +1,71 @@
+"""What an entrypoint names: a file (``main.py``, ``app/main.py``), a module (``pkg.mod``),
+either with ``:attr``. Decided here once, for the loader, the runner's config, ``schema``
+and packaging alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Entrypoint", "EntrypointNotFound", "resolve_entrypoint", "split_target", "looks_like_path"]
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"main.py:app"`` → ``("main.py", "app")``; a Windows drive letter is not an attr."""
+    head, sep, attr = target.rpartition(":")
+    if not sep or not head or "/" in attr or "\\" in attr or (len(head) == 1 and head.isalpha()):
+        return target, None
+    return head, attr or None
+
+
+def looks_like_path(spec: str) -> bool:
+    """A file rather than a module: ends in ``.py``, has a separator, or exists."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec or Path(spec).exists()
+
+
+@dataclass(frozen=True)
+class Entrypoint:
+    """A resolved entrypoint.
+
+    ``target`` is what :func:`kernel_actions.loader.load_apps` takes (an absolute file path
+    for files), ``app_dir`` the app's folder (a file's parent; else the working folder),
+    ``name`` what the bundle records as ``entrypoint_rel_path`` (a file's basename).
+    """
+
+    spec: str
+    attr: str | None
+    path: Path | None
+    app_dir: Path
+
+    @property
+    def is_file(self) -> bool:
+        return self.path is not None
+
+    @property
+    def target(self) -> str:
+        base = str(self.path) if self.path is not None else self.spec
+        return base + (f":{self.attr}" if self.attr else "")
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else self.spec
+
+
+class EntrypointNotFound(ValueError):
+    """The entrypoint names a file that does not exist."""
+
+
+def resolve_entrypoint(target: str | Path, cwd: Path | None = None) -> Entrypoint:
+    """Resolve ``target`` against ``cwd``; raise :class:`EntrypointNotFound` for a missing file."""
+    base = (cwd or Path.cwd()).resolve()
+    if isinstance(target, Path):
+        spec, attr = str(target), None
+    else:
+        spec, attr = split_target(target)
+    if isinstance(target, Path) or looks_like_path(spec):
+        path = (base / spec).resolve()
+        if not path.is_file():
+            raise EntrypointNotFound(f"entrypoint {spec} not found")
+        return Entrypoint(spec=spec, attr=attr, path=path, app_dir=path.parent)
+    return Entrypoint(spec=spec, attr=attr, path=None, app_dir=base)
+

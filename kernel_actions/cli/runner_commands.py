@@ -52,6 +52,9 @@ RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
                  help="Let deployments declare local paths and file: URLs as dependencies."),
     click.option("--allow-process", "allow_process", is_flag=True,
                  help="Serve browsers.process: commands run on this machine as your user."),
+    click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME[:PORT]",
+                 help="Also accept requests addressed to this host name (repeatable; * for "
+                      "any). See README: Security model."),
 )
 
 

@@ -57,6 +57,11 @@ class Config:
     debug_wait: bool = False
     #: Serve ``browsers.process`` (commands run on this machine, as the runner's user).
     allow_process: bool = False
+    #: ``Host`` names accepted besides the bound address (``--allowed-host``): ``name``,
+    #: ``name:port``, or ``*`` for any (see ``runner.http.security``).
+    allowed_hosts: tuple[str, ...] = ()
+    #: Seconds a client may take to send a request's head, or pause in its body.
+    body_timeout: float = 20.0
 
     def __post_init__(self) -> None:
         self.app_dir = Path(self.app_dir).resolve()
@@ -78,6 +83,10 @@ class Config:
         return cls(entrypoint=entry.target, **settings)  # type: ignore[arg-type]
 
     def validate(self) -> None:
+        if self.api_key is not None and (not self.api_key.strip()
+                                         or self.api_key != self.api_key.strip()):
+            raise ConfigError("the API key must not be empty or start or end with whitespace "
+                              "(clients could not send it in an Authorization header)")
         if not is_loopback(self.host) and not self.api_key:
             raise ConfigError(
                 f"refusing to listen on {self.host!r} without an API key: anyone who can reach "
@@ -89,6 +98,14 @@ class Config:
             raise ConfigError("sync timeout must be positive")
         if self.max_concurrency < 1:
             raise ConfigError("max concurrency must be at least 1")
+        from .hostnames import split_host
+
+        for value in self.allowed_hosts:
+            if value != "*" and split_host(value) is None:
+                raise ConfigError(f"allowed host {value!r} is not a host name, an address, or "
+                                  "name:port (or * for any)")
+        if self.body_timeout <= 0:
+            raise ConfigError("body timeout must be positive")
         if self.max_browsers < 1:
             raise ConfigError("max browsers must be at least 1")
         if self.debug_wait and not self.debug:

@@ -27,7 +27,7 @@ from .browsers.service import Browsers
 from .config import Config
 from .debug_monitor import DebugMonitor
 from .deployments.routes import deployment_routes
-from .deployments.service import Deployments
+from .deployments.service import MAX_UPLOAD_BYTES, Deployments
 from .engine.app_versions import app_version_summary
 from .engine.events import EventBus
 from .engine.invocation import Invocation
@@ -35,9 +35,13 @@ from .engine.pool import CodePool, LoadFailure, base_env
 from .engine.scheduler import Scheduler
 from .engine.store import Store
 from .http.api import build_api
+from .http.connections import protocol_class
 from .services import RunnerServices
 
 __all__ = ["Runner", "serve"]
+
+#: Largest body a browser's file system takes in one upload or write.
+FS_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -68,6 +72,7 @@ class Runner:
         self.port: int = config.port
         self.started_ns = now_ns()
         self.forced_exit = False
+        self._stop_serving: Callable[[], None] | None = None
         #: What the features get instead of the runner: the engine, the config, the log.
         self.services = RunnerServices(
             config=config, store=self.store, bus=self.bus, scheduler=self.scheduler,
@@ -78,6 +83,13 @@ class Runner:
             make_pool=self.deployment_pool, log=self.log,
         )
         self.browsers = Browsers(self.services)
+        #: Paths that take uploads (multipart bodies), and their body limits.
+        self.upload_limits: dict[str, int] = {
+            "/deployments": MAX_UPLOAD_BYTES + 1024 * 1024,
+            # A browser's file system: files and zips, as raw bytes or multipart.
+            **dict.fromkeys(("/browsers/{id}/fs/upload", "/browsers/{id}/fs/upload_zip",
+                             "/browsers/{id}/fs/write_file"), FS_UPLOAD_BYTES),
+        }
 
     # -- output -------------------------------------------------------------------------
 
@@ -239,9 +251,15 @@ class Runner:
     def feature_routes(self) -> list[BaseRoute]:
         return [*deployment_routes(self.deployments), *self.browsers.routes()]
 
+    def request_exit(self) -> None:
+        """Stop serving, gracefully, as Ctrl-C does (for a runner served from code)."""
+        if self._stop_serving is not None:
+            self._stop_serving()
+
     def api(self) -> Starlette:
         return build_api(self.services, status=self.status, app_summaries=self.app_summaries,
-                         feature_routes=self.feature_routes())
+                         feature_routes=self.feature_routes(), port=lambda: self.port,
+                         upload_limits=self.upload_limits)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -312,10 +330,12 @@ async def serve(
         lifespan="off", access_log=False, timeout_graceful_shutdown=2,
         # WebSockets: each browser's cdp_ws_url (DevTools messages can be screenshots).
         ws="wsproto", ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
+        http=protocol_class(config.body_timeout),
     )
     sock = _bind(config.host, config.port)
     runner.port = sock.getsockname()[1]
     server = _Server(uv_config, runner)
+    runner._stop_serving = lambda: setattr(server, "should_exit", True)
     watch_task: asyncio.Task[Any] | None = None
     try:
         await runner.startup()

@@ -63,6 +63,8 @@ _COLUMNS = (
     "id, app_name, action_name, version, payload, status, created_ns, timeout_s, is_async, "
     "output, status_reason, running_ns, finished_ns, generation, deployment_id"
 )
+#: The same columns with the two that can be megabytes (payload, output) left out.
+_SUMMARY_COLUMNS = _COLUMNS.replace("payload", "NULL").replace("output", "NULL")
 _INSERT = f"INSERT INTO invocations ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _UPDATE = (
     "UPDATE invocations SET status=?, output=?, status_reason=?, running_ns=?, finished_ns=?, "
@@ -353,9 +355,13 @@ class Store:
     DEEP_OFFSET = 1000
 
     def list(
-        self, filters: ListFilters, limit: int, offset: int
+        self, filters: ListFilters, limit: int, offset: int, *, summary: bool = False
     ) -> tuple[list[Invocation], bool]:
-        """Newest first; returns the page and whether more follow."""
+        """Newest first; returns the page and whether more follow.
+
+        ``summary`` leaves ``payload`` and ``output`` out (``None``): a page of those can
+        weigh gigabytes, so a caller that needs them fetches them row by row.
+        """
         where: list[str] = []
         params: list[Any] = []
         for column in ("app_name", "action_name", "status", "version", "deployment_id"):
@@ -390,7 +396,8 @@ class Store:
             clause = (clause + " AND " if clause else " WHERE ") + "seq<=?"
             params.append(seq)
             offset = 0
-        sql = (f"SELECT {_COLUMNS} FROM invocations{clause} ORDER BY seq DESC LIMIT ? OFFSET ?")
+        columns = _SUMMARY_COLUMNS if summary else _COLUMNS
+        sql = (f"SELECT {columns} FROM invocations{clause} ORDER BY seq DESC LIMIT ? OFFSET ?")
         rows = conn.execute(sql, [*params, limit + 1, offset]).fetchall()
         return [_row(r) for r in rows[:limit]], len(rows) > limit
 

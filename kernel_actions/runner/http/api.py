@@ -8,7 +8,7 @@ The route modules own the endpoints (:mod:`.invocations`, :mod:`.apps`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,6 +24,7 @@ from .common import json_response
 from .dashboard import dashboard_routes
 from .invocations import InvocationRoutes
 from .runner_routes import RunnerRoutes
+from .security import request_guards
 from .unavailable import unavailable_routes
 
 __all__ = ["build_api"]
@@ -35,12 +36,17 @@ def build_api(
     status: Callable[[], dict[str, Any]],
     app_summaries: Callable[[], list[dict[str, Any]]],
     feature_routes: Iterable[BaseRoute] = (),
+    port: Callable[[], int],
+    upload_limits: Mapping[str, int] | None = None,
 ) -> Starlette:
-    """The ASGI app. ``status`` and ``app_summaries`` are the runner's own views."""
+    """The ASGI app. ``status`` and ``app_summaries`` are the runner's own views; ``port``
+    gives the bound port (known once the socket is bound); ``upload_limits`` names the
+    paths that take multipart uploads, with their body limits."""
     heartbeat = services.config.heartbeat_interval
     routes: list[BaseRoute] = [
         *InvocationRoutes(services.scheduler, services.store, services.bus,
-                          heartbeat=heartbeat, hold_open=services.config.debug).routes(),
+                          heartbeat=heartbeat, hold_open=services.config.debug,
+                          sync_timeout=services.config.sync_timeout, log=services.log).routes(),
         *AppRoutes(app_summaries).routes(),
         *RunnerRoutes(status, services.bus, heartbeat=heartbeat).routes(),
         *feature_routes,
@@ -60,11 +66,13 @@ def build_api(
     async def server_error(request: Request, exc: Exception) -> Response:
         log(f"internal error on {request.method} {request.url.path}: {exc!r}")
         return json_response({"code": "internal_error",
-                              "message": "internal error in the runner"}, 500)
+                              "message": "internal error in the runner"}, 500,
+                             {"x-should-retry": "false"})
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, api_key=services.config.api_key)],
+        middleware=[*request_guards(services.config, port, upload_limits or {}),
+                    Middleware(AuthMiddleware, api_key=services.config.api_key)],
         exception_handlers={404: not_found_handler, 405: method_not_allowed,
                             Exception: server_error},
     )

@@ -4,7 +4,8 @@ query parameters, paging headers, SSE framing and the ``ApiError`` guard."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -14,8 +15,9 @@ from ...limits import MAX_PAYLOAD_BYTES
 from ..errors import ApiError, bad_request
 
 __all__ = [
+    "PathPatterns",
     "MAX_OFFSET", "MAX_PAYLOAD_BYTES", "Handler", "error_response", "guard", "int_param",
-    "json_response", "page_headers", "paged", "read_json_body", "sse_event",
+    "json_response", "page_headers", "paged", "parse_json", "read_json_body", "sse_event",
 ]
 
 MAX_BODY_BYTES = 3 * MAX_PAYLOAD_BYTES  # a JSON-escaped payload inside the request body
@@ -35,19 +37,32 @@ def error_response(exc: ApiError) -> Response:
 
 
 async def read_json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object body.
+
+    The body's size is capped while it arrives (``BodyLimitMiddleware``, installed in
+    front of every route); this checks again for an app built without it.
+    """
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise bad_request(f"request body too large: the payload limit is 4.5 MB "
                           f"({MAX_PAYLOAD_BYTES} bytes)")
     if not raw:
         raise bad_request("request body is empty: send a JSON object")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}") from None
+    body = parse_json(raw, "request body")
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
     return body
+
+
+def parse_json(raw: str | bytes, what: str) -> Any:
+    """``json.loads``, with every way it can fail (bad syntax, bad UTF-8, nesting deeper than
+    Python's recursion limit) turned into a 400 that names ``what``."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise bad_request(f"{what} is nested too deeply to parse") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise bad_request(f"{what} is not valid JSON: {exc}") from None
 
 
 def int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
@@ -98,3 +113,22 @@ def guard(handler: Handler) -> Handler:
 
     wrapped.__name__ = handler.__name__
     return wrapped
+
+
+class PathPatterns:
+    """Request paths like ``/browsers/{id}/fs/upload`` (a ``{name}`` is one path segment),
+    each with a value: which paths take uploads, and their body limits."""
+
+    def __init__(self, values: Mapping[str, int]) -> None:
+        self.exact = {k: v for k, v in values.items() if "{" not in k}
+        self.patterns = [(re.compile("^" + re.sub(r"\\\{[^/]*?\\\}", "[^/]+",
+                                                   re.escape(k)) + "$"), v)
+                         for k, v in values.items() if "{" in k]
+
+    def get(self, path: str) -> int | None:
+        if path in self.exact:
+            return self.exact[path]
+        return next((v for rx, v in self.patterns if rx.match(path)), None)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path) is not None

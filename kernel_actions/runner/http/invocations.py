@@ -29,8 +29,11 @@ from .common import (
     int_param,
     json_response,
     page_headers,
+    parse_json,
     read_json_body,
 )
+from .listing import JSONArrayResponse, detail_mode, invocation_rows
+from .retry import warn_if_retried
 from .sse import EventStream
 
 __all__ = ["InvocationRoutes"]
@@ -109,7 +112,8 @@ class InvocationRoutes:
     """``/invocations`` and ``/invocations/{id}[/events]``, over the scheduler and the store."""
 
     def __init__(self, scheduler: Scheduler, store: Store, bus: EventBus, *,
-                 heartbeat: float, hold_open: bool = False) -> None:
+                 heartbeat: float, hold_open: bool = False, sync_timeout: float = 100.0,
+                 log: Callable[[str], None] | None = None) -> None:
         self.scheduler = scheduler
         self.store = store
         self.bus = bus
@@ -117,6 +121,8 @@ class InvocationRoutes:
         #: Keep slow sync answers alive with heartbeats (``dev --debug``: a breakpoint may
         #: hold an action for minutes).
         self.hold_open = hold_open
+        self.sync_timeout = sync_timeout
+        self.log = log or (lambda line: None)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -147,6 +153,8 @@ class InvocationRoutes:
         for name in ("app_name", "action_name", "version"):
             check_text(name, body.get(name))
         check_json_text("payload", payload)
+        if not is_async:
+            warn_if_retried(request, self.sync_timeout, self.log)
         active = await self.scheduler.submit(
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
@@ -176,10 +184,7 @@ class InvocationRoutes:
         if output is not None:
             if not isinstance(output, str):
                 raise bad_request("'output' must be a string holding JSON")
-            try:
-                json.loads(output)
-            except ValueError as exc:
-                raise bad_request(f"'output' is not valid JSON: {exc}") from None
+            parse_json(output, "'output'")
             check_json_text("output", output)
         inv = await self.scheduler.update(request.path_params["id"], status, output)
         return json_response(inv.to_wire())
@@ -204,14 +209,18 @@ class InvocationRoutes:
             deployment_id=q.get("deployment_id") or None, since_ns=since_ns,
             query=q.get("query") or None,
         )
-        items, has_more = await asyncio.to_thread(self.store.list, filters, limit, offset)
-        detail = q.get("detail") in ("1", "true")
-        out = []
-        for inv in items:
-            live = self.scheduler.active.get(inv.id)
-            current = live.inv if live is not None else inv
-            out.append(current.to_detail() if detail else current.to_wire())
-        return json_response(out, headers=page_headers(limit, offset, len(items), has_more))
+        mode = detail_mode(q.get("detail"))
+        if mode is None:
+            raise bad_request(f"'detail' must be 1, 0 or summary; got {q['detail']!r}")
+        items, has_more = await asyncio.to_thread(self.store.list, filters, limit, offset,
+                                                  summary=True)
+
+        def current(inv_id: str) -> Invocation | None:
+            live = self.scheduler.active.get(inv_id)
+            return live.inv if live is not None else None
+
+        return JSONArrayResponse(invocation_rows(items, mode, current, self.store.get),
+                                 headers=page_headers(limit, offset, len(items), has_more))
 
     async def invocation_events(self, request: Request) -> Response:
         inv_id = request.path_params["id"]

@@ -265,7 +265,7 @@ function invocationsView(root, params) {
   }
 
   async function load() {
-    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), detail: "1" });
+    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), detail: "summary" });
     for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
     message.replaceChildren();
     try {

@@ -1,0 +1,120 @@
+"""The HTTP/1.1 connection: uvicorn's protocol (httptools, else h11) with a deadline for
+request heads and JSON for the requests it can't parse.
+
+uvicorn closes a connection that idles *between* requests (``timeout_keep_alive``)
+but waits forever for the head of a request that a client starts and never
+finishes, and for a new connection that sends nothing: 500 such connections hold
+500 descriptors indefinitely (a slow-loris attack). Here the head of every request
+must arrive within ``head_timeout`` seconds of the connection opening or the
+previous answer ending; a body that stalls is timed out by
+:class:`~.body_limits.BodyLimitMiddleware`.
+
+A request line or header the parser rejects (raw non-ASCII bytes, say) never reaches
+the app, so uvicorn answers it itself, in plain text; this answers it with the
+runner's JSON error shape instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["HeadDeadline", "protocol_class"]
+
+MALFORMED = ("malformed HTTP request: the request line or a header could not be parsed "
+             "(they must be ASCII: percent-encode other characters in URLs)")
+
+
+class HeadDeadline:
+    """Mixed into a uvicorn HTTP protocol: a deadline for request heads, JSON 400 answers.
+
+    Works over uvicorn's h11 and httptools protocols alike (their shared attributes:
+    ``transport``, ``cycle``, ``on_response_complete``, ``send_400_response``).
+    """
+
+    head_timeout: float = 20.0
+    transport: asyncio.Transport
+    cycle: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._awaiting_head = False
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._awaiting_head = True
+        self._head_timer = asyncio.get_running_loop().call_later(
+            self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_arrived(self) -> None:
+        self._awaiting_head = False
+        self._cancel_head_timer()
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._awaiting_head:
+            return
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if not busy and not getattr(self, "pipeline", None):
+            # Still waiting for (the rest of) a request head: give the descriptor back.
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing() and (
+                self.cycle is None or self.cycle.response_complete):
+            self._arm_head_timer()
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"code": "bad_request", "message": MALFORMED}).encode()
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"x-should-retry: false\r\nconnection: close\r\n\r\n" + body)
+        self.transport.close()
+
+
+class _H11(HeadDeadline, H11Protocol):
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._head_arrived()
+
+
+def _httptools_class() -> type | None:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
+
+    class _HttpTools(HeadDeadline, HttpToolsProtocol):
+        def on_headers_complete(self) -> None:
+            self._head_arrived()
+            super().on_headers_complete()
+
+    return _HttpTools
+
+
+def protocol_class(head_timeout: float) -> type:
+    """The protocol class uvicorn instantiates per connection (httptools when installed,
+    as uvicorn itself prefers, else h11), with this head deadline."""
+    base = _httptools_class() or _H11
+    return type("RunnerHTTPProtocol", (base,), {"head_timeout": head_timeout})

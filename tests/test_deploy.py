@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -154,13 +153,12 @@ def test_dependencies_installed_once_then_reused(served: RunnerProcess, tmp_path
     events = follow(served.url, first["id"])
     assert events[-1]["deployment"]["status"] == "running", events[-3:]
     assert any("installing tomli-w==1.2.0" in e.get("message", "") for e in events)
-    started = time.monotonic()
     second = deploy(served.url, make_bundle(tmp_path / "b", extra=extra,
                                             requirements="tomli-w==1.2.0\n"), "deps-2")
     events = follow(served.url, second["id"])
     assert events[-1]["deployment"]["status"] == "running"
     assert any("reusing installed dependencies" in e.get("message", "") for e in events)
-    assert time.monotonic() - started < 10
+    assert not any("installing tomli-w" in e.get("message", "") for e in events)
     k = Kernel(base_url=served.url, api_key="local", max_retries=0)
     inv = k.invocations.create(app_name="shipped", action_name="toml", version="deps-2")
     assert json.loads(inv.output or "") == "a = 1\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernel_actions.loader import load_apps
-from kernel_actions.scaffold import ScaffoldError, create_app, list_templates
+from kernel_actions.scaffold import ScaffoldError, create_app, list_templates, next_steps
 
 EXPECTED = {"basic": (3, {"greet", "health"}), "long-running": (2, {"process"}),
             "browser": (3, {"get-page-title"})}
@@ -62,3 +62,19 @@ def test_cli_create(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "kernel_actions.cli", "create",
                             str(tmp_path / "svc")], capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_next_steps_install_the_test_tools(tmp_path: Path) -> None:
+    for template in sorted(EXPECTED):
+        created = create_app(tmp_path / template, template)
+        commands = [command for command, _ in next_steps(created)]
+        assert commands[0] == f"cd {created.path}" and commands[-1] == "pytest"
+        installs = [c for c in commands if c.startswith("pip install")]
+        assert installs and "pytest" in installs[0].split(), (template, commands)
+        readme = (created.path / "README.md").read_text()
+        assert installs[0] in readme
+    browser = create_app(tmp_path / "b2", "browser")
+    (install,) = [c for c, _ in next_steps(browser) if c.startswith("pip install")]
+    assert {"kernel", "playwright", "pytest"} <= set(install.split())
+    why = dict(next_steps(browser))[install]
+    assert "no `playwright install`" in why

@@ -28,6 +28,7 @@ from .engine.pool import CodePool, base_env
 from .engine.scheduler import Scheduler
 from .engine.store import Store
 from .http.api import build_api
+from .stale import unloaded_summary
 
 __all__ = ["Runner", "serve"]
 
@@ -164,6 +165,10 @@ class Runner:
                 "stale": pool.load_error is not None,
                 "load_error": pool.status()["load_error"],
             })
+        for pool in self.scheduler.pools:
+            if pool.manifest is None and pool.load_error is not None:
+                env_keys = sorted(self.env_file_values()) if pool is self.live else pool.env_keys
+                summaries.append(unloaded_summary(pool, Path(pool.cwd), env_keys))
         return summaries
 
     def status(self) -> dict[str, Any]:

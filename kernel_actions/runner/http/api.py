@@ -21,6 +21,7 @@ from ...timeutil import format_ns, now_ns, parse_since
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.store import ListFilters
 from ..errors import bad_request, not_found
+from ..stale import stale_headers
 from .auth import AuthMiddleware
 from .common import (
     MAX_OFFSET,
@@ -99,18 +100,22 @@ def build_api(runner: Runner) -> Starlette:
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
         )
+        routed = scheduler.route(app_name, version)
+        headers = stale_headers(routed[0] if routed else None)
         if is_async:
-            return json_response(active.created, 202)
+            return json_response(active.created, 202, headers)
         await active.done
-        return json_response(active.inv.to_created())
+        return json_response(active.inv.to_created(), headers=headers)
 
     async def get_invocation(request: Request) -> Response:
         inv = await scheduler.get(request.path_params["id"])
         if inv is None:
             raise not_found(f"invocation {request.path_params['id']!r} not found")
+        routed = scheduler.route(inv.app_name, inv.version)
+        headers = stale_headers(routed[0] if routed else None)
         if request.query_params.get("detail") in ("1", "true"):
-            return json_response(inv.to_detail())
-        return json_response(inv.to_wire())
+            return json_response(inv.to_detail(), headers=headers)
+        return json_response(inv.to_wire(), headers=headers)
 
     async def update_invocation(request: Request) -> Response:
         body = await read_json_body(request)

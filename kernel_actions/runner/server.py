@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 from starlette.routing import BaseRoute
 
+from ..discovery import remove_state, write_state
 from ..timeutil import format_ns, now_ns
 from .config import Config
 from .engine.events import EventBus
@@ -279,6 +280,8 @@ async def serve(
                 if server.should_exit:
                     return
                 await asyncio.sleep(0.005)
+            assert config.data_dir is not None
+            write_state(config.data_dir, runner.url)
             if started is not None:
                 started(runner)
 
@@ -288,6 +291,8 @@ async def serve(
         finally:
             announcer.cancel()
     finally:
+        assert config.data_dir is not None
+        remove_state(config.data_dir)
         if watch_task is not None:
             watch_task.cancel()
         await runner.browsers.close_all()

@@ -74,6 +74,32 @@ def _import(spec: str) -> ModuleType:
     return importlib.import_module(spec)
 
 
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _is_machinery(filename: str) -> bool:
+    """A frame of the import system or of this framework, not of the user's code."""
+    return (filename.startswith("<frozen ") or "importlib" in filename
+            or filename.startswith(_PACKAGE_DIR))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of a failed import with only the user's frames (no importlib, no
+    kernel-actions). A syntax error keeps none: its own lines show the file, line and caret."""
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    te.stack = traceback.StackSummary.from_list(
+        [frame for frame in te.stack if not _is_machinery(frame.filename)])
+    return "".join(te.format())
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: message``; a syntax error without the ``(file, line N)`` its str adds (the
+    location is reported on its own)."""
+    if isinstance(exc, SyntaxError) and exc.msg:
+        return f"{type(exc).__name__}: {exc.msg}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _error_location(exc: BaseException) -> str | None:
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{exc.filename}:{exc.lineno}"
@@ -146,20 +172,24 @@ def load_apps(target: str) -> LoadedCode:
     except AppLoadError:
         raise
     except ActionDefinitionError as exc:
-        raise AppLoadError(str(exc), location=_error_location(exc)) from exc
+        location = _error_location(exc)
+        message = str(exc)
+        if location:  # the message names the handler with its file:line; say it once
+            message = message.replace(f" ({location})", "", 1)
+        raise AppLoadError(message, location=location) from exc
     except ModuleNotFoundError as exc:
         if exc.name and spec.startswith(exc.name):
             raise AppLoadError(f"no module named {spec!r}") from exc
         raise AppLoadError(
-            f"{type(exc).__name__}: {exc}", location=_error_location(exc),
-            detail=traceback.format_exc(),
+            _summary(exc), location=_error_location(exc),
+            detail=user_traceback(exc),
         ) from exc
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise AppLoadError(
-            f"{type(exc).__name__}: {exc}", location=_error_location(exc),
-            detail=traceback.format_exc(),
+            _summary(exc), location=_error_location(exc),
+            detail=user_traceback(exc),
         ) from exc
 
     loaded = LoadedCode(target=target, module=module)

@@ -21,6 +21,7 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from ..discovery import remove_state, write_state
+from ..log_levels import LOG_LEVEL_ENV
 from ..timeutil import format_ns, now_ns
 from .config import Config
 from .engine.events import EventBus
@@ -107,6 +108,8 @@ class Runner:
         # The hosted platform sets these and does not let apps override them.
         env["KERNEL_BASE_URL"] = self.url
         env["KERNEL_API_KEY"] = self.config.api_key or "local-runner"
+        if self.config.log_level:
+            env[LOG_LEVEL_ENV] = self.config.log_level
         relpath = entrypoint_relpath or self.config.entrypoint_relpath
         if relpath:
             env["ENTRYPOINT_RELPATH"] = relpath

@@ -1,0 +1,179 @@
+"""``dev`` and ``serve``: the local runner, on live code or on deployed versions.
+
+Both take the same runner settings, declared once in :data:`RUNNER_OPTIONS` (each option's
+parameter is named after the :class:`~kernel_actions.runner.config.Config` field it sets),
+and end the same way (:func:`run_runner`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import click
+
+from .exit_codes import CannotListen, ExitCode, UsageProblem
+from .group import cli
+
+if TYPE_CHECKING:
+    from ..runner.config import Config
+    from ..runner.server import Runner
+
+__all__ = ["dev", "serve", "runner_options", "RUNNER_OPTIONS", "run_runner"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The settings ``dev`` and ``serve`` share; each parameter name is a ``Config`` field.
+RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
+    click.option("--host", "host", default="127.0.0.1", show_default=True,
+                 help="Address to listen on."),
+    click.option("--port", "port", default=None, type=int,
+                 help="Port to listen on [default: 8484; 0 picks a free one]."),
+    click.option("--sync-timeout", "sync_timeout", default=100.0, show_default=True,
+                 type=float, help="Seconds a synchronous invocation may run."),
+    click.option("--max-concurrency", "max_concurrency", default=50, show_default=True,
+                 type=int, help="Invocations running at once."),
+    click.option("--api-key", "api_key", envvar="KERNEL_ACTIONS_API_KEY", default=None,
+                 help="Require this bearer token on every request (needed off loopback)."),
+    click.option("--worker-memory-limit", "worker_memory_mb", type=float, default=None,
+                 metavar="MB",
+                 help="Kill a worker whose memory passes MB (its invocations fail as crashed)."),
+    click.option("--max-browsers", "max_browsers", default=5, show_default=True, type=int,
+                 help="Local Chromium browsers (POST /browsers) running at once."),
+    click.option("--browser-path", "browser_path", type=click.Path(dir_okay=False),
+                 default=None,
+                 help="Chromium or Chrome to start for POST /browsers [default: "
+                      "$KERNEL_ACTIONS_BROWSER, else chromium or chrome on PATH, else "
+                      "Playwright's download]."),
+)
+
+
+def _param_name(option: Callable[..., Any]) -> str:
+    probe = option(lambda: None)
+    return str(probe.__click_params__[-1].name)  # type: ignore[attr-defined]
+
+
+_SETTING_NAMES = tuple(_param_name(option) for option in RUNNER_OPTIONS)
+
+
+def runner_options(f: F) -> F:
+    """Add :data:`RUNNER_OPTIONS`; the command gets them as one ``settings`` dict."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..runner.config import DEFAULT_PORT
+
+        settings = {name: kwargs.pop(name) for name in _SETTING_NAMES}
+        if settings["port"] is None:
+            settings["port"] = DEFAULT_PORT
+        return f(*args, settings=settings, **kwargs)
+
+    wrapped: Any = wrapper
+    for option in reversed(RUNNER_OPTIONS):
+        wrapped = option(wrapped)
+    return cast(F, wrapped)
+
+
+def build_config(make: Callable[[], Config]) -> Config:
+    """A checked config; a setting that can't work is a usage error (exit 2)."""
+    from ..runner.config import ConfigError
+
+    try:
+        config = make()
+        config.validate()
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
+    return config
+
+
+def run_runner(config: Config, started: Callable[[Runner], None],
+               watcher: Callable[[Runner], Any] | None = None) -> None:
+    """Serve until stopped; exit 130 when stopped by a signal."""
+    import anyio
+
+    from ..runner.server import serve as serve_forever
+
+    try:
+        runner = anyio.run(lambda: serve_forever(config, started=started, watcher=watcher))
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {config.host}:{config.port}: "
+                           f"{exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)
+    if runner.forced_exit:
+        sys.exit(ExitCode.INTERRUPTED)
+
+
+def _print_apps(runner: Runner) -> list[dict[str, Any]]:
+    apps = runner.app_summaries()
+    for app in apps:
+        names = ", ".join(a["name"] for a in app["actions"])
+        click.echo(f"  app {app['app_name']} ({app['version']}): {names}", err=True)
+    return apps
+
+
+@cli.command()
+@click.argument("entrypoint", default="main.py")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where invocations are stored [default: .kernel/ in the app's folder].")
+@click.option("--version", "app_version", default="latest", show_default=True,
+              help="Version label the live code is served as.")
+@click.option("--reload/--no-reload", default=True, show_default=True,
+              help="Load new code on every save.")
+@click.option("--echo-logs", is_flag=True, help="Print every invocation's log lines here too.")
+@runner_options
+def dev(entrypoint: str, data_dir: Path | None, app_version: str, reload: bool,
+        echo_logs: bool, settings: dict[str, Any]) -> None:
+    """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
+    from ..runner.config import Config
+
+    config = build_config(lambda: Config.for_entrypoint(
+        entrypoint, data_dir=data_dir, version=app_version, reload=reload,
+        echo_logs=echo_logs, **settings))
+
+    def started(runner: Runner) -> None:
+        click.echo(f"kernel-actions runner listening on {runner.url}", err=True)
+        live = runner.live
+        if live is not None and live.load_error is not None:
+            click.echo(f"  code failed to load: {live.load_error}", err=True)
+        apps = _print_apps(runner)
+        click.echo(f"  dashboard: {runner.url}/", err=True)
+        click.echo(f"  data: {config.data_dir}", err=True)
+        click.echo(f"  try: KERNEL_BASE_URL={runner.url} kernel-actions invoke "
+                   f"{apps[0]['app_name'] if apps else 'APP'} ACTION", err=True)
+
+    watcher = None
+    if reload:
+        from ..runner.reload import watch_and_reload
+
+        watcher = watch_and_reload
+    run_runner(config, started, watcher)
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".kernel"), show_default=True,
+              help="Where deployments and invocations are stored.")
+@runner_options
+def serve(data_dir: Path, settings: dict[str, Any]) -> None:
+    """Run the runner without live code, hosting the versions deployed to it.
+
+    Deploy to it with `kernel-actions deploy main.py --api-url http://127.0.0.1:8484`
+    (or any client's POST /deployments); deployed versions survive restarts.
+    """
+    from ..runner.config import Config
+
+    config = build_config(lambda: Config(entrypoint=None, data_dir=data_dir, reload=False,
+                                         **settings))
+
+    def started(runner: Runner) -> None:
+        click.echo(f"kernel-actions runner listening on {runner.url}", err=True)
+        _print_apps(runner)
+        click.echo(f"  dashboard: {runner.url}/", err=True)
+        click.echo(f"  data: {config.data_dir}", err=True)
+        click.echo(f"  deploy: kernel-actions deploy main.py --api-url {runner.url}", err=True)
+
+    run_runner(config, started)

@@ -29,6 +29,7 @@ import httpx
 
 from . import __version__
 from .discovery import DATA_DIR_NAME, STATE_FILE, find_runner
+from .headers import STALE_HEADER
 
 __all__ = [
     "RunnerClient", "Page", "ClientError", "BadRequest", "Unreachable", "ApiFailure",
@@ -140,6 +141,9 @@ class RunnerClient:
                                      transport=transport)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise BadRequest(f"invalid API URL {self.base_url!r}: {exc}") from None
+        #: The load error's first line when an answer said the code is stale (see
+        #: ``kernel_actions.headers.STALE_HEADER``); None while the code is current.
+        self.stale: str | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -196,6 +200,7 @@ class RunnerClient:
             raise self._translate(exc, f"{method} {path}") from None
         if response.status_code >= 400:
             raise _api_failure(response)
+        self.stale = response.headers.get(STALE_HEADER)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

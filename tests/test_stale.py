@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from kernel import Kernel
@@ -12,6 +15,12 @@ from .conftest import RunnerProcess
 
 GOOD = "from kernel_actions import App\napp = App('staleness')\n\n" \
        "@app.action('version')\ndef version(ctx):\n    return {v!r}\n"
+
+
+def cli(runner: RunnerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERNEL_BASE_URL": runner.url or ""}
+    return subprocess.run([sys.executable, "-m", "kernel_actions.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def invoke(c, **extra: object):
@@ -40,6 +49,12 @@ def test_responses_say_the_code_is_stale_until_a_save_loads(start_runner, tmp_pa
         assert queued.headers[STALE_HEADER] == stale
         got = c.get(f"/invocations/{queued.json()['id']}")
         assert got.headers[STALE_HEADER] == stale
+        for mode in ("-s", "--detach", None):
+            out = cli(runner, "invoke", "staleness", "version", *([mode] if mode else []))
+            assert out.returncode == 0, out.stderr
+            warnings = [ln for ln in out.stderr.splitlines() if ln.startswith("warning:")]
+            assert warnings == ["warning: the latest save failed to load, so this ran the last "
+                                f"code that did: {stale}"], out.stderr
         entry.write_text(GOOD.format(v="v3"))
         runner.wait_line("generation 2 serves new invocations", timeout=20)
         again = invoke(c)

@@ -17,13 +17,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..headers import STALE_HEADER
 from ..loader import split_target
 from .engine.pool import CodePool
 
 __all__ = ["STALE_HEADER", "stale_headers", "stale_message", "unloaded_summary",
            "guess_app_name"]
 
-STALE_HEADER = "x-kernel-actions-stale"
 #: Longest header value sent: the first line of an error, not a traceback.
 MAX_HEADER_CHARS = 300
 _UNSAFE = re.compile(r"[^\x20-\x7e]")

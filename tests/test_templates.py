@@ -58,6 +58,11 @@ def test_cli_create(tmp_path: Path) -> None:
                           str(tmp_path / "svc"), "-t", "basic", "-n", "svc"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "created svc from the basic template" in out.stderr
+    assert out.stderr.split("next:\n", 1)[1].splitlines() == [
+        f"  cd {tmp_path / 'svc'}",
+        "  pip install pytest          # the app's tests (test_main.py) run with pytest",
+        "  kernel-actions dev main.py  # run it locally, with hot reload",
+        "  pytest                      # its tests, in-process"]
     assert load_apps(str(tmp_path / "svc" / "main.py")).apps[0].name == "svc"
     again = subprocess.run([sys.executable, "-m", "kernel_actions.cli", "create",
                             str(tmp_path / "svc")], capture_output=True, text=True, timeout=60)

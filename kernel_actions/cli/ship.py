@@ -157,7 +157,7 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
     The new folder holds main.py, its tests (test_main.py), a pyproject.toml and a
     README; run `kernel-actions dev main.py` inside it.
     """
-    from ..scaffold import ScaffoldError, create_app, list_templates
+    from ..scaffold import ScaffoldError, create_app, list_templates, next_steps
 
     if list_only:
         for info in list_templates():
@@ -174,7 +174,12 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
               f"in {escape(str(created.path))}")
     for name in created.files:
         err.print(f"  [green]+[/] {escape(name)}")
-    err.print(f"\nnext:\n  cd {escape(str(created.path))}\n  kernel-actions dev main.py")
+    steps = next_steps(created)
+    width = max(len(command) for command, why in steps if why)
+    err.print("\nnext:")
+    for command, why in steps:
+        comment = f"  [dim]# {escape(why)}[/]" if why else ""
+        err.print(f"  {escape(command.ljust(width))}{comment}".rstrip())
 
 
 @cli.command()

@@ -83,8 +83,8 @@ def test_invocation_logs_through_the_runner(start_runner, tmp_path, level: str |
     folder = tmp_path / "app"
     folder.mkdir()
     (folder / "main.py").write_text(SDK_APP)
-    env = {LOG_LEVEL_ENV: level} if level else {}
-    runner: RunnerProcess = start_runner(folder / "main.py", cwd=folder, env=env)
+    extra = ["--log-level", level] if level else []
+    runner: RunnerProcess = start_runner(folder / "main.py", *extra, cwd=folder)
     with runner.client() as c:
         inv = c.post("/invocations", json={"app_name": "sdk-chatter", "action_name": "list"})
         assert inv.json()["status"] == "succeeded", inv.text

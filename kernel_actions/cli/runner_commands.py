@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from ..log_levels import LEVELS
 from .exit_codes import CannotListen, ExitCode, UsageProblem
 from .group import cli
 
@@ -48,6 +49,11 @@ RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
                  help="Chromium or Chrome to start for POST /browsers [default: "
                       "$KERNEL_ACTIONS_BROWSER, else chromium or chrome on PATH, else "
                       "Playwright's download]."),
+    click.option("--log-level", "log_level", default=None,
+                 type=click.Choice(LEVELS, case_sensitive=False),
+                 help="Lowest level of libraries' log records kept in invocation logs "
+                      "[default: warning; the app's own INFO lines are always kept; info "
+                      "shows e.g. httpx's requests]."),
 )
 
 

@@ -7,6 +7,7 @@ and end the same way (:func:`run_runner`).
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -105,8 +106,12 @@ def run_runner(config: Config, started: Callable[[Runner], None],
     try:
         runner = anyio.run(lambda: serve_forever(config, started=started, watcher=watcher))
     except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = (f"; another program (perhaps another runner) uses port {config.port}: "
+                    "pass --port 0 to pick a free one, or --port N")
         raise CannotListen(f"cannot listen on {config.host}:{config.port}: "
-                           f"{exc.strerror or exc}") from None
+                           f"{exc.strerror or exc}{hint}") from None
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
     if runner.forced_exit:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from .conftest import RunnerProcess, poll
 
@@ -61,6 +62,7 @@ def test_action_that_swallows_cancellation_gets_its_worker_replaced(
         assert detail["code_generation"] == 2
 
 
+@pytest.mark.timeout(600)  # a thousand invocations, twice started, on a busy machine
 def test_kill_9_then_restart_accounts_for_every_invocation(
         start_runner: Callable[..., RunnerProcess], app_copy: Callable[[str], Path],
         tmp_path: Path) -> None:
@@ -69,7 +71,7 @@ def test_kill_9_then_restart_accounts_for_every_invocation(
     first = start_runner(entry, "--max-concurrency", "20", cwd=entry.parent, data_dir=data)
     submitted: list[str] = []
     with first.client() as c:
-        for _ in range(2000):
+        for _ in range(1000):
             submitted.append(post(c, "sleep", "0.3", **{"async": True})["id"])
         poll(lambda: c.get("/invocations", params={"status": "running", "limit": 1}).json())
     first.kill()  # SIGKILL: no chance to clean up
@@ -80,12 +82,12 @@ def test_kill_9_then_restart_accounts_for_every_invocation(
     with second.client() as c:
         poll(lambda: not c.get("/invocations", params={"status": "queued", "limit": 1}).json()
              and not c.get("/invocations", params={"status": "running", "limit": 1}).json(),
-             timeout=60, interval=0.2)
+             timeout=300, interval=0.2)
         every = all_invocations(c)
     assert sorted(i["id"] for i in every) == sorted(submitted)  # none missing, none extra
     counts = Counter(i["status"] for i in every)
     assert set(counts) <= {"succeeded", "failed"}
-    assert counts["succeeded"] > 1500
+    assert counts["succeeded"] > 750
     failed = [i for i in every if i["status"] == "failed"]
     assert failed and all(i["status_reason"] == "Invocation interrupted by a runner restart"
                           for i in failed)

@@ -54,6 +54,13 @@ def invoke(client: httpx.Client, action: str, payload: str | None = None,
     return r.json()
 
 
+def write_env(folder: Path, text: str) -> None:
+    """Replace ``.env`` in one step, as most editors save: the watcher sees it once, whole."""
+    staged = folder.parent / "env.staged"
+    staged.write_text(text)
+    staged.replace(folder / ".env")
+
+
 def reloaded_to(runner: RunnerProcess, generation: int) -> None:
     runner.wait_line(f"generation {generation} serves new invocations", timeout=15)
 
@@ -124,10 +131,10 @@ def test_env_file_reaches_workers_and_is_never_printed(start_runner, tmp_path: P
     runner, entry = start(start_runner, tmp_path)
     with runner.client() as c:
         assert invoke(c, "secret")["output"] == "null"
-        (entry.parent / ".env").write_text("MY_SECRET=s3cr3t-value\n")
+        write_env(entry.parent, "MY_SECRET=s3cr3t-value\n")
         reloaded_to(runner, 2)
         assert json.loads(invoke(c, "secret")["output"]) == "s3cr3t-value"
-        (entry.parent / ".env").write_text("MY_SECRET=rotated\n")
+        write_env(entry.parent, "MY_SECRET=rotated\n")
         reloaded_to(runner, 3)
         assert json.loads(invoke(c, "secret")["output"]) == "rotated"
     assert "s3cr3t" not in runner.output and "rotated" not in runner.output

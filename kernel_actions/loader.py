@@ -20,6 +20,7 @@ from typing import Any
 from .action import Action
 from .app import App
 from .errors import ActionDefinitionError, AppLoadError
+from .suggest import did_you_mean
 
 __all__ = ["LoadedCode", "load_apps", "split_target"]
 
@@ -48,7 +49,8 @@ def _is_path(spec: str) -> bool:
 
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
-        raise AppLoadError(f"no such file: {path}")
+        nearby = [p.name for p in path.parent.glob("*.py")] if path.parent.is_dir() else []
+        raise AppLoadError(f"no such file: {path}{did_you_mean(path.name, nearby)}")
     folder = str(path.parent.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)

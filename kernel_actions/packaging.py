@@ -25,6 +25,7 @@ from typing import Any
 import pathspec
 
 from .bundle import MANIFEST_NAME
+from .suggest import did_you_mean
 
 __all__ = ["build_bundle", "collect_files", "BundleReport", "PackagingError", "LARGE_BUNDLE_BYTES"]
 
@@ -170,7 +171,10 @@ def build_bundle(
     """Zip ``entrypoint``'s folder; ``output`` defaults to ``<app name>.zip`` in the cwd."""
     entrypoint = Path(entrypoint).resolve()
     if not entrypoint.is_file():
-        raise PackagingError(f"entrypoint {entrypoint} not found")
+        nearby = [p.name for p in entrypoint.parent.glob("*.py")] if entrypoint.parent.is_dir() \
+            else []
+        raise PackagingError(f"entrypoint {entrypoint} not found"
+                             f"{did_you_mean(entrypoint.name, nearby)}")
     app_dir = entrypoint.parent
     if manifest is None:
         manifest = load_manifest(entrypoint)

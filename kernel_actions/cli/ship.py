@@ -110,7 +110,11 @@ def _load_manifest(entrypoint: str, timeout: float = 120.0) -> dict[str, Any]:
     if is_path:
         path = Path(spec).resolve()
         if not path.is_file():
-            raise UsageProblem(f"entrypoint {spec} not found")
+            from ..suggest import did_you_mean
+
+            nearby = [p.name for p in path.parent.glob("*.py")] if path.parent.is_dir() else []
+            raise UsageProblem(f"entrypoint {spec} not found: no such file"
+                               f"{did_you_mean(path.name, nearby)}")
         target, cwd, name = str(path) + (f":{attr}" if attr else ""), path.parent, path.name
     else:
         target, cwd, name = entrypoint, Path.cwd(), spec

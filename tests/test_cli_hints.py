@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -62,3 +65,43 @@ def test_did_you_mean_for_apps_actions_and_entrypoints(conformance: RunnerProces
     typo = cli_process(tmp_path, "schema", "mian.py")
     assert typo.returncode == ExitCode.USAGE
     assert "no such file" in typo.stderr and "did you mean 'main.py'?" in typo.stderr
+
+
+def test_the_dev_banner_shows_a_command_per_action_and_the_reload_state(
+        start_runner, app_copy) -> None:
+    entry = app_copy("conformance_app.py")
+    runner: RunnerProcess = start_runner(entry, "--reload", cwd=entry.parent)
+    banner = runner.lines[:runner.lines.index(next(ln for ln in runner.lines if "data:" in ln))]
+    assert any(ln.startswith("  reload: on (saving a file under") for ln in banner)
+    greet = next(ln.strip() for ln in banner if " conformance greet " in ln)
+    assert greet == ("kernel-actions invoke conformance greet -p '{\"name\": \"name\"}' "
+                     f"--api-url {runner.url}")
+    assert sum(ln.startswith("    kernel-actions invoke conformance ") for ln in banner) == 15
+    # The line works as printed.
+    args = shlex.split(greet)[1:] + ["-s"]
+    out = subprocess.run([sys.executable, "-m", "kernel_actions.cli", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"message": "hello name"}
+
+
+def test_the_dev_log_is_coloured_on_a_terminal_only(monkeypatch) -> None:
+    from kernel_actions.cli.runner_log import colour_line, runner_output
+
+    line = "failed    app/act abc gen 1 in 3.0 ms: boom"
+    assert colour_line(line) == "\x1b[31mfailed\x1b[0m    app/act abc gen 1 in 3.0 ms: boom"
+    assert colour_line("succeeded x").startswith("\x1b[32msucceeded\x1b[0m")
+    assert colour_line("anything else") == "anything else"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for stream, coloured in ((Terminal(), True), (io.StringIO(), False)):
+        runner_output(stream)(line)
+        assert ("\x1b[" in stream.getvalue()) is coloured
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = Terminal()
+    runner_output(plain)(line)
+    assert plain.getvalue() == line + "\n"

@@ -101,10 +101,14 @@ def run_runner(config: Config, started: Callable[[Runner], None],
     """Serve until stopped; exit 130 when stopped by a signal."""
     import anyio
 
+    from ..runner.server import Runner
     from ..runner.server import serve as serve_forever
+    from .runner_log import runner_output
 
+    out = runner_output()
     try:
-        runner = anyio.run(lambda: serve_forever(config, started=started, watcher=watcher))
+        runner = anyio.run(lambda: serve_forever(config, runner=Runner(config, out=out),
+                                                 started=started, watcher=watcher))
     except OSError as exc:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
@@ -124,6 +128,27 @@ def _print_apps(runner: Runner) -> list[dict[str, Any]]:
         names = ", ".join(a["name"] for a in app["actions"])
         click.echo(f"  app {app['app_name']} ({app['version']}): {names}", err=True)
     return apps
+
+
+def banner_examples(apps: list[dict[str, Any]], url: str) -> list[str]:
+    """Per app, its actions, each as a command to copy (with an example payload)."""
+    import shlex
+
+    from ..client import DEFAULT_URL
+    from ..examples import example_payload
+
+    where = "" if url == DEFAULT_URL else f" --api-url {url}"
+    lines = []
+    for app in apps:
+        version = "" if app["version"] == "latest" else f" --version {shlex.quote(app['version'])}"
+        lines.append(f"  app {app['app_name']} ({app['version']}): "
+                     f"{len(app['actions'])} action(s)")
+        for action in app["actions"]:
+            payload = example_payload(action.get("input_schema"))
+            body = f" -p {shlex.quote(payload)}" if payload is not None else ""
+            lines.append(f"    kernel-actions invoke {shlex.quote(app['app_name'])} "
+                         f"{shlex.quote(action['name'])}{body}{version}{where}")
+    return lines
 
 
 @cli.command()
@@ -147,14 +172,18 @@ def dev(entrypoint: str, data_dir: Path | None, app_version: str, reload: bool,
 
     def started(runner: Runner) -> None:
         click.echo(f"kernel-actions runner listening on {runner.url}", err=True)
+        if reload:
+            click.echo(f"  reload: on (saving a file under {config.app_dir} loads the new code; "
+                       "--no-reload turns it off)", err=True)
+        else:
+            click.echo("  reload: off", err=True)
         live = runner.live
         if live is not None and live.load_error is not None:
             click.echo(f"  code failed to load: {live.load_error}", err=True)
-        apps = _print_apps(runner)
+        for line in banner_examples(runner.app_summaries(), runner.url):
+            click.echo(line, err=True)
         click.echo(f"  dashboard: {runner.url}/", err=True)
         click.echo(f"  data: {config.data_dir}", err=True)
-        click.echo(f"  try: KERNEL_BASE_URL={runner.url} kernel-actions invoke "
-                   f"{apps[0]['app_name'] if apps else 'APP'} ACTION", err=True)
 
     watcher = None
     if reload:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from kernel_actions import __version__
@@ -105,3 +106,55 @@ def test_the_dev_log_is_coloured_on_a_terminal_only(monkeypatch) -> None:
     plain = Terminal()
     runner_output(plain)(line)
     assert plain.getvalue() == line + "\n"
+
+
+def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append((*path, name))
+        if isinstance(command, click.Group):
+            out += every_command(command, (*path, name))
+    return out
+
+
+def test_short_flags_mean_one_thing_in_every_command(tmp_path: Path) -> None:
+    meanings: dict[str, set[str]] = {}
+    for path in every_command(cli):
+        command: click.Command = cli
+        for name in path:
+            assert isinstance(command, click.Group)
+            command = command.commands[name]
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                for flag in param.opts + param.secondary_opts:
+                    if len(flag) == 2:
+                        long = next((o for o in param.opts if o.startswith("--")), param.name)
+                        meanings.setdefault(flag, set()).add(str(long))
+    assert {flag: names for flag, names in meanings.items() if len(names) > 1} == {}
+    assert meanings["-o"] == {"--output"} and meanings["-v"] == {"--verbose"}
+    dev_help = CliRunner().invoke(cli, ["dev", "--help"]).output
+    assert "--app-version" in dev_help and "--version" not in dev_help.replace("--app-version", "")
+    # Old spellings keep working: package -o FILE, and --zip is the new one.
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text("from kernel_actions import App\napp = App('zipped')\n")
+    for flag, name in (("--zip", "new.zip"), ("-o", "old.zip")):
+        out = CliRunner().invoke(cli, ["package", str(app / "main.py"), flag, str(tmp_path / name)])
+        assert out.exit_code == 0, out.output
+        assert (tmp_path / name).is_file()
+
+
+def test_shell_completion_as_the_readme_says(tmp_path: Path) -> None:
+    for shell, marker in (("bash", "complete -o nosort -F"), ("zsh", "compdef"),
+                          ("fish", "complete --no-files --command kernel-actions")):
+        env = {**os.environ, "_KERNEL_ACTIONS_COMPLETE": f"{shell}_source"}
+        out = subprocess.run([sys.executable, "-m", "kernel_actions.cli"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and marker in out.stdout, (shell, out.stdout, out.stderr)
+        readme = (Path(__file__).parent.parent / "README.md").read_text()
+        assert f"_KERNEL_ACTIONS_COMPLETE={shell}_source kernel-actions" in readme
+    env = {**os.environ, "_KERNEL_ACTIONS_COMPLETE": "bash_complete",
+           "COMP_WORDS": "kernel-actions inv", "COMP_CWORD": "1"}
+    out = subprocess.run([sys.executable, "-m", "kernel_actions.cli"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["plain,invocations", "plain,invoke"]

@@ -21,6 +21,7 @@ def test_every_template_is_listed() -> None:
     assert all(t.description for t in list_templates())
 
 
+@pytest.mark.timeout(600)  # the browser app's own end-to-end test starts a runner and Chromium
 @pytest.mark.parametrize("template", sorted(EXPECTED))
 def test_generated_app_passes_its_own_tests(template: str, tmp_path: Path) -> None:
     created = create_app(tmp_path / "My Cool App", template)
@@ -30,7 +31,7 @@ def test_generated_app_passes_its_own_tests(template: str, tmp_path: Path) -> No
     assert {"main.py", "test_main.py", "README.md", "pyproject.toml", ".gitignore"} <= set(
         created.files)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                          cwd=created.path, capture_output=True, text=True, timeout=120)
+                          cwd=created.path, capture_output=True, text=True, timeout=540)
     count, actions = EXPECTED[template]
     assert re.search(rf"\b{count} passed\b", proc.stdout), proc.stdout + proc.stderr
     loaded = subprocess.run([sys.executable, "-c", (

@@ -155,17 +155,21 @@ def banner_examples(apps: list[dict[str, Any]], url: str) -> list[str]:
 @click.argument("entrypoint", default="main.py")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where invocations are stored [default: .kernel/ in the app's folder].")
-@click.option("--version", "app_version", default="latest", show_default=True,
-              help="Version label the live code is served as.")
+@click.option("--app-version", "app_version", default=None,
+              help="Version label the live code is served as [default: latest].")
+# Its old spelling; `kernel-actions --version` (-V) prints the program's version.
+@click.option("--version", "app_version_legacy", default=None, hidden=True)
 @click.option("--reload/--no-reload", default=True, show_default=True,
               help="Load new code on every save.")
 @click.option("--echo-logs", is_flag=True, help="Print every invocation's log lines here too.")
 @runner_options
-def dev(entrypoint: str, data_dir: Path | None, app_version: str, reload: bool,
-        echo_logs: bool, settings: dict[str, Any]) -> None:
+def dev(entrypoint: str, data_dir: Path | None, app_version: str | None,
+        app_version_legacy: str | None, reload: bool, echo_logs: bool,
+        settings: dict[str, Any]) -> None:
     """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
     from ..runner.config import Config
 
+    app_version = app_version or app_version_legacy or "latest"
     config = build_config(lambda: Config.for_entrypoint(
         entrypoint, data_dir=data_dir, version=app_version, reload=reload,
         echo_logs=echo_logs, **settings))

@@ -204,22 +204,26 @@ def schema(entrypoint: str) -> None:
 
 @cli.command()
 @click.argument("entrypoint", default="main.py")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="The zip to write [default: APP.zip here].")
+@click.option("--zip", "output", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE", help="The zip to write [default: APP.zip here].")
+# Its old spelling: -o is the output format in every other command.
+@click.option("-o", "--output", "output_legacy", hidden=True, default=None,
+              type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="List what was included and left out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def package(entrypoint: str, output: Path | None, verbose: bool, as_json: bool) -> None:
+def package(entrypoint: str, output: Path | None, output_legacy: Path | None, verbose: bool,
+            as_json: bool) -> None:
     """Build the zip of ENTRYPOINT's folder that `deploy` uploads.
 
     \b
       kernel-actions package main.py
-      kernel-actions package app/main.py -o dist/app.zip -v
+      kernel-actions package app/main.py --zip dist/app.zip -v
 
     Honours .gitignore and .ignore; always leaves out virtualenvs, caches, .git, .kernel/,
     .env files and secret-looking files. The same tree gives the same bytes. Prints the
     zip's path.
     """
-    report = _package(entrypoint, output, verbose, quiet=as_json)
+    report = _package(entrypoint, output or output_legacy, verbose, quiet=as_json)
     if as_json:
         print_json({
             "path": str(report.path), "entrypoint_rel_path": report.entrypoint_rel_path,

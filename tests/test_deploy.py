@@ -11,7 +11,7 @@ from kernel import Kernel
 
 from kernel_actions.packaging import build_bundle
 
-from .conftest import RunnerProcess
+from .conftest import RunnerProcess, poll
 
 APP = '''
 import os
@@ -53,6 +53,16 @@ def follow(url: str, dep_id: str) -> list[dict]:
 @pytest.fixture
 def served(start_runner, tmp_path: Path) -> RunnerProcess:
     return start_runner(None, command="serve", data_dir=tmp_path / "serve-data")
+
+
+def test_following_a_finished_deployment_replays_its_summary(served: RunnerProcess,
+                                                            tmp_path: Path) -> None:
+    dep = deploy(served.url, make_bundle(tmp_path / "app"), "late")
+    poll(lambda: httpx.get(f"{served.url}/deployments/{dep['id']}").json()["status"]
+         == "running", timeout=120)
+    events = [e for e in follow(served.url, dep["id"]) if e["event"] != "log"]
+    assert [e["event"] for e in events] == ["app_version_summary", "deployment_state"]
+    assert events[0]["app_name"] == "shipped" and events[0]["version"] == "late"
 
 
 def test_round_trip_with_env_vars(served: RunnerProcess, tmp_path: Path) -> None:

@@ -251,17 +251,8 @@ class Deployments:
             self.pools[dep.id] = pool
             self.runner.scheduler.pools.append(pool)
             self.runner.scheduler.pools_changed()
-            for app in (pool.manifest or {}).get("apps", []):
-                self.runner.bus.publish(dep.id, {
-                    "event": "app_version_summary",
-                    "id": hashlib.sha1(f"{app['name']}\0{dep.version}".encode()).hexdigest()[:24],
-                    "app_name": app["name"], "version": dep.version,
-                    "region": "aws.us-east-1a",
-                    "actions": [{"name": a["name"], "input_schema": a["input_schema"],
-                                 "output_schema": a["output_schema"]}
-                                for a in app["actions"]],
-                    "timestamp": format_ns(now_ns()),
-                })
+            for summary in self._summaries(dep):
+                self.runner.bus.publish(dep.id, summary)
             self._state(dep, "running")
         except _Failed as exc:
             shutil.rmtree(folder, ignore_errors=True)
@@ -270,6 +261,20 @@ class Deployments:
         except Exception as exc:  # never leave a deployment in progress
             shutil.rmtree(folder, ignore_errors=True)
             self._state(dep, "failed", f"{type(exc).__name__}: {exc}")
+
+    def _summaries(self, dep: Deployment) -> list[dict[str, Any]]:
+        """The ``app_version_summary`` events of a deployment whose code is serving."""
+        pool = self.pools.get(dep.id)
+        return [{
+            "event": "app_version_summary",
+            "id": hashlib.sha1(f"{app['name']}\0{dep.version}".encode()).hexdigest()[:24],
+            "app_name": app["name"], "version": dep.version,
+            "region": "aws.us-east-1a",
+            "actions": [{"name": a["name"], "input_schema": a["input_schema"],
+                         "output_schema": a["output_schema"]}
+                        for a in app["actions"]],
+            "timestamp": format_ns(now_ns()),
+        } for app in ((pool.manifest if pool else None) or {}).get("apps", [])]
 
     async def _build(self, dep: Deployment, data: bytes, folder: Path) -> None:
         from ...bundle import UnsafeBundleError, extract_bundle
@@ -435,6 +440,9 @@ class Deployments:
                         yield sse_event({"event": "log", "message": r.message,
                                     "timestamp": format_ns(r.ts_ns)})
                     if dep.status in TERMINAL:
+                        # Followed after it finished: what a live follower saw, in order.
+                        for summary in self._summaries(dep) if dep.status == "running" else []:
+                            yield sse_event(summary)
                         yield sse_event({"event": "deployment_state", "deployment": dep.to_wire(),
                                     "timestamp": format_ns(now_ns())})
                         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 import types
 import typing
@@ -69,9 +70,22 @@ def _adapter(hint: Any, fn: Callable[..., Any], what: str) -> TypeAdapter[Any]:
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError, NameError) as exc:
         raise ActionDefinitionError(
             f"{describe_function(fn)}: the {what} type hint {hint!r} cannot be validated: "
-            f"{str(exc).splitlines()[0]}. Use a pydantic model, dataclass, TypedDict, or plain "
+            f"{_pydantic_reason(exc)}. Use a pydantic model, dataclass, TypedDict, or plain "
             f"JSON types (str, int, float, bool, list, dict, None), or drop the hint."
         ) from exc
+
+
+#: Where pydantic's own advice starts in its errors: it is about pydantic models
+#: (``arbitrary_types_allowed``, ``__get_pydantic_core_schema__``), not about an action's hint.
+_PYDANTIC_ADVICE = re.compile(r"\.?\s*(?:Set `arbitrary_types_allowed|If you got this error|"
+                              r"For further information)")
+
+
+def _pydantic_reason(exc: BaseException) -> str:
+    """The first sentence of pydantic's complaint, without its advice or final full stop."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    return _PYDANTIC_ADVICE.split(first, maxsplit=1)[0].rstrip(" .")
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:

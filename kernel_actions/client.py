@@ -1,7 +1,8 @@
 """A small client for the runner's API (and any Kernel-compatible API), used by the CLI.
 
-The base URL comes from the argument, else ``KERNEL_BASE_URL``, else the local
-runner; the key from the argument, else ``KERNEL_API_KEY`` (the official SDKs'
+The base URL comes from the argument, else ``KERNEL_BASE_URL``, else the runner
+whose state file is in the ``.kernel/`` folder of the current folder or a parent
+(see :mod:`kernel_actions.discovery`), else the local runner's default address; the key from the argument, else ``KERNEL_API_KEY`` (the official SDKs'
 conventions), sent as a bearer token. Every failure is a :class:`ClientError`
 whose ``exit_code`` is the one the CLI exits with:
 
@@ -27,10 +28,12 @@ from typing import Any
 import httpx
 
 from . import __version__
+from .discovery import DATA_DIR_NAME, STATE_FILE, find_runner
+from .headers import STALE_HEADER
 
 __all__ = [
     "RunnerClient", "Page", "ClientError", "BadRequest", "Unreachable", "ApiFailure",
-    "BadAnswer", "DEFAULT_URL", "CANCEL_OUTPUT", "TERMINAL",
+    "BadAnswer", "DEFAULT_URL", "CANCEL_OUTPUT", "TERMINAL", "resolve_base_url",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8484"
@@ -106,13 +109,26 @@ def _api_failure(response: httpx.Response) -> ApiFailure:
     return ApiFailure(response.status_code, code, message, response.headers.get("Retry-After"))
 
 
+def resolve_base_url(base_url: str | None) -> tuple[str, str]:
+    """The API's URL and where it came from: ``--api-url``, ``KERNEL_BASE_URL``,
+    ``state file PATH`` (a running runner found from this folder) or ``default``."""
+    if base_url:
+        return base_url, "--api-url"
+    if os.environ.get("KERNEL_BASE_URL"):
+        return os.environ["KERNEL_BASE_URL"], "KERNEL_BASE_URL"
+    found = find_runner()
+    if found is not None:
+        return found.url, f"state file {found.path}"
+    return DEFAULT_URL, "default"
+
+
 class RunnerClient:
     """Synchronous client for the invocation, app and deployment endpoints."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  transport: httpx.BaseTransport | None = None) -> None:
-        url = (base_url or os.environ.get("KERNEL_BASE_URL") or DEFAULT_URL).strip()
-        self.base_url = url.rstrip("/")
+        url, self.url_source = resolve_base_url(base_url)
+        self.base_url = url.strip().rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise BadRequest(f"invalid API URL {self.base_url!r}: it must start with "
                              f"http:// or https://")
@@ -125,6 +141,9 @@ class RunnerClient:
                                      transport=transport)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise BadRequest(f"invalid API URL {self.base_url!r}: {exc}") from None
+        #: The load error's first line when an answer said the code is stale (see
+        #: ``kernel_actions.headers.STALE_HEADER``); None while the code is current.
+        self.stale: str | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -146,9 +165,23 @@ class RunnerClient:
         if lost:
             return Unreachable(f"lost the connection to {self.base_url} "
                                f"({type(exc).__name__}: {exc or 'closed'})")
-        hint = ("is the runner running? Start it with `kernel-actions dev main.py`"
-                if self.is_local else "check KERNEL_BASE_URL or --api-url")
-        return Unreachable(f"cannot reach {self.base_url} ({type(exc).__name__}): {hint}")
+        return Unreachable(f"cannot reach {self.base_url} ({type(exc).__name__}): "
+                           f"{self._where_hint()}")
+
+    def _where_hint(self) -> str:
+        """How to point the client at the right API, given where its URL came from."""
+        if not self.is_local:
+            return "check KERNEL_BASE_URL or --api-url"
+        start = "is the runner running? Start it with `kernel-actions dev main.py`"
+        if self.url_source == "--api-url":
+            return f"{start}, or check the URL given to --api-url"
+        if self.url_source == "KERNEL_BASE_URL":
+            return f"{start}, or check KERNEL_BASE_URL (--api-url overrides it)"
+        if self.url_source.startswith("state file "):
+            return (f"{self.url_source.removeprefix('state file ')} names it but it does not "
+                    "answer; restart it, or pass --api-url URL")
+        return (f"{start}; a runner on another port is found from its app's folder "
+                f"({DATA_DIR_NAME}/{STATE_FILE}) or named with --api-url URL")
 
     def _translate(self, exc: httpx.HTTPError, what: str) -> ClientError:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
@@ -167,6 +200,7 @@ class RunnerClient:
             raise self._translate(exc, f"{method} {path}") from None
         if response.status_code >= 400:
             raise _api_failure(response)
+        self.stale = response.headers.get(STALE_HEADER)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

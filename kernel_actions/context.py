@@ -19,6 +19,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from .log_levels import LogLevels
+
 __all__ = ["Context", "LogSink", "capture_output"]
 
 #: Longest log line kept; longer ones are cut with a marker (the hosted API caps at 64 KiB).
@@ -121,13 +123,14 @@ class _RoutingStream(io.TextIOBase):
 class _RoutingHandler(logging.Handler):
     """Sends log records made inside an invocation to its sink."""
 
-    def __init__(self) -> None:
+    def __init__(self, levels: LogLevels) -> None:
         super().__init__(level=logging.NOTSET)
+        self.levels = levels
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         sink = _sink.get()
-        if sink is None:
+        if sink is None or not self.levels.keeps(record):
             return
         try:
             text = self.format(record)
@@ -147,20 +150,26 @@ _saved: tuple[TextIO, TextIO, _RoutingHandler, int] | None = None
 def capture_output() -> Iterator[None]:
     """Route ``print`` and ``logging`` to the current invocation's sink while active.
 
+    Log records are filtered by :class:`~kernel_actions.log_levels.LogLevels`: the app's INFO
+    lines are kept, libraries' only from WARNING unless ``KERNEL_ACTIONS_LOG_LEVEL`` says.
+
     Re-entrant: nested or concurrent users share one installation, removed when
     the last one leaves. Outside an invocation, output goes where it went before.
     """
     global _install_depth, _saved
     with _install_lock:
         if _install_depth == 0:
-            handler = _RoutingHandler()
+            levels = LogLevels.from_env()
+            handler = _RoutingHandler(levels)
             root = logging.getLogger()
             _saved = (sys.stdout, sys.stderr, handler, root.level)
             sys.stdout = _RoutingStream(sys.stdout)  # type: ignore[assignment]
             sys.stderr = _RoutingStream(sys.stderr)  # type: ignore[assignment]
             root.addHandler(handler)
-            if root.level > logging.INFO or root.level == logging.NOTSET:
-                root.setLevel(logging.INFO)
+            # Open the root logger wide enough for the app's INFO lines; the handler keeps
+            # libraries' records below WARNING out (see kernel_actions.log_levels).
+            if root.level > levels.lowest or root.level == logging.NOTSET:
+                root.setLevel(levels.lowest)
         _install_depth += 1
     try:
         yield

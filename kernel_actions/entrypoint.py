@@ -65,7 +65,11 @@ def resolve_entrypoint(target: str | Path, cwd: Path | None = None) -> Entrypoin
     if isinstance(target, Path) or looks_like_path(spec):
         path = (base / spec).resolve()
         if not path.is_file():
-            raise EntrypointNotFound(f"entrypoint {spec} not found")
+            from .suggest import did_you_mean
+
+            nearby = [p.name for p in path.parent.glob("*.py")] if path.parent.is_dir() else []
+            raise EntrypointNotFound(f"entrypoint {spec} not found: no such file"
+                                     f"{did_you_mean(path.name, nearby)}")
         return Entrypoint(spec=spec, attr=attr, path=path, app_dir=path.parent)
     return Entrypoint(spec=spec, attr=attr, path=None, app_dir=base)
 

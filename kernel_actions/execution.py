@@ -22,6 +22,7 @@ from pydantic_core import PydanticSerializationError
 from .action import MISSING, Action
 from .context import Context, LogSink, bind_sink
 from .outcome import Outcome, failure
+from .unserialisable import find_unserialisable
 
 __all__ = ["execute"]
 
@@ -82,6 +83,17 @@ def _serialise(action: Action, value: Any) -> Outcome:
         output = adapter.dump_json(value).decode()
     except (PydanticSerializationError, TypeError, ValueError, RecursionError) as exc:
         type_name = type(value).__qualname__
+        found = None if isinstance(exc, RecursionError) else find_unserialisable(value)
+        if found is not None and found[0] != "output":
+            where = f"{found[0]}: type {found[1]}"
+            return failure(
+                "output_not_json",
+                f"action {action.name!r} returned a value that is not JSON-serialisable: "
+                f"{where} ({exc})",
+                f"Action {action.name!r} returned a value that is not JSON-serialisable: "
+                f"{where}"[:_MAX_REASON],
+                path=found[0], type=found[1],
+            )
         return failure(
             "output_not_json",
             f"action {action.name!r} returned an object of type {type_name}, "

@@ -21,6 +21,7 @@ from .action import Action
 from .app import App
 from .entrypoint import looks_like_path, split_target
 from .errors import ActionDefinitionError, AppLoadError
+from .suggest import did_you_mean
 
 __all__ = ["LoadedCode", "load_apps", "split_target"]
 
@@ -34,7 +35,8 @@ class LoadedCode:
 
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
-        raise AppLoadError(f"no such file: {path}")
+        nearby = [p.name for p in path.parent.glob("*.py")] if path.parent.is_dir() else []
+        raise AppLoadError(f"no such file: {path}{did_you_mean(path.name, nearby)}")
     folder = str(path.parent.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -58,6 +60,32 @@ def _import(spec: str) -> ModuleType:
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     return importlib.import_module(spec)
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _is_machinery(filename: str) -> bool:
+    """A frame of the import system or of this framework, not of the user's code."""
+    return (filename.startswith("<frozen ") or "importlib" in filename
+            or filename.startswith(_PACKAGE_DIR))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of a failed import with only the user's frames (no importlib, no
+    kernel-actions). A syntax error keeps none: its own lines show the file, line and caret."""
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    te.stack = traceback.StackSummary.from_list(
+        [frame for frame in te.stack if not _is_machinery(frame.filename)])
+    return "".join(te.format())
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: message``; a syntax error without the ``(file, line N)`` its str adds (the
+    location is reported on its own)."""
+    if isinstance(exc, SyntaxError) and exc.msg:
+        return f"{type(exc).__name__}: {exc.msg}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _error_location(exc: BaseException) -> str | None:
@@ -132,20 +160,24 @@ def load_apps(target: str) -> LoadedCode:
     except AppLoadError:
         raise
     except ActionDefinitionError as exc:
-        raise AppLoadError(str(exc), location=_error_location(exc)) from exc
+        location = _error_location(exc)
+        message = str(exc)
+        if location:  # the message names the handler with its file:line; say it once
+            message = message.replace(f" ({location})", "", 1)
+        raise AppLoadError(message, location=location) from exc
     except ModuleNotFoundError as exc:
         if exc.name and spec.startswith(exc.name):
             raise AppLoadError(f"no module named {spec!r}") from exc
         raise AppLoadError(
-            f"{type(exc).__name__}: {exc}", location=_error_location(exc),
-            detail=traceback.format_exc(),
+            _summary(exc), location=_error_location(exc),
+            detail=user_traceback(exc),
         ) from exc
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise AppLoadError(
-            f"{type(exc).__name__}: {exc}", location=_error_location(exc),
-            detail=traceback.format_exc(),
+            _summary(exc), location=_error_location(exc),
+            detail=user_traceback(exc),
         ) from exc
 
     loaded = LoadedCode(target=target, module=module)

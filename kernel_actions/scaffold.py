@@ -1,7 +1,8 @@
 """Scaffolding: new apps from the templates in ``templates/``.
 
-A template is a folder with a ``template.json`` (``name``, ``description``) and the
-files of a runnable app; ``{{app_name}}`` in any file is replaced by the new
+A template is a folder with a ``template.json`` (``name``, ``description``, and
+``setup``: the commands that install what the app and its tests need, each with
+why) and the files of a runnable app; ``{{app_name}}`` in any file is replaced by the new
 app's name. Templates ship inside the package (``kernel_actions/_templates``)
 and are read from the repository's ``templates/`` in a checkout.
 """
@@ -13,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TemplateInfo", "CreatedApp", "ScaffoldError", "list_templates", "create_app",
-           "templates_dir"]
+__all__ = ["TemplateInfo", "SetupStep", "CreatedApp", "ScaffoldError", "list_templates",
+           "create_app", "next_steps", "templates_dir"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -24,10 +25,19 @@ class ScaffoldError(Exception):
 
 
 @dataclass(frozen=True)
+class SetupStep:
+    """A command a new app needs run once (installing its own or its tests' packages)."""
+
+    command: str
+    why: str
+
+
+@dataclass(frozen=True)
 class TemplateInfo:
     name: str
     description: str
     path: Path
+    setup: tuple[SetupStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class CreatedApp:
     app_name: str
     template: str
     files: list[str]
+    setup: tuple[SetupStep, ...] = ()
 
 
 def templates_dir() -> Path:
@@ -50,8 +61,10 @@ def list_templates() -> list[TemplateInfo]:
     root = templates_dir()
     for meta in sorted(root.glob("*/template.json")):
         data = json.loads(meta.read_text())
+        setup = tuple(SetupStep(step["command"], step.get("why", ""))
+                      for step in data.get("setup", []))
         out.append(TemplateInfo(data.get("name", meta.parent.name),
-                                data.get("description", ""), meta.parent))
+                                data.get("description", ""), meta.parent, setup))
     return out
 
 
@@ -87,4 +100,17 @@ def create_app(target_dir: Path, template: str = "basic", app_name: str | None =
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(path.read_text().replace("{{app_name}}", name))
         written.append(rel.as_posix())
-    return CreatedApp(target_dir, name, template, written)
+    return CreatedApp(target_dir, name, template, written, templates[template].setup)
+
+
+def next_steps(created: CreatedApp) -> list[tuple[str, str]]:
+    """What to run after ``create``, in order, as (command, why) pairs.
+
+    A new app's tests need pytest, and some templates need packages of their own; saying so
+    here spares the user a global pytest that can't import the app.
+    """
+    steps = [(f"cd {created.path}", "")]
+    steps += [(step.command, step.why) for step in created.setup]
+    steps += [("kernel-actions dev main.py", "run it locally, with hot reload"),
+              ("pytest", "its tests, in-process")]
+    return steps

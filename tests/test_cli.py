@@ -139,7 +139,7 @@ def test_help_lists_every_command_and_each_shows_an_example() -> None:
         assert out.exit_code == 0, path
         assert "kernel-actions " in out.output, f"no example in {' '.join(path)} --help"
     invoke_help = run(None, "invoke", "--help").output
-    for flag in ("-p, --payload", "-f, --payload-file", "-v, --version", "-s, --sync",
+    for flag in ("-p, --payload", "--payload-file", "--version", "-s, --sync",
                  "--async-timeout", "--detach", "-o, --output", "--json", "--api-url"):
         assert flag in invoke_help
 

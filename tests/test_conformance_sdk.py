@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import kernel
@@ -181,13 +180,14 @@ def test_follow_since_filters_logs(sdk: Kernel) -> None:
 
 
 def test_sync_timeout_fails_and_cancels(sdk: Kernel) -> None:
-    # The runner under test has --sync-timeout 3.
-    started = time.monotonic()
+    # The runner under test has --sync-timeout 3; the action would sleep for 20 minutes.
     inv = sdk.invocations.create(app_name="conformance", action_name="sleep", version="latest",
-                                 payload="20")
-    assert time.monotonic() - started < 10
+                                 payload="1200")
     assert inv.status == "failed"
     assert inv.status_reason == "Invocation timed out after 3 s"
+    # Cancelled, not left running: its log has the start and nothing after it.
+    logs = [e.message for e in sdk.invocations.follow(inv.id) if e.event == "log"]
+    assert logs == ["sleeping 1200.0"]
 
 
 def test_async_timeout(sdk: Kernel) -> None:
@@ -199,21 +199,23 @@ def test_async_timeout(sdk: Kernel) -> None:
     assert final.invocation.status_reason == "Invocation timed out after 10 s"
 
 
-def test_concurrency_async_and_blocking(sdk: Kernel) -> None:
-    started = time.monotonic()
-    ids = [sdk.invocations.create(app_name="conformance", action_name="sleep", version="latest",
-                                  payload="1", async_=True).id for _ in range(40)]
-    poll(lambda: all(sdk.invocations.retrieve(i).status == "succeeded" for i in ids),
-         timeout=20, interval=0.1)
-    assert time.monotonic() - started < 6
+def meet_in(folder: Path, sdk: Kernel, action: str, count: int) -> list[str]:
+    """Start ``count`` invocations that each finish only once all of them are running."""
+    folder.mkdir()
+    payload = json.dumps({"folder": str(folder), "count": count})
+    return [sdk.invocations.create(app_name="conformance", action_name=action, version="latest",
+                                   payload=payload, async_=True).id for _ in range(count)]
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: sdk.invocations.create(
-            app_name="conformance", action_name="block", version="latest", payload="1"),
-            range(8)))
-    assert all(r.status == "succeeded" for r in results)
-    assert time.monotonic() - started < 4  # eight 1 s blocking handlers ran in parallel
+
+def test_concurrency_async_and_blocking(sdk: Kernel, tmp_path: Path) -> None:
+    # Each invocation waits for all the others to be running: they can only succeed together.
+    for action, count in (("meet", 40), ("meet-blocking", 8)):
+        ids = meet_in(tmp_path / action, sdk, action, count)
+        done = poll(lambda ids=ids: all(sdk.invocations.retrieve(i).status
+                                        not in ("queued", "running") for i in ids)
+                    and [sdk.invocations.retrieve(i) for i in ids], timeout=90, interval=0.1)
+        assert isinstance(done, list)
+        assert [(d.status, d.output) for d in done] == [("succeeded", str(count))] * count
 
 
 def test_worker_crash_fails_only_its_invocations(sdk: Kernel) -> None:

@@ -136,7 +136,7 @@ def test_logs_stream_live_on_the_detail_page(dash: RunnerProcess, page: Page,
     expect(page.locator(".panel .status").first).to_have_text("succeeded")
     expect(page.locator("#output")).to_contain_text('"done": true')
     expect(page.locator("#invoke-command")).to_have_text(
-        f"kernel-actions invoke 'dash' 'gated' -p '\"{gate}\"'")
+        f"kernel-actions invoke 'dash' 'gated' -p '\"{gate}\"' --api-url '{dash.url}'")
     shot(page, "detail-succeeded")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernel_actions.loader import load_apps
-from kernel_actions.scaffold import ScaffoldError, create_app, list_templates
+from kernel_actions.scaffold import ScaffoldError, create_app, list_templates, next_steps
 
 EXPECTED = {"basic": (4, {"greet", "health"}), "long-running": (3, {"process"}),
             "browser": (3, {"get-page-title"}),
@@ -22,6 +22,7 @@ def test_every_template_is_listed() -> None:
     assert all(t.description for t in list_templates())
 
 
+@pytest.mark.timeout(600)  # the browser app's own end-to-end test starts a runner and Chromium
 @pytest.mark.parametrize("template", sorted(EXPECTED))
 def test_generated_app_passes_its_own_tests(template: str, tmp_path: Path) -> None:
     created = create_app(tmp_path / "My Cool App", template)
@@ -31,7 +32,7 @@ def test_generated_app_passes_its_own_tests(template: str, tmp_path: Path) -> No
     assert {"main.py", "test_main.py", "README.md", "pyproject.toml", ".gitignore",
             ".vscode/launch.json"} <= set(created.files)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                          cwd=created.path, capture_output=True, text=True, timeout=120)
+                          cwd=created.path, capture_output=True, text=True, timeout=540)
     count, actions = EXPECTED[template]
     assert re.search(rf"\b{count} passed\b", proc.stdout), proc.stdout + proc.stderr
     loaded = subprocess.run([sys.executable, "-c", (
@@ -59,7 +60,28 @@ def test_cli_create(tmp_path: Path) -> None:
                           str(tmp_path / "svc"), "-t", "basic", "-n", "svc"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "created svc from the basic template" in out.stderr
+    assert out.stderr.split("next:\n", 1)[1].splitlines() == [
+        f"  cd {tmp_path / 'svc'}",
+        "  pip install pytest          # the app's tests (test_main.py) run with pytest",
+        "  kernel-actions dev main.py  # run it locally, with hot reload",
+        "  pytest                      # its tests, in-process"]
     assert load_apps(str(tmp_path / "svc" / "main.py")).apps[0].name == "svc"
     again = subprocess.run([sys.executable, "-m", "kernel_actions.cli", "create",
                             str(tmp_path / "svc")], capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_next_steps_install_the_test_tools(tmp_path: Path) -> None:
+    for template in sorted(EXPECTED):
+        created = create_app(tmp_path / template, template)
+        commands = [command for command, _ in next_steps(created)]
+        assert commands[0] == f"cd {created.path}" and commands[-1] == "pytest"
+        installs = [c for c in commands if c.startswith("pip install")]
+        assert installs and "pytest" in installs[0].split(), (template, commands)
+        readme = (created.path / "README.md").read_text()
+        assert installs[0] in readme
+    browser = create_app(tmp_path / "b2", "browser")
+    (install,) = [c for c, _ in next_steps(browser) if c.startswith("pip install")]
+    assert {"kernel", "playwright", "pytest"} <= set(install.split())
+    why = dict(next_steps(browser))[install]
+    assert "no `playwright install`" in why

@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3
     API_4XX = 4
     API_5XX = 5
+    CANNOT_LISTEN = 6
     INTERRUPTED = 130
 
 
@@ -34,6 +35,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.UNREACHABLE: "API unreachable",
     ExitCode.API_4XX: "API error 4xx (printed as `code: message`)",
     ExitCode.API_5XX: "API error 5xx",
+    ExitCode.CANNOT_LISTEN: "the runner cannot listen (e.g. its port is taken)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -70,9 +72,9 @@ class UsageProblem(CliError):
 
 
 class CannotListen(CliError):
-    """The runner can't listen where it was asked to."""
+    """The runner can't listen where it was asked to (not "unreachable": nothing was tried)."""
 
-    exit_code = ExitCode.UNREACHABLE
+    exit_code = ExitCode.CANNOT_LISTEN
 
 
 class ApiRefused(CliError):

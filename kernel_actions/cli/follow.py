@@ -229,6 +229,13 @@ def stream_format(output_format: str, *, sync: bool = False) -> str:
     return output_format
 
 
+def warn_if_stale(client: RunnerClient) -> None:
+    """One line on stderr when the answer came from old code (the latest save failed to load)."""
+    if client.stale:
+        console().print(f"[yellow]warning:[/] the latest save failed to load, so this ran the "
+                        f"last code that did: {escape(client.stale)}")
+
+
 def start(client: RunnerClient, *, app: str, action: str, version: str, payload: str | None,
           sync: bool, async_timeout: int | None, detach: bool, output_format: str,
           api_url: str | None, header: str, since: str | None = None) -> None:
@@ -247,6 +254,7 @@ def start(client: RunnerClient, *, app: str, action: str, version: str, payload:
                       "answers, so it may still be running; see `kernel-actions invocations "
                       f"list --app {app}{again(api_url)}`")
             sys.exit(ExitCode.INTERRUPTED)
+        warn_if_stale(client)
         if not quiet:
             err.print(f"{header.format(id=created['id'])}")
         try:  # replay its logs, and get the whole invocation
@@ -259,6 +267,7 @@ def start(client: RunnerClient, *, app: str, action: str, version: str, payload:
     created = client.create_invocation(app, action, version=version, payload=payload,
                                        is_async=True, async_timeout=async_timeout)
     inv_id = created["id"]
+    warn_if_stale(client)
     if detach:
         if output_format == "text":
             click.echo(inv_id)

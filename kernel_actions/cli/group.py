@@ -50,6 +50,6 @@ class RootGroup(click.Group):
 
 @click.group(cls=RootGroup, help=_HELP + exit_code_help(),
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kernel-actions")
+@click.version_option(__version__, "-V", "--version", prog_name="kernel-actions")
 def cli() -> None:
     pass

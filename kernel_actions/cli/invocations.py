@@ -48,10 +48,12 @@ class InvokeCommand(click.Command):
 @click.argument("app")
 @click.argument("action")
 @click.option("-p", "--payload", default=None, metavar="JSON", help="The payload, as JSON.")
-@click.option("-f", "--payload-file", default=None, metavar="FILE",
+@click.option("--payload-file", default=None, metavar="FILE",
               help="Read the payload from FILE ('-' reads stdin).")
-@click.option("-v", "--version", "version", default="latest", show_default=True,
-              help="The app version to invoke.")
+@click.option("-f", "payload_file_short", default=None, hidden=True)  # old; -f is --follow
+@click.option("--version", "version", default=None,
+              help="The app version to invoke [default: latest].")
+@click.option("-v", "version_short", default=None, hidden=True)  # its old spelling
 @click.option("-s", "--sync", is_flag=True,
               help="One request that waits for the result (the API's limit: 100 s), "
                    "instead of async + follow.")
@@ -64,15 +66,16 @@ class InvokeCommand(click.Command):
                    "[default: all].")
 @output_options(jsonl=True)
 @api_url_option
-def invoke(app: str, action: str, payload: str | None, payload_file: str | None, version: str,
+def invoke(app: str, action: str, payload: str | None, payload_file: str | None,
+           payload_file_short: str | None, version: str | None, version_short: str | None,
            sync: bool, async_timeout: int | None, detach: bool, since: str | None,
            output_format: str, api_url: str | None) -> None:
     """Invoke ACTION of APP: stream its logs live, then print its output.
 
     \b
       kernel-actions invoke my-app analyze -p '{"data": "x"}'
-      kernel-actions invoke my-app analyze -f payload.json --sync
-      echo '{"data": "x"}' | kernel-actions invoke my-app analyze -f -
+      kernel-actions invoke my-app analyze --payload-file payload.json --sync
+      echo '{"data": "x"}' | kernel-actions invoke my-app analyze --payload-file -
       kernel-actions invoke my-app long-job --detach
       kernel-actions invoke my-app analyze -o json   # every event as a JSON line
       kernel-actions invoke history --app my-app     # Kernel's spellings of `invocations`
@@ -82,7 +85,8 @@ def invoke(app: str, action: str, payload: str | None, payload_file: str | None,
     it fails (with its reason). Ctrl-C cancels it and deletes its browsers, as Kernel's
     CLI does, and exits 130.
     """
-    body = read_json(payload, payload_file, "payload")
+    version = version or version_short or "latest"
+    body = read_json(payload, payload_file or payload_file_short, "payload")
     if detach and sync:
         raise UsageProblem("--detach and --sync don't go together")
     client = make_client(api_url)
@@ -286,19 +290,21 @@ def invocations_cancel(invocation_id: str, output_format: str, api_url: str | No
 
 @invocations.command("replay")
 @click.argument("invocation_id")
-@click.option("-v", "--version", "version", default=None,
+@click.option("--version", "version", default=None,
               help="Run it on this app version instead of the original's.")
+@click.option("-v", "version_short", default=None, hidden=True)  # its old spelling
 @click.option("-s", "--sync", is_flag=True, help="One request that waits for the result.")
 @click.option("--detach", is_flag=True, help="Start it, print its id and return.")
 @output_options(jsonl=True)
 @api_url_option
-def invocations_replay(invocation_id: str, version: str | None, sync: bool, detach: bool,
-                       output_format: str, api_url: str | None) -> None:
+def invocations_replay(invocation_id: str, version: str | None, version_short: str | None,
+                       sync: bool, detach: bool, output_format: str,
+                       api_url: str | None) -> None:
     """Run an invocation again: same app, action, version and payload.
 
     \b
       kernel-actions invocations replay ID            # e.g. after fixing the code
-      kernel-actions invocations replay ID -v 2.0.0   # the same payload on another version
+      kernel-actions invocations replay ID --version 2.0.0  # on another version
 
     Then follows the new invocation as `invoke` does (same exit codes; Ctrl-C cancels it).
     """
@@ -309,7 +315,7 @@ def invocations_replay(invocation_id: str, version: str | None, sync: bool, deta
     timeout = old.get("timeout_seconds") if old.get("async") else None
     async_timeout = int(timeout) if isinstance(timeout, int | float) and \
         10 <= timeout <= 3600 else None
-    target = version or old["version"]
+    target = version or version_short or old["version"]
     start(client, app=old["app_name"], action=old["action_name"], version=target,
           payload=old.get("payload") or None, sync=sync, async_timeout=async_timeout,
           detach=detach, output_format=stream_format(output_format, sync=sync),

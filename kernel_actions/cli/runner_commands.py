@@ -7,6 +7,7 @@ and end the same way (:func:`run_runner`).
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from ..log_levels import LEVELS
 from .exit_codes import CannotListen, ExitCode, UsageProblem
 from .group import cli
 
@@ -55,6 +57,11 @@ RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
     click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME[:PORT]",
                  help="Also accept requests addressed to this host name (repeatable; * for "
                       "any). See README: Security model."),
+    click.option("--log-level", "log_level", default=None,
+                 type=click.Choice(LEVELS, case_sensitive=False),
+                 help="Lowest level of libraries' log records kept in invocation logs "
+                      "[default: warning; the app's own INFO lines are always kept; info "
+                      "shows e.g. httpx's requests]."),
 )
 
 
@@ -115,14 +122,22 @@ def run_runner(config: Config, started: Callable[[Runner], None],
     """Serve until stopped; exit 130 when stopped by a signal."""
     import anyio
 
+    from ..runner.server import Runner
     from ..runner.server import serve as serve_forever
+    from .runner_log import runner_output
 
+    out = runner_output()
     try:
-        runner = anyio.run(lambda: serve_forever(config, started=started, watcher=watcher),
+        runner = anyio.run(lambda: serve_forever(config, runner=Runner(config, out=out),
+                                                 started=started, watcher=watcher),
                            backend_options=_loop_options())
     except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = (f"; another program (perhaps another runner) uses port {config.port}: "
+                    "pass --port 0 to pick a free one, or --port N")
         raise CannotListen(f"cannot listen on {config.host}:{config.port}: "
-                           f"{exc.strerror or exc}") from None
+                           f"{exc.strerror or exc}{hint}") from None
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
     if runner.forced_exit:
@@ -137,12 +152,35 @@ def _print_apps(runner: Runner) -> list[dict[str, Any]]:
     return apps
 
 
+def banner_examples(apps: list[dict[str, Any]], url: str) -> list[str]:
+    """Per app, its actions, each as a command to copy (with an example payload)."""
+    import shlex
+
+    from ..client import DEFAULT_URL
+    from ..examples import example_payload
+
+    where = "" if url == DEFAULT_URL else f" --api-url {url}"
+    lines = []
+    for app in apps:
+        version = "" if app["version"] == "latest" else f" --version {shlex.quote(app['version'])}"
+        lines.append(f"  app {app['app_name']} ({app['version']}): "
+                     f"{len(app['actions'])} action(s)")
+        for action in app["actions"]:
+            payload = example_payload(action.get("input_schema"))
+            body = f" -p {shlex.quote(payload)}" if payload is not None else ""
+            lines.append(f"    kernel-actions invoke {shlex.quote(app['app_name'])} "
+                         f"{shlex.quote(action['name'])}{body}{version}{where}")
+    return lines
+
+
 @cli.command()
 @click.argument("entrypoint", default="main.py")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where invocations are stored [default: .kernel/ in the app's folder].")
-@click.option("--version", "app_version", default="latest", show_default=True,
-              help="Version label the live code is served as.")
+@click.option("--app-version", "app_version", default=None,
+              help="Version label the live code is served as [default: latest].")
+# Its old spelling; `kernel-actions --version` (-V) prints the program's version.
+@click.option("--version", "app_version_legacy", default=None, hidden=True)
 @click.option("--reload/--no-reload", default=True, show_default=True,
               help="Load new code on every save.")
 @click.option("--echo-logs", is_flag=True, help="Print every invocation's log lines here too.")
@@ -153,12 +191,14 @@ def _print_apps(runner: Runner) -> list[dict[str, Any]]:
 @click.option("--wait", "debug_wait", is_flag=True,
               help="With --debug: the first invocation waits until a debugger attaches.")
 @runner_options
-def dev(entrypoint: str, data_dir: Path | None, app_version: str, reload: bool,
-        echo_logs: bool, debug: bool, debug_port: int, debug_wait: bool,
+def dev(entrypoint: str, data_dir: Path | None, app_version: str | None,
+        app_version_legacy: str | None, reload: bool, echo_logs: bool, debug: bool,
+        debug_port: int, debug_wait: bool,
         settings: dict[str, Any]) -> None:
     """Run the local runner on ENTRYPOINT (a file, module, or path:attr) with hot reload."""
     from ..runner.config import Config
 
+    app_version = app_version or app_version_legacy or "latest"
     config = build_config(lambda: Config.for_entrypoint(
         entrypoint, data_dir=data_dir, version=app_version, reload=reload,
         echo_logs=echo_logs, debug=debug, debug_port=debug_port, debug_wait=debug_wait,
@@ -166,14 +206,18 @@ def dev(entrypoint: str, data_dir: Path | None, app_version: str, reload: bool,
 
     def started(runner: Runner) -> None:
         click.echo(f"kernel-actions runner listening on {runner.url}", err=True)
+        if reload:
+            click.echo(f"  reload: on (saving a file under {config.app_dir} loads the new code; "
+                       "--no-reload turns it off)", err=True)
+        else:
+            click.echo("  reload: off", err=True)
         live = runner.live
         if live is not None and live.load_error is not None:
             click.echo(f"  code failed to load: {live.load_error}", err=True)
-        apps = _print_apps(runner)
+        for line in banner_examples(runner.app_summaries(), runner.url):
+            click.echo(line, err=True)
         click.echo(f"  dashboard: {runner.url}/", err=True)
         click.echo(f"  data: {config.data_dir}", err=True)
-        click.echo(f"  try: KERNEL_BASE_URL={runner.url} kernel-actions invoke "
-                   f"{apps[0]['app_name'] if apps else 'APP'} ACTION", err=True)
 
     watcher = None
     if reload:

@@ -152,7 +152,7 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
     The new folder holds main.py, its tests (test_main.py), a pyproject.toml and a
     README; run `kernel-actions dev main.py` inside it.
     """
-    from ..scaffold import ScaffoldError, create_app, list_templates
+    from ..scaffold import ScaffoldError, create_app, list_templates, next_steps
 
     if list_only:
         for info in list_templates():
@@ -169,7 +169,12 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
               f"in {escape(str(created.path))}")
     for name in created.files:
         err.print(f"  [green]+[/] {escape(name)}")
-    err.print(f"\nnext:\n  cd {escape(str(created.path))}\n  kernel-actions dev main.py")
+    steps = next_steps(created)
+    width = max(len(command) for command, why in steps if why)
+    err.print("\nnext:")
+    for command, why in steps:
+        comment = f"  [dim]# {escape(why)}[/]" if why else ""
+        err.print(f"  {escape(command.ljust(width))}{comment}".rstrip())
 
 
 @cli.command()
@@ -204,26 +209,30 @@ def schema(entrypoint: str, env: tuple[str, ...], env_files: tuple[str, ...],
 
 @cli.command()
 @click.argument("entrypoint", default="main.py")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="The zip to write [default: APP.zip here].")
+@click.option("--zip", "output", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE", help="The zip to write [default: APP.zip here].")
+# Its old spelling: -o is the output format in every other command.
+@click.option("-o", "--output", "output_legacy", hidden=True, default=None,
+              type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="List what was included and left out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @env_options
 @strict_option
-def package(entrypoint: str, output: Path | None, verbose: bool, as_json: bool,
-            env: tuple[str, ...], env_files: tuple[str, ...], strict: bool) -> None:
+def package(entrypoint: str, output: Path | None, output_legacy: Path | None, verbose: bool,
+            as_json: bool, env: tuple[str, ...], env_files: tuple[str, ...],
+            strict: bool) -> None:
     """Build the zip of ENTRYPOINT's folder that `deploy` uploads.
 
     \b
       kernel-actions package main.py
-      kernel-actions package app/main.py -o dist/app.zip -v
+      kernel-actions package app/main.py --zip dist/app.zip -v
 
     Honours .gitignore and .ignore; always leaves out virtualenvs, caches, build output,
     .git, .kernel/, .env files, secret-looking files and zips written by this command.
     The same tree gives the same bytes. Prints the zip's path. The manifest is built as
     `schema` builds it (-e/--env-file/--strict as there).
     """
-    report = _package(entrypoint, output, verbose, quiet=as_json,
+    report = _package(entrypoint, output or output_legacy, verbose, quiet=as_json,
                       env_vars=read_env_vars(env, env_files), strict=strict)
     if as_json:
         print_json({

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..log_levels import parse_level
+
 __all__ = ["Config", "ConfigError", "DEFAULT_PORT"]
 
 DEFAULT_PORT = 8484
@@ -44,6 +46,9 @@ class Config:
     echo_logs: bool = False
     #: Kill a worker whose resident memory passes this many MB (its invocations fail).
     worker_memory_mb: float | None = None
+    #: Lowest level of libraries' log records kept in invocation logs (``None``: WARNING; the
+    #: app's own INFO lines are always kept). See ``kernel_actions.log_levels``.
+    log_level: str | None = None
     #: Local Chromium browsers (``POST /browsers``) running at once.
     max_browsers: int = 5
     #: The Chromium or Chrome to start; ``None`` looks for one (see ``runner.browsers``).
@@ -118,6 +123,11 @@ class Config:
             if importlib.util.find_spec("debugpy") is None:
                 raise ConfigError("--debug needs debugpy: pip install 'kernel-actions[debug]' "
                                   "(or pip install debugpy)")
+        if self.log_level is not None:
+            try:
+                parse_level(self.log_level)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         if self.browser_path is not None:
             path = Path(self.browser_path)
             if not path.is_file() or not os.access(path, os.X_OK):
@@ -133,7 +143,7 @@ class Config:
         """The entrypoint's file, when it is one (not a module name)."""
         if self.entrypoint is None:
             return None
-        from ..loader import split_target
+        from ..entrypoint import split_target
 
         spec, _ = split_target(self.entrypoint)
         path = Path(spec)

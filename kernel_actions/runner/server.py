@@ -21,7 +21,9 @@ from dotenv import dotenv_values
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from ..discovery import remove_state, write_state
 from ..env_contract import declared_env, missing_env, missing_message
+from ..log_levels import LOG_LEVEL_ENV
 from ..timeutil import format_ns, now_ns
 from .browsers.service import Browsers
 from .config import Config
@@ -37,6 +39,7 @@ from .engine.store import Store
 from .http.api import build_api
 from .http.connections import protocol_class
 from .services import RunnerServices
+from .stale import unloaded_summary
 
 __all__ = ["Runner", "serve"]
 
@@ -133,6 +136,8 @@ class Runner:
         # The hosted platform sets these and does not let apps override them.
         env["KERNEL_BASE_URL"] = self.url
         env["KERNEL_API_KEY"] = self.config.api_key or "local-runner"
+        if self.config.log_level:
+            env[LOG_LEVEL_ENV] = self.config.log_level
         relpath = entrypoint_relpath or self.config.entrypoint_relpath
         if relpath:
             env["ENTRYPOINT_RELPATH"] = relpath
@@ -231,6 +236,10 @@ class Runner:
                 "stale": pool.load_error is not None,
                 "load_error": pool.status()["load_error"],
             })
+        for pool in self.scheduler.pools:
+            if pool.manifest is None and pool.load_error is not None:
+                env_keys = sorted(self.env_file_values()) if pool is self.live else pool.env_keys
+                summaries.append(unloaded_summary(pool, Path(pool.cwd), env_keys))
         return summaries
 
     def status(self) -> dict[str, Any]:
@@ -351,6 +360,8 @@ async def serve(
                 if server.should_exit:
                     return
                 await asyncio.sleep(0.005)
+            assert config.data_dir is not None
+            write_state(config.data_dir, runner.url)
             if started is not None:
                 started(runner)
 
@@ -360,6 +371,8 @@ async def serve(
         finally:
             announcer.cancel()
     finally:
+        assert config.data_dir is not None
+        remove_state(config.data_dir)
         if watch_task is not None:
             watch_task.cancel()
         await runner.close()

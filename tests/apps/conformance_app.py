@@ -123,3 +123,47 @@ def hog(ctx: Context, payload: int = 2000) -> int:
         chunks.append(bytearray(10 * 1024 * 1024))
         time.sleep(0.01)
     return len(chunks)
+
+
+class Meet(TypedDict):
+    folder: str
+    count: int
+
+
+def _arrive_and_wait(payload: Meet, name: str, wait: float) -> int:
+    """Leave a mark in ``folder``, then wait until ``count`` invocations have left theirs.
+
+    Only invocations running at the same time can all get past this point, so a test learns
+    that they ran in parallel from the outcome, not from a stopwatch.
+    """
+    from pathlib import Path
+
+    folder = Path(payload["folder"])
+    (folder / name).touch()
+    deadline = time.monotonic() + 60
+    while len(list(folder.iterdir())) < payload["count"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the others never arrived")
+        time.sleep(wait)
+    return payload["count"]
+
+
+@app.action("meet")
+async def meet(ctx: Context, payload: Meet) -> int:
+    """Wait on the event loop until ``count`` ``meet`` invocations are all running."""
+    from pathlib import Path
+
+    folder = Path(payload["folder"])
+    (folder / ctx.invocation_id).touch()
+    deadline = time.monotonic() + 60
+    while len(list(folder.iterdir())) < payload["count"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the others never arrived")
+        await asyncio.sleep(0.02)
+    return payload["count"]
+
+
+@app.action("meet-blocking")
+def meet_blocking(ctx: Context, payload: Meet) -> int:
+    """Like ``meet``, but blocking its thread while it waits."""
+    return _arrive_and_wait(payload, ctx.invocation_id, 0.02)

@@ -78,6 +78,9 @@ def deployment_routes(deployments: Deployments) -> list[BaseRoute]:
                    for r in logs]
         heartbeat = deployments.config.heartbeat_interval
         if dep.status in TERMINAL:
+            # Followed after it finished: what a live follower saw, in order.
+            if dep.status == "running":
+                opening += deployments.summaries(dep)
             opening.append({"event": "deployment_state", "deployment": dep.to_wire(),
                             "timestamp": format_ns(now_ns())})
             return stream.response(opening, heartbeat=heartbeat, follow=False)

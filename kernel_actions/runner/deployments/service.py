@@ -218,11 +218,8 @@ class Deployments:
                 self._retire(old)
             self.pools[dep.id] = pool
             self.scheduler.add_pool(pool)
-            for app in (pool.manifest or {}).get("apps", []):
-                self.bus.publish(dep.id, {
-                    "event": "app_version_summary", **app_version_summary(app, dep.version),
-                    "timestamp": format_ns(now_ns()),
-                })
+            for summary in self.summaries(dep):
+                self.bus.publish(dep.id, summary)
             self._state(dep, "running")
         except _Failed as exc:
             shutil.rmtree(folder, ignore_errors=True)
@@ -231,6 +228,13 @@ class Deployments:
         except Exception as exc:  # never leave a deployment in progress
             shutil.rmtree(folder, ignore_errors=True)
             self._state(dep, "failed", f"{type(exc).__name__}: {exc}")
+
+    def summaries(self, dep: Deployment) -> list[dict[str, Any]]:
+        """The ``app_version_summary`` events of a deployment whose code is serving."""
+        pool = self.pools.get(dep.id)
+        return [{"event": "app_version_summary", **app_version_summary(app, dep.version),
+                 "timestamp": format_ns(now_ns())}
+                for app in ((pool.manifest if pool else None) or {}).get("apps", [])]
 
     async def _build(self, dep: Deployment, data: bytes, folder: Path, info: BundleInfo
                      ) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ...ids import new_id
 from ...outcome import REASONS, FailureKind
+from ...suggest import did_you_mean
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, conflict, not_found
 from . import background
@@ -164,14 +165,15 @@ class Scheduler:
             stale = [p for p in self.pools if p.load_error is not None and p.manifest is None]
             hint = f"; the code failed to load: {stale[0].load_error}" if stale else ""
             raise not_found(
-                f"app {app_name!r} not found; apps: {', '.join(names) or 'none'}{hint}"
+                f"app {app_name!r} not found{did_you_mean(app_name, names)}; "
+                f"apps: {', '.join(names) or 'none'}{hint}"
             )
         pool, app = found
         actions = [a["name"] for a in app["actions"]]
         if action_name not in actions:
             raise not_found(
-                f"action {action_name!r} not found in app {app_name!r} version {version!r}; "
-                f"actions: {', '.join(actions) or 'none'}"
+                f"action {action_name!r} not found in app {app_name!r} version {version!r}"
+                f"{did_you_mean(action_name, actions)}; actions: {', '.join(actions) or 'none'}"
             )
         return pool
 

@@ -22,6 +22,7 @@ from ..engine.scheduler import Scheduler
 from ..engine.store import ListFilters, Store
 from ..engine.text import check_json_text, check_text
 from ..errors import bad_request, not_found
+from ..stale import stale_headers
 from .common import (
     MAX_OFFSET,
     MAX_PAYLOAD_BYTES,
@@ -159,21 +160,25 @@ class InvocationRoutes:
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
         )
+        routed = self.scheduler.route(app_name, version)
+        headers = stale_headers(routed[0] if routed else None)
         if is_async:
-            return json_response(active.created, 202)
+            return json_response(active.created, 202, headers)
         if self.hold_open:
             return await _held_open(active.done, lambda: active.inv.to_created(),
                                     self.heartbeat)
         await active.done
-        return json_response(active.inv.to_created())
+        return json_response(active.inv.to_created(), headers=headers)
 
     async def get_invocation(self, request: Request) -> Response:
         inv = await self.scheduler.get(request.path_params["id"])
         if inv is None:
             raise not_found(f"invocation {request.path_params['id']!r} not found")
+        routed = self.scheduler.route(inv.app_name, inv.version)
+        headers = stale_headers(routed[0] if routed else None)
         if request.query_params.get("detail") in ("1", "true"):
-            return json_response(inv.to_detail())
-        return json_response(inv.to_wire())
+            return json_response(inv.to_detail(), headers=headers)
+        return json_response(inv.to_wire(), headers=headers)
 
     async def update_invocation(self, request: Request) -> Response:
         body = await read_json_body(request)

@@ -23,6 +23,8 @@ function h(tag, attrs, ...children) {
 }
 
 const $ = (sel, root = document) => root.querySelector(sel);
+/** Where the CLI looks for the runner when given no --api-url. */
+const DEFAULT_API_URL = "http://127.0.0.1:8484";
 
 function statusPill(status) {
   return h("span", { class: `status ${status}`, dataset: { status } }, status);
@@ -362,7 +364,9 @@ function invocationView(root, id) {
     output.textContent = pretty(inv.output);
     const version = inv.version && inv.version !== "latest" ? ` --version ${shellQuote(inv.version)}` : "";
     const body = inv.payload ? ` -p ${shellQuote(inv.payload)}` : "";
-    cmd.textContent = `kernel-actions invoke ${shellQuote(inv.app_name)} ${shellQuote(inv.action_name)}${body}${version}`;
+    // The CLI's default is the runner on :8484; elsewhere the command must say where.
+    const apiUrl = location.origin === DEFAULT_API_URL ? "" : ` --api-url ${shellQuote(location.origin)}`;
+    cmd.textContent = `kernel-actions invoke ${shellQuote(inv.app_name)} ${shellQuote(inv.action_name)}${body}${version}${apiUrl}`;
     const terminal = inv.status === "succeeded" || inv.status === "failed";
     for (const b of root.querySelectorAll("button[data-mark]")) b.disabled = terminal;
   }

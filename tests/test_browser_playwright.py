@@ -252,7 +252,7 @@ def test_bad_requests_and_auth(start_runner: Callable[..., RunnerProcess]) -> No
     ]:
         r = httpx.post(execute, json=body, headers=auth, timeout=30)
         assert r.status_code == 400 and needle in r.json()["message"], (body, r.text)
-    r = httpx.post(execute, content=b"{nope", headers=auth)
+    r = httpx.post(execute, content=b"{nope", headers={**auth, "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
     r = httpx.post(f"{base}/browsers/nope/playwright/execute", json={"code": "1"}, headers=auth)
     assert r.status_code == 404 and r.json()["code"] == "not_found"

@@ -114,7 +114,7 @@ def test_replay_requests_that_cannot_work(start_runner: Callable[..., RunnerProc
     ]:
         r = httpx.post(base, json=body, headers=auth)
         assert r.status_code == 400 and needle in r.json()["message"], (body, r.text)
-    assert httpx.post(base, content=b"[1]", headers=auth).status_code == 400
+    assert httpx.post(base, content=b"[1]", headers={**auth, "Content-Type": "application/json"}).status_code == 400
 
     replay = k.browsers.replays.start(bid)
     # No key, or a wrong one: nothing is started, listed, stopped or shown.

@@ -70,6 +70,10 @@ def browser(k: Kernel, page: PageServer) -> Iterator[str]:
     k.browsers.delete_by_id(created.session_id)
 
 
+#: A body sent as JSON, whatever it holds (the runner takes no other kind).
+JSON = {"Content-Type": "application/json"}
+
+
 def navigate(k: Kernel, browser: str, url: str) -> None:
     """As Kernel's computer-use templates do: Ctrl+L, type the URL, Return."""
     k.browsers.computer.press_key(browser, keys=["Ctrl+l"])
@@ -290,10 +294,10 @@ def test_bad_input_is_a_400_naming_the_field(runner: RunnerProcess, browser: str
 def test_bodies_that_are_not_json_objects_and_unknown_browsers(
         runner: RunnerProcess, k: Kernel, browser: str) -> None:
     url = f"{runner.url}/browsers/{browser}/computer"
-    assert httpx.post(f"{url}/type", content=b"{not json").status_code == 400
-    assert httpx.post(f"{url}/type", content=b"[1]").status_code == 400
+    assert httpx.post(f"{url}/type", content=b"{not json", headers=JSON).status_code == 400
+    assert httpx.post(f"{url}/type", content=b"[1]", headers=JSON).status_code == 400
     big = httpx.post(f"{url}/type", content=b'{"text": "' + b"a" * 16_000_000 + b'"}',
-                     timeout=60)
+                     headers=JSON, timeout=60)
     assert big.status_code == 400 and "too large" in big.json()["message"]
     with pytest.raises(NotFoundError):
         k.browsers.computer.capture_screenshot("no-such-browser")
@@ -320,12 +324,19 @@ def test_key_names_follow_xdotool() -> None:
 def test_tabs_open_switch_and_close_from_the_keyboard(k: Kernel, browser: str,
                                                       page: PageServer,
                                                       on_page: dict[str, Any]) -> None:
-    devtools = k.browsers.retrieve(browser).cdp_ws_url.replace("ws://", "http://")
-    devtools = devtools.split("/devtools/")[0]
+    from websockets.sync.client import connect
+
+    cdp_ws_url = k.browsers.retrieve(browser).cdp_ws_url
 
     def tabs() -> list[str]:
-        return [t["url"] for t in httpx.get(f"{devtools}/json/list").json()
-                if t["type"] == "page"]
+        """The open tabs' URLs, asked of the browser over its DevTools URL."""
+        with connect(cdp_ws_url, open_timeout=20, max_size=None) as ws:
+            ws.send(json.dumps({"id": 1, "method": "Target.getTargets"}))
+            while True:
+                reply = json.loads(ws.recv(timeout=20))
+                if reply.get("id") == 1:
+                    return [t["url"] for t in reply["result"]["targetInfos"]
+                            if t["type"] == "page"]
 
     before = tabs()
     k.browsers.computer.press_key(browser, keys=["Ctrl+t"])
@@ -477,3 +488,17 @@ def test_the_live_view_shows_the_screen_and_takes_over_with_the_key_only(
             assert not errors, errors
     finally:
         k.browsers.delete_by_id(created.session_id)
+
+
+def test_a_capital_letter_in_a_shortcut_is_the_shortcut_not_shift() -> None:
+    """Models write Ctrl+L (and hold Control_L while pressing L): that is Ctrl+l, which
+    focuses the address bar, not Ctrl+Shift+l."""
+    from kernel_actions.runner.browsers.computer import normalize_key, shortcut_keys
+
+    assert normalize_key("Ctrl+L", "k") == "ctrl+l"
+    assert normalize_key("Control_L+L", "k") == "Control_L+l"
+    assert normalize_key("ctrl+shift+T", "k") == "ctrl+shift+T"  # Shift was asked for
+    assert normalize_key("L", "k") == "L"  # a capital on its own is typed as one
+    assert shortcut_keys(["L"], ["Control_L"]) == ["l"]
+    assert shortcut_keys(["L"], ["Shift_L", "ctrl"]) == ["L"]
+    assert shortcut_keys(["Return"], ["ctrl"]) == ["Return"]

@@ -72,21 +72,23 @@ def test_dev_names_a_missing_variable_before_any_code_runs_then_recovers(
     assert f"set it in {folder / '.env'}" in line
     assert "Traceback" not in runner.output and "KeyError" not in runner.output
 
-    (folder / ".env").write_text("SERVICE_TOKEN=abcd\n")  # a saved .env reloads the code
+    staged = folder / ".env.new"
+    staged.write_text("SERVICE_TOKEN=abcd\n")
+    staged.replace(folder / ".env")  # one step: a reload never reads it half-written
 
-    def served() -> list[dict[str, object]]:
+    def invoked() -> dict[str, object] | None:
         with runner.client() as c:
-            return [a for a in c.get("/apps").json() if a["app_name"] == "needs-env"]
+            inv = c.post("/invocations", json={"app_name": "needs-env",
+                                               "action_name": "token-length"}).json()
+        return inv if inv.get("status") == "succeeded" else None
 
-    apps = poll(served, timeout=60)
-    assert apps[0]["declared_env"] == [{"name": "SERVICE_TOKEN", "required": True},
-                                       {"name": "MODEL", "required": False}]
-    assert "abcd" not in runner.output  # values are never printed
+    inv = poll(invoked, timeout=60)
+    assert isinstance(inv, dict) and '"length":4' in str(inv["output"]).replace(" ", "")
     with runner.client() as c:
-        inv = c.post("/invocations", json={"app_name": "needs-env",
-                                           "action_name": "token-length"}).json()
-    assert inv["status"] == "succeeded" and '"length":4' in inv["output"].replace(" ", "")
-
+        apps = [a for a in c.get("/apps").json() if a["app_name"] == "needs-env"]
+    assert [a["declared_env"] for a in apps] == [[{"name": "SERVICE_TOKEN", "required": True},
+                                                  {"name": "MODEL", "required": False}]]
+    assert "abcd" not in runner.output  # values are never printed
 
 def test_deploy_refuses_before_uploading_a_declared_variable_it_was_not_given(
         start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:

@@ -229,13 +229,15 @@ def _one_invocation(client: RunnerClient, app: str, ref: str, since: str | None,
 @click.option("-i", "--invocation", "invocation_ref", default=None, metavar="ID",
               help="Only this invocation (its id or the start of it).")
 @click.option("--version", "version", default=None, help="Only invocations of this version.")
-@click.option("-t", "--with-timestamps", is_flag=True,
+@click.option("--with-timestamps", is_flag=True,
               help="Each line's date as well as its time (lines always carry their time).")
+# Kernel CLI's short spelling; unlisted, as -t is --template in `create`.
+@click.option("-t", "with_timestamps_short", is_flag=True, hidden=True)
 @output_options(json_help="one JSON object per line")
 @api_url_option
 def logs(app: str, follow: bool, since: str | None, invocation_ref: str | None,
-         version: str | None, with_timestamps: bool, output_format: str,
-         api_url: str | None) -> None:
+         version: str | None, with_timestamps: bool, with_timestamps_short: bool,
+         output_format: str, api_url: str | None) -> None:
     """Print APP's log lines, oldest first, each with its time and invocation id.
 
     \b
@@ -251,7 +253,7 @@ def logs(app: str, follow: bool, since: str | None, invocation_ref: str | None,
     from ..timeutil import format_ns, now_ns, parse_since
 
     client = make_client(api_url)
-    printer = LogPrinter(output_format, with_timestamps)
+    printer = LogPrinter(output_format, with_timestamps or with_timestamps_short)
     began = now_ns()
     try:
         cutoff = format_ns(parse_since(since or ("5s" if follow else "5m")))

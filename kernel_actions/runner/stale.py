@@ -12,13 +12,14 @@ loaded). Left at that, a client gets the old code's answer with no hint, so:
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
-from ..headers import STALE_HEADER
 from ..entrypoint import split_target
+from ..env_contract import declared_env
+from ..headers import STALE_HEADER
+from .engine.app_versions import REGION, app_version_id
 from .engine.pool import CodePool
 
 __all__ = ["STALE_HEADER", "stale_headers", "stale_message", "unloaded_summary",
@@ -88,14 +89,18 @@ def _scan_text(path: Path) -> str | None:
 def unloaded_summary(pool: CodePool, cwd: Path, env_keys: list[str]) -> dict[str, Any]:
     """A ``GET /apps`` item for a pool whose code has never loaded."""
     name = guess_app_name(pool.target, cwd) or Path(split_target(pool.target)[0]).stem
-    ident = hashlib.sha1(f"{name}\0{pool.version}".encode()).hexdigest()[:24]
+    spec = Path(split_target(pool.target)[0])
+    found = declared_env(spec if spec.is_absolute() else cwd / spec) \
+        if spec.suffix == ".py" else None
     return {
-        "id": ident,
+        "id": app_version_id(name, pool.version),
         "app_name": name,
         "version": pool.version,
         "deployment": pool.deployment_id or "local",
         "env_vars": {k: "" for k in env_keys},
-        "region": "aws.us-east-1a",
+        "region": REGION,
+        # Read from the source, as dev checks it: the names the app says it needs.
+        "declared_env": [v.describe() for v in found[0]] if found else [],
         "actions": [],
         "code_generation": pool.generation,
         "stale": True,

@@ -22,7 +22,7 @@ import ctypes
 import ctypes.util
 import functools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +128,29 @@ def normalize_key(combo: str, where: str) -> str:
             raise bad_request(f"{where!r}: unknown key {part!r} in {combo!r}: use X11 keysym "
                               "names such as Return, BackSpace, Tab, ctrl+t, ctrl+minus")
         out.append(name)
-    return "+".join(out)
+    return "+".join(_shortcut_letter(out))
+
+
+#: Modifiers that make a key a shortcut (Shift alone only types a capital).
+_SHORTCUT_MODIFIERS = frozenset({"ctrl", "alt", "super", "meta"})
+
+
+def _shortcut_letter(keys: list[str], held: Iterable[str] = ()) -> list[str]:
+    """``Ctrl+L`` is the shortcut Ctrl+l, as people and models write it, not Ctrl+Shift+l:
+    a capital letter pressed with Ctrl, Alt or Super (and no Shift) is that letter's key."""
+    mods = {k.split("_")[0].lower() for k in (*keys[:-1], *held)}
+    mods = {_MODIFIERS.get(m, m) for m in mods}
+    last = keys[-1] if keys else ""
+    if mods & _SHORTCUT_MODIFIERS and "shift" not in mods and len(last) == 1 \
+            and "A" <= last <= "Z":
+        return [*keys[:-1], last.lower()]
+    return keys
+
+
+def shortcut_keys(keys: list[str], held: list[str]) -> list[str]:
+    """Keys pressed while ``held`` are held down: ``L`` under ``Control_L`` is Ctrl+l."""
+    return ["+".join(_shortcut_letter(k.split("+"), held)) if k not in ("+",) else k
+            for k in keys]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -378,7 +400,9 @@ class XScreen:
     async def press_key(self, f: Fields) -> None:
         keys = f.keys("keys", required=True)
         duration = f.int("duration", 0, hi=MAX_WAIT_MS)
-        down, up = self._hold(f.keys("hold_keys"))
+        held = f.keys("hold_keys")
+        down, up = self._hold(held)
+        keys = shortcut_keys(keys, held)
         if duration:
             press = []
             for key in keys:

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import functools
 import os
 import pwd
 import signal
@@ -149,9 +150,14 @@ class ProcessService:
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", tty[1], tty[0], 0, 0))
             streams = {"stdin": slave, "stdout": slave, "stderr": slave}
         try:
+            # Not ``user=``: uvloop's subprocesses don't take it. The switch happens in the
+            # child before exec, as subprocess does it.
+            user = options["user"]
             proc = await asyncio.create_subprocess_exec(
                 *options["argv"], cwd=options["cwd"], env=options["env"],
-                start_new_session=True, user=options["user"], **streams)
+                start_new_session=True,
+                preexec_fn=None if user is None else functools.partial(_become, user),
+                **streams)
         except OSError as exc:
             if master is not None:
                 os.close(master)
@@ -387,3 +393,13 @@ def _usage(pid: int, started_ns: int) -> dict[str, Any]:
         return {"cpu_pct": 0.0, "mem_bytes": 0}
     elapsed = max((now_ns() - started_ns) / 1e9, 1e-3)
     return {"cpu_pct": round(100 * cpu_s / elapsed, 1), "mem_bytes": rss}
+
+
+def _become(uid: int) -> None:
+    """In the child: run as ``uid`` (and its primary group), as ``subprocess``'s ``user=``."""
+
+
+    entry = pwd.getpwuid(uid)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(uid)

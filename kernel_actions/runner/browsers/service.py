@@ -671,14 +671,18 @@ class Browsers:
             raise
         if browser.screen is not None:  # ready when its window is on the screen
             await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()))
-        browser.cdp = mux
         mux.rewrite = self.files.download_paths(browser.folder)
-        browser.last_active = time.monotonic()
-        browser.live_view_url = f"{self._api_url()}/_dashboard/live.html#{browser.id}"
         try:
             await self.files.route_downloads(mux, browser.folder)
         except CdpError as exc:
+            if browser.closing is not None:  # deleted while it started: create says so
+                mux.close()
+                return
             raise self._start_failed(browser, executable, str(exc)) from None
+        # Ready (listed, served) only now that nothing of its start is left to do.
+        browser.cdp = mux
+        browser.last_active = time.monotonic()
+        browser.live_view_url = f"{self._api_url()}/_dashboard/live.html#{browser.id}"
 
     async def _start_display(self, browser: LocalBrowser) -> None:
         """Give the browser its own Xvfb screen of its viewport's size, with computer controls

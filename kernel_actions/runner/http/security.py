@@ -134,8 +134,15 @@ class SecurityMiddleware:
             return
         refusal = self.check(scope)
         if refusal is not None and scope["type"] == "websocket":
-            # WebSockets know no CORS: the Origin check is all that stands in the way.
-            await send({"type": "websocket.close", "code": 1008, "reason": refusal[2][:120]})
+            # WebSockets know no CORS: the Origin check is all that stands in the way. The
+            # refusal is a JSON answer to the upgrade where the server can send one.
+            status, code, message = refusal
+            if "websocket.http.response" in scope.get("extensions", {}):
+                response = json_response({"code": code, "message": message}, status,
+                                         {"x-should-retry": "false"})
+                await response(scope, receive, send)  # sent as the upgrade's denial
+            else:
+                await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
             return
         if refusal is not None:
             status, code, message = refusal

@@ -88,18 +88,23 @@ def test_a_replay_is_a_video_of_what_the_page_showed(runner: RunnerProcess,
     with av.open(io.BytesIO(short_video)) as container:
         assert len(list(container.decode(video=0))) >= 1
 
-    # Replays end with their browser, files and all.
-    folder = tmp_path / "data" / "browsers" / bid / "replays"
+    # Recordings stop with their browser; the videos stay, so a replay_view_url an app
+    # returns after deleting its browser still plays (as Kernel's templates do).
+    folder = tmp_path / "data" / "replays" / bid
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [f"{replay.replay_id}.mp4", f"{short.replay_id}.mp4"])
     running = k.browsers.replays.start(bid)
     k.browsers.delete_by_id(bid)
-    poll(lambda: not folder.exists(), timeout=15)
+    poll(lambda: all(r.finished_at for r in k.browsers.replays.list(bid)), timeout=30)
+    assert [r.replay_id for r in k.browsers.replays.list(bid)] == [
+        replay.replay_id, short.replay_id, running.replay_id]
+    assert k.browsers.replays.download(replay.replay_id, id_or_name=bid).read() == data
+    after = k.browsers.replays.download(running.replay_id, id_or_name=bid).read()
+    with av.open(io.BytesIO(after)) as container:
+        assert len(list(container.decode(video=0))) >= 1
+    assert httpx.get(listed.replay_view_url or "").status_code == 200
     with pytest.raises(NotFoundError):
-        k.browsers.replays.list(bid)
-    with pytest.raises(NotFoundError):
-        k.browsers.replays.download(running.replay_id, id_or_name=bid)
-
+        k.browsers.replays.list("no-such-browser")
 
 def test_replay_requests_that_cannot_work(start_runner: Callable[..., RunnerProcess]) -> None:
     runner = start_runner(None, "--api-key", "sekret", command="serve")

@@ -9,7 +9,6 @@ import http.server
 import json
 import socket
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from kernel import BadRequestError, ConflictError, Kernel, NotFoundError
 from kernel_actions.runner.browsers.service import find_chromium
 from kernel_actions.runner.errors import ApiError
 
-from .conftest import RunnerProcess, http_server
+from .helpers import RunnerProcess, http_server, serving
 
 try:
     CHROMIUM: str | None = find_chromium()
@@ -148,14 +147,8 @@ def echo_server() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Echo) as url:
+        yield url
 
 
 def test_curl_is_made_by_the_browser_with_its_cookies(k: Kernel) -> None:

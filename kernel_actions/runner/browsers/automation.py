@@ -3,6 +3,7 @@ wired to the browser list for lookups and to its close listeners for cleanup."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
@@ -16,5 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["automation_routes"]
 
 
-def automation_routes(browsers: BrowserList) -> list[BaseRoute]:
-    return [*PlaywrightApi(browsers).routes(), *ReplaysApi(browsers).routes()]
+def automation_routes(browsers: BrowserList, data_dir: Path) -> list[BaseRoute]:
+    return [*PlaywrightApi(browsers).routes(),
+            *ReplaysApi(browsers, data_dir / "replays").routes()]

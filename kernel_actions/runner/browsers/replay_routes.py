@@ -1,9 +1,18 @@
-"""The ``/browsers/{id_or_name}/replays`` endpoints, and the dashboard's replay player."""
+"""The ``/browsers/{id_or_name}/replays`` endpoints, and the dashboard's replay player.
+
+A browser's recordings stop with it, but their videos stay: an app that records a run,
+deletes its browser and returns the ``replay_view_url`` (as Kernel's computer-use templates
+do) hands out a link that still plays. The videos of the last :data:`KEPT_BROWSERS` closed
+browsers are kept, in the runner's data folder, until the runner stops.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import html
+import shutil
+from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -25,15 +34,23 @@ __all__ = ["ReplaysApi", "PLAYER_PREFIX"]
 PLAYER_PREFIX = "/_dashboard/replays"
 #: Recordings running at once on one browser.
 MAX_ACTIVE = 4
+#: Closed browsers whose replays are kept (the oldest go first, files and all).
+KEPT_BROWSERS = 50
 _NO_RETRY = {"x-should-retry": "false"}
 
 
 class ReplaysApi:
     """Recordings by browser id; a browser's recordings stop with the browser."""
 
-    def __init__(self, browsers: BrowserList) -> None:
+    def __init__(self, browsers: BrowserList, root: Path) -> None:
         self.browsers = browsers
+        #: Where the videos are written: ``root/<browser id>/<replay id>.mp4``. What a
+        #: previous run left there is gone: replays don't outlive the runner.
+        self.root = root
+        shutil.rmtree(root, ignore_errors=True)
         self.recordings: dict[str, dict[str, Recording]] = {}
+        #: Closed browsers with replays, oldest first.
+        self.closed: OrderedDict[str, None] = OrderedDict()
         browsers.close_listeners.append(self.browser_closed)
 
     @staticmethod
@@ -43,9 +60,29 @@ class ReplaysApi:
         return f"{base}{PLAYER_PREFIX}/{recording.browser_id}/{recording.id}"
 
     def browser_closed(self, browser: RunningBrowser) -> None:
-        for recording in self.recordings.pop(browser.id, {}).values():
+        mine = self.recordings.get(browser.id)
+        if not mine:
+            self.recordings.pop(browser.id, None)
+            return
+        for recording in mine.values():
             if recording.recording:
                 background.start(recording.stop(), name=f"stop replay {recording.id}")
+        self.closed[browser.id] = None
+        while len(self.closed) > KEPT_BROWSERS:
+            oldest, _ = self.closed.popitem(last=False)
+            self.recordings.pop(oldest, None)
+            shutil.rmtree(self.root / oldest, ignore_errors=True)
+
+    def _browser_id(self, request: Request) -> str:
+        """The browser a replay request names: a running one, or a closed one whose replays
+        are kept (by id)."""
+        key = request.path_params["id"]
+        try:
+            return self.browsers.find(key).id
+        except ApiError as exc:
+            if exc.status == 404 and key in self.closed:
+                return key
+            raise
 
     def _find(self, browser_id: str, replay_id: str) -> Recording:
         recording = self.recordings.get(browser_id, {}).get(replay_id)
@@ -62,7 +99,7 @@ class ReplaysApi:
             raise ApiError(409, "conflict", f"this browser already records {MAX_ACTIVE} replays "
                            "at once: stop one first", headers=dict(_NO_RETRY))
         replay_id = new_id()
-        recording = Recording(replay_id, browser.id, browser.folder / "replays" /
+        recording = Recording(replay_id, browser.id, self.root / browser.id /
                               f"{replay_id}.mp4", options, dict(browser.viewport))
         mine[replay_id] = recording
         try:
@@ -95,26 +132,25 @@ class ReplaysApi:
             return json_response(recording.to_wire(self.view_url(request, recording)))
 
         async def list_(request: Request) -> Response:
-            browser = self.browsers.find(request.path_params["id"])
+            browser_id = self._browser_id(request)
             return json_response([r.to_wire(self.view_url(request, r))
-                                  for r in self.recordings.get(browser.id, {}).values()])
+                                  for r in self.recordings.get(browser_id, {}).values()])
 
         async def stop(request: Request) -> Response:
-            browser = self.browsers.find(request.path_params["id"])
-            recording = self._find(browser.id, request.path_params["replay_id"])
+            recording = self._find(self._browser_id(request), request.path_params["replay_id"])
             await asyncio.shield(recording.stop())
             return Response(status_code=204)
 
         async def download(request: Request) -> Response:
-            browser = self.browsers.find(request.path_params["id"])
-            recording = self._finished_file(browser.id, request.path_params["replay_id"])
+            recording = self._finished_file(self._browser_id(request),
+                                            request.path_params["replay_id"])
             return FileResponse(recording.path, media_type="video/mp4",
                                 filename=f"replay-{recording.id}.mp4")
 
         async def player(request: Request) -> Response:
-            browser = self.browsers.find(request.path_params["id"])
-            recording = self._find(browser.id, request.path_params["replay_id"])
-            video = f"{PLAYER_PREFIX}/{browser.id}/{recording.id}/video"
+            browser_id = self._browser_id(request)
+            recording = self._find(browser_id, request.path_params["replay_id"])
+            video = f"{PLAYER_PREFIX}/{browser_id}/{recording.id}/video"
             state = ("still recording: stop it to watch it" if recording.recording
                      else recording.error or "")
             body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -122,7 +158,7 @@ class ReplaysApi:
 <style>body{{font:15px system-ui,sans-serif;margin:24px;color:#1d1d22;background:#f6f6f8}}
 video{{max-width:100%;background:#000}}</style></head><body>
 <h1>Replay {html.escape(recording.id)}</h1>
-<p>Browser {html.escape(browser.id)}, started {html.escape(recording.to_wire("")["started_at"])}.
+<p>Browser {html.escape(browser_id)}, started {html.escape(recording.to_wire("")["started_at"])}.
 {html.escape(state)}</p>
 {"" if recording.recording else f'<video controls autoplay muted src="{html.escape(video)}">'
                                  '</video>'}
@@ -135,8 +171,8 @@ video{{max-width:100%;background:#000}}</style></head><body>
             })
 
         async def video(request: Request) -> Response:
-            browser = self.browsers.find(request.path_params["id"])
-            recording = self._finished_file(browser.id, request.path_params["replay_id"])
+            recording = self._finished_file(self._browser_id(request),
+                                            request.path_params["replay_id"])
             return FileResponse(recording.path, media_type="video/mp4")
 
         base = "/browsers/{id}/replays"

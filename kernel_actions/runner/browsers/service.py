@@ -908,7 +908,7 @@ class Browsers:
             return browser.cdp_token, browser.cdp
 
         return [
-            *automation_routes(self),
+            *automation_routes(self, self.root.parent),
             cdp_route(self.runner.config, devtools),
             *self.files.routes(),
             *self.processes.routes(),

@@ -254,4 +254,11 @@ class InvocationRoutes:
                 for ts, line in replay]
         if state["invocation"]["status"] in TERMINAL:
             return stream.response([*logs, state], heartbeat=self.heartbeat, follow=False)
-        return stream.response([state, *logs], heartbeat=self.heartbeat, ends=_ends_invocation)
+        if since_ns is None:
+            return stream.response([state, *logs], heartbeat=self.heartbeat,
+                                   ends=_ends_invocation)
+        # ``since`` holds for the lines still to come too (a time that is yet to pass).
+        return stream.response(
+            [state, *logs], heartbeat=self.heartbeat, ends=_ends_invocation,
+            select=lambda e: None if e["event"] == "log" and parse_since(e["timestamp"])
+            < since_ns else e)

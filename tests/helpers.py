@@ -234,3 +234,15 @@ def sdk_client(runner: RunnerProcess, api_key: str = "local") -> Kernel:
     """The official SDK pointed at ``runner``, without retries (a failure shows at once)."""
     assert runner.url is not None
     return Kernel(base_url=runner.url, api_key=api_key, max_retries=0)
+
+
+def all_invocations(c: httpx.Client) -> list[dict]:
+    """Every stored invocation, page by page, newest first."""
+    out: list[dict] = []
+    offset = 0
+    while True:
+        r = c.get("/invocations", params={"limit": 100, "offset": offset})
+        out += r.json()
+        if r.headers["X-Has-More"] != "true":
+            return out
+        offset = int(r.headers["X-Next-Offset"])

@@ -9,23 +9,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .helpers import RunnerProcess, invoke, poll
+from .helpers import RunnerProcess, all_invocations, invoke, poll
 
 post = functools.partial(invoke, app="conformance")
-
-
-def all_invocations(c: httpx.Client) -> list[dict]:
-    out: list[dict] = []
-    offset = 0
-    while True:
-        r = c.get("/invocations", params={"limit": 100, "offset": offset})
-        out += r.json()
-        if r.headers["X-Has-More"] != "true":
-            return out
-        offset = int(r.headers["X-Next-Offset"])
 
 
 def test_segfault_fails_only_that_workers_invocations(conformance: RunnerProcess) -> None:

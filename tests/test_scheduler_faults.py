@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from .helpers import RunnerProcess, poll
+from .helpers import RunnerProcess, all_invocations, poll
 
 
 def post(c: httpx.Client, action: str, payload: str | None = None, **extra: object) -> dict:
@@ -22,17 +22,6 @@ def post(c: httpx.Client, action: str, payload: str | None = None, **extra: obje
     r = c.post("/invocations", json=body)
     assert r.status_code in (200, 202), r.text
     return r.json()
-
-
-def all_invocations(c: httpx.Client) -> list[dict]:
-    out: list[dict] = []
-    offset = 0
-    while True:
-        r = c.get("/invocations", params={"limit": 100, "offset": offset})
-        out += r.json()
-        if r.headers["X-Has-More"] != "true":
-            return out
-        offset = int(r.headers["X-Next-Offset"])
 
 
 def status_of(c: httpx.Client, inv_id: str) -> dict:

@@ -208,12 +208,18 @@ def test_hiding_the_cursor_takes_it_off_screenshots(k: Kernel, browser: str,
     def shot() -> bytes:
         return k.browsers.computer.capture_screenshot(browser, region=region).read()
 
-    with_cursor = shot()
+    def settled() -> bytes | None:
+        # Chromium sets the pointer's shape some time after the move reaches it: wait until
+        # two captures in a row agree before taking the picture to compare against.
+        first = shot()
+        return first if shot() == first else None
+
+    with_cursor: bytes = poll(settled, timeout=20)  # type: ignore[assignment]
     assert k.browsers.computer.set_cursor_visibility(browser, hidden=True).ok
     without = shot()
-    assert k.browsers.computer.set_cursor_visibility(browser, hidden=False).ok
     assert with_cursor != without
-    assert shot() == with_cursor
+    assert k.browsers.computer.set_cursor_visibility(browser, hidden=False).ok
+    poll(lambda: shot() == with_cursor, timeout=20)
 
 
 # -- batches ---------------------------------------------------------------------------------------

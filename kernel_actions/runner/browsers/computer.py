@@ -25,13 +25,14 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ApiError, bad_request
 from .display import Display
 from .keymap import Keymap
 
-__all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "normalize_key", "png_size"]
+__all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "Fields", "Region", "normalize_key", "png_size",
+           "run_batch", "curve", "linear", "step_seconds", "read_region"]
 
 #: X11 pointer buttons by the SDK's names.
 BUTTONS = {"left": 1, "middle": 2, "right": 3, "back": 8, "forward": 9}
@@ -247,6 +248,9 @@ class Region:
 class XScreen:
     """Computer controls on one Xvfb display."""
 
+    #: The display mode, as ``_runner/status`` and the computer endpoints' header name it.
+    mode = "xvfb"
+
     def __init__(self, display: Display) -> None:
         self.display = display
         self.cursor_hidden = False
@@ -295,8 +299,8 @@ class XScreen:
                            f"{command[0]} failed ({proc.returncode}): {text or 'no output'}")
         return out
 
-    def _check_point(self, f: Fields, xname: str = "x", yname: str = "y") -> tuple[int, int]:
-        return (f.int(xname, hi=self.width - 1), f.int(yname, hi=self.height - 1))
+    def _check_point(self, f: Fields) -> tuple[int, int]:
+        return read_point(f, self.width, self.height)
 
     @staticmethod
     def _hold(keys: list[str]) -> tuple[list[str], list[str]]:
@@ -326,30 +330,15 @@ class XScreen:
         moves: list[str] = []
         if smooth:
             start = await self.mouse_position()
-            points = _curve([start, (x, y)])
-            step_s = _step_seconds(points, duration)
+            points = curve([start, (x, y)])
+            step_s = step_seconds(points, duration)
             for px, py in points[1:]:
                 moves += ["mousemove", str(px), str(py), "sleep", f"{step_s:.4f}"]
         moves += ["mousemove", str(x), str(y)]
         await self._run("xdotool", *down, *moves, *up)
 
     async def drag_mouse(self, f: Fields) -> None:
-        raw = f.body.get("path")
-        where = f.where("path")
-        if not isinstance(raw, list) or len(raw) < 2:
-            raise bad_request(f"{where!r} must be a list of at least 2 [x, y] points")
-        if len(raw) > MAX_PATH_POINTS:
-            raise bad_request(f"{where!r} has more than {MAX_PATH_POINTS} points")
-        path: list[tuple[int, int]] = []
-        for i, point in enumerate(raw):
-            if (not isinstance(point, list) or len(point) != 2
-                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in point)):
-                raise bad_request(f"{where}[{i}] must be an [x, y] pair of integers")
-            px, py = point
-            if not (0 <= px < self.width and 0 <= py < self.height):
-                raise bad_request(f"{where}[{i}] = {point} is outside the "
-                                  f"{self.width}x{self.height} screen")
-            path.append((px, py))
+        path = read_path(f, self.width, self.height)
         button = BUTTONS[f.choice("button", DRAG_BUTTONS, "left")]
         delay = f.int("delay", 0, hi=MAX_WAIT_MS)
         smooth = f.bool("smooth", False)
@@ -358,10 +347,10 @@ class XScreen:
         step_delay = f.int("step_delay_ms", 50 if not smooth else 0, hi=MAX_WAIT_MS)
         down, up = self._hold(f.keys("hold_keys"))
         if smooth:
-            points = _curve(path)
-            step_s = _step_seconds(points, duration)
+            points = curve(path)
+            step_s = step_seconds(points, duration)
         else:
-            points = _linear(path, steps)
+            points = linear(path, steps)
             step_s = step_delay / 1000
         moves: list[str] = []
         for px, py in points[1:]:
@@ -417,7 +406,7 @@ class XScreen:
     async def sleep(self, f: Fields) -> None:
         await asyncio.sleep(f.int("duration_ms", hi=MAX_WAIT_MS) / 1000)
 
-    async def wait_for_window(self, timeout: float) -> bool:
+    async def wait_for_window(self, timeout: float, mux: object = None) -> bool:
         """Wait until a window is shown on the screen and give it the keyboard, so that
         input sent as soon as the browser is created reaches it; whether one was."""
         try:
@@ -465,43 +454,12 @@ class XScreen:
     # -- batches ---------------------------------------------------------------------------
 
     async def batch(self, body: Fields) -> None:
-        actions = body.body.get("actions")
-        if not isinstance(actions, list) or not actions:
-            raise bad_request("'actions' must be a non-empty list of actions")
-        if len(actions) > MAX_BATCH:
-            raise bad_request(f"'actions' has more than {MAX_BATCH} actions")
-        handlers: dict[str, Callable[[Fields], Awaitable[None]]] = {
-            "click_mouse": self.click_mouse, "move_mouse": self.move_mouse,
-            "type_text": self.type_text, "press_key": self.press_key, "scroll": self.scroll,
-            "drag_mouse": self.drag_mouse, "set_cursor": self.set_cursor, "sleep": self.sleep,
-        }
-        for i, action in enumerate(actions):
-            step = f"actions[{i}]"
-            if not isinstance(action, dict):
-                raise _step_failed(i, None, bad_request(f"{step!r} must be an object"))
-            kind = action.get("type")
-            if kind not in handlers:
-                raise _step_failed(i, None, bad_request(
-                    f"'{step}.type' must be one of {', '.join(ACTION_TYPES)}; got {kind!r}"))
-            params = action.get(kind)
-            try:
-                if params is None:
-                    raise bad_request(f"'{step}.{kind}' is required for type {kind!r}")
-                await handlers[kind](Fields(params, f"{step}.{kind}"))
-            except ApiError as exc:
-                raise _step_failed(i, kind, exc) from None
+        await run_batch(self, body)
 
     # -- the screen ------------------------------------------------------------------------
 
     async def screenshot(self, body: Fields) -> bytes:
-        region = None
-        raw = body.body.get("region")
-        if raw is not None:
-            f = Fields(raw, "region")
-            x, y = self._check_point(f)
-            width = f.int("width", lo=1, hi=self.width - x)
-            height = f.int("height", lo=1, hi=self.height - y)
-            region = Region(x, y, width, height)
+        region = read_region(body, self.width, self.height)
         if self._closed:
             raise ApiError(409, "conflict", "the browser's display is closed")
         loop = asyncio.get_running_loop()
@@ -548,6 +506,86 @@ class XScreen:
         return done
 
 
+class ActionScreen(Protocol):
+    """The actions a batch can run (both kinds of screen have them)."""
+
+    async def click_mouse(self, f: Fields) -> None: ...
+    async def move_mouse(self, f: Fields) -> None: ...
+    async def type_text(self, f: Fields) -> None: ...
+    async def press_key(self, f: Fields) -> None: ...
+    async def scroll(self, f: Fields) -> None: ...
+    async def drag_mouse(self, f: Fields) -> None: ...
+    async def set_cursor(self, f: Fields) -> None: ...
+    async def sleep(self, f: Fields) -> None: ...
+
+
+async def run_batch(screen: ActionScreen, body: Fields) -> None:
+    """Run ``body``'s actions on ``screen`` in order, stopping at the first that fails with
+    an error naming that step (the steps before it have run)."""
+    actions = body.body.get("actions")
+    if not isinstance(actions, list) or not actions:
+        raise bad_request("'actions' must be a non-empty list of actions")
+    if len(actions) > MAX_BATCH:
+        raise bad_request(f"'actions' has more than {MAX_BATCH} actions")
+    handlers: dict[str, Callable[[Fields], Awaitable[None]]] = {
+        "click_mouse": screen.click_mouse, "move_mouse": screen.move_mouse,
+        "type_text": screen.type_text, "press_key": screen.press_key, "scroll": screen.scroll,
+        "drag_mouse": screen.drag_mouse, "set_cursor": screen.set_cursor,
+        "sleep": screen.sleep,
+    }
+    for i, action in enumerate(actions):
+        step = f"actions[{i}]"
+        if not isinstance(action, dict):
+            raise _step_failed(i, None, bad_request(f"{step!r} must be an object"))
+        kind = action.get("type")
+        if kind not in handlers:
+            raise _step_failed(i, None, bad_request(
+                f"'{step}.type' must be one of {', '.join(ACTION_TYPES)}; got {kind!r}"))
+        params = action.get(kind)
+        try:
+            if params is None:
+                raise bad_request(f"'{step}.{kind}' is required for type {kind!r}")
+            await handlers[kind](Fields(params, f"{step}.{kind}"))
+        except ApiError as exc:
+            raise _step_failed(i, kind, exc) from None
+
+
+def read_point(f: Fields, width: int, height: int, xname: str = "x",
+               yname: str = "y") -> tuple[int, int]:
+    """A point on a ``width`` × ``height`` screen; a 400 naming the field when it is off it."""
+    return (f.int(xname, hi=width - 1), f.int(yname, hi=height - 1))
+
+
+def read_region(body: Fields, width: int, height: int) -> Region | None:
+    """A screenshot request's ``region``, checked to lie on the screen (``None``: all of it)."""
+    raw = body.body.get("region")
+    if raw is None:
+        return None
+    f = Fields(raw, "region")
+    x, y = read_point(f, width, height)
+    return Region(x, y, f.int("width", lo=1, hi=width - x), f.int("height", lo=1, hi=height - y))
+
+
+def read_path(f: Fields, width: int, height: int) -> list[tuple[int, int]]:
+    """A drag's ``path``: at least two ``[x, y]`` points on the screen."""
+    raw = f.body.get("path")
+    where = f.where("path")
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise bad_request(f"{where!r} must be a list of at least 2 [x, y] points")
+    if len(raw) > MAX_PATH_POINTS:
+        raise bad_request(f"{where!r} has more than {MAX_PATH_POINTS} points")
+    path: list[tuple[int, int]] = []
+    for i, point in enumerate(raw):
+        if (not isinstance(point, list) or len(point) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in point)):
+            raise bad_request(f"{where}[{i}] must be an [x, y] pair of integers")
+        px, py = point
+        if not (0 <= px < width and 0 <= py < height):
+            raise bad_request(f"{where}[{i}] = {point} is outside the {width}x{height} screen")
+        path.append((px, py))
+    return path
+
+
 def _step_failed(index: int, kind: str | None, exc: ApiError) -> ApiError:
     what = f"actions[{index}]" + (f" ({kind})" if kind else "")
     return ApiError(exc.status, exc.code, f"batch stopped at {what}: {exc.message}; the "
@@ -555,7 +593,7 @@ def _step_failed(index: int, kind: str | None, exc: ApiError) -> ApiError:
                     details=[{"step": index, "type": kind}])
 
 
-def _linear(path: list[tuple[int, int]], steps: int) -> list[tuple[int, int]]:
+def linear(path: list[tuple[int, int]], steps: int) -> list[tuple[int, int]]:
     points = [path[0]]
     for (ax, ay), (bx, by) in zip(path, path[1:], strict=False):
         for s in range(1, steps + 1):
@@ -564,7 +602,7 @@ def _linear(path: list[tuple[int, int]], steps: int) -> list[tuple[int, int]]:
     return points
 
 
-def _curve(path: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def curve(path: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """A human-like path through ``path``: a gently bowed quadratic Bézier per segment,
     eased in and out, with a step about every 8 px."""
     points = [path[0]]
@@ -583,7 +621,7 @@ def _curve(path: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return points
 
 
-def _step_seconds(points: list[tuple[int, int]], duration_ms: int | None) -> float:
+def step_seconds(points: list[tuple[int, int]], duration_ms: int | None) -> float:
     """Seconds between the steps of a smooth movement: ``duration_ms`` spread over the
     steps, else about 1.5 px per ms, as a hand moves."""
     steps = max(1, len(points) - 1)

@@ -3,7 +3,9 @@
 Every one is a ``POST`` with a JSON body (screenshot's and the readers' may be
 empty). Actions answer ``204``; ``screenshot`` answers ``image/png``;
 ``get_mouse_position``, ``clipboard/read`` and ``cursor`` answer JSON. An
-unknown browser is a 404; a bad field a 400 naming it.
+unknown browser is a 404; a bad field a 400 naming it. Every answer about a browser
+says which kind of screen served it in ``x-kernel-actions-display`` (``xvfb`` or
+``emulated``, see :mod:`.screen`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import ApiError
 from ..http.common import guard, json_response, read_json_body
-from .computer import Fields, XScreen
+from .computer import Fields
+from .screen import DISPLAY_HEADER, Screen
 
 
 class LocalBrowser(Protocol):
@@ -26,7 +29,7 @@ class LocalBrowser(Protocol):
 
     id: str
     last_active: float
-    screen: XScreen | None
+    screen: Screen | None
 
 __all__ = ["computer_routes"]
 
@@ -36,7 +39,7 @@ PREFIX = "/browsers/{id}/computer"
 def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
     """The routes, finding browsers by id or name with ``find`` (a 404 when there is none)."""
 
-    def screen_of(request: Request) -> XScreen:
+    def screen_of(request: Request) -> Screen:
         browser = find(request.path_params["id"])
         browser.last_active = time.monotonic()  # in use, as with a CDP connection
         if browser.screen is None:
@@ -50,7 +53,7 @@ def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
         raw = await request.body()
         return Fields(await read_json_body(request) if raw.strip() else {})
 
-    def action(run: Callable[[XScreen, Fields], Awaitable[None]]) -> Callable[
+    def action(run: Callable[[Screen, Fields], Awaitable[None]]) -> Callable[
             [Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             screen = screen_of(request)
@@ -59,7 +62,7 @@ def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
                 await run(screen, fields)
             return Response(status_code=204)
 
-        return guard(handler)
+        return handler
 
     async def screenshot(request: Request) -> Response:
         screen = screen_of(request)
@@ -82,18 +85,39 @@ def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
         await screen.set_cursor(await body_of(request))
         return json_response({"ok": True})
 
+    def labelled(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
+            [Request], Awaitable[Response]]:
+        """``handler`` guarded, its answers (errors included) naming the display mode."""
+        async def wrapped(request: Request) -> Response:
+            try:
+                screen = find(request.path_params["id"]).screen
+            except ApiError:
+                screen = None
+            label = {DISPLAY_HEADER: screen.mode} if screen is not None else {}
+            try:
+                response = await handler(request)
+            except ApiError as exc:
+                exc.headers = {**exc.headers, **label}
+                raise
+            response.headers.update(label)
+            return response
+
+        wrapped.__name__ = handler.__name__
+        return guard(wrapped)
+
     routes: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
-        ("/screenshot", guard(screenshot)),
-        ("/click_mouse", action(XScreen.click_mouse)),
-        ("/move_mouse", action(XScreen.move_mouse)),
-        ("/drag_mouse", action(XScreen.drag_mouse)),
-        ("/scroll", action(XScreen.scroll)),
-        ("/type", action(XScreen.type_text)),
-        ("/press_key", action(XScreen.press_key)),
-        ("/batch", action(XScreen.batch)),
-        ("/clipboard/write", action(XScreen.write_clipboard)),
-        ("/clipboard/read", guard(read_clipboard)),
-        ("/get_mouse_position", guard(mouse_position)),
-        ("/cursor", guard(cursor)),
+        ("/screenshot", screenshot),
+        ("/click_mouse", action(lambda s, f: s.click_mouse(f))),
+        ("/move_mouse", action(lambda s, f: s.move_mouse(f))),
+        ("/drag_mouse", action(lambda s, f: s.drag_mouse(f))),
+        ("/scroll", action(lambda s, f: s.scroll(f))),
+        ("/type", action(lambda s, f: s.type_text(f))),
+        ("/press_key", action(lambda s, f: s.press_key(f))),
+        ("/batch", action(lambda s, f: s.batch(f))),
+        ("/clipboard/write", action(lambda s, f: s.write_clipboard(f))),
+        ("/clipboard/read", read_clipboard),
+        ("/get_mouse_position", mouse_position),
+        ("/cursor", cursor),
     ]
-    return [Route(PREFIX + path, handler, methods=["POST"]) for path, handler in routes]
+    return [Route(PREFIX + path, labelled(handler), methods=["POST"])
+            for path, handler in routes]

@@ -61,11 +61,13 @@ from .computer import XScreen
 from .computer_routes import computer_routes
 from .curl import curl_routes
 from .display import Display, DisplayError, display_support, kill_leftover_display
+from .emulated import EmulatedScreen
 from .files import FileService, Sandbox
 from .logs import log_routes
 from .pools import Pools
 from .processes import ProcessService
 from .profiles import Profiles, ProfileUse
+from .screen import Screen
 from .update import update_browser
 
 if TYPE_CHECKING:
@@ -279,7 +281,7 @@ class LocalBrowser:
     kiosk: bool = False
     #: Its virtual screen and the computer controls on it (``None`` when it runs headless).
     display: Display | None = field(default=None, repr=False)
-    screen: XScreen | None = field(default=None, repr=False)
+    screen: Screen | None = field(default=None, repr=False)
     live_view_url: str | None = None
 
     @property
@@ -585,13 +587,16 @@ class Browsers:
                            f"{browser.closing}", headers=dict(_NO_RETRY))
         tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
         # Not the cdp_ws_url: its token is a credential, and terminals get copied around.
-        self.runner.log(f"browser {browser.id} started{tied}")
+        mode = browser.screen.mode if browser.screen is not None else "none"
+        self.runner.log(f"browser {browser.id} started{tied} (display: {mode})")
         return browser
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
         command = [executable]
-        if browser.display is None:
-            command.append("--headless=new")
+        if browser.display is None:  # a screen of the viewport's size, and no infobar
+            command += ["--headless=new", "--test-type", "--disable-infobars",
+                        f"--screen-info={{{browser.viewport['width']}x"
+                        f"{browser.viewport['height']}}}"]
         else:  # headful, its window filling the screen (browser UI included unless kiosk)
             command += ["--window-position=0,0", "--test-type", "--disable-infobars"]
             command += ["--kiosk"] if browser.kiosk else []
@@ -670,7 +675,7 @@ class Browsers:
             mux.close()
             raise
         if browser.screen is not None:  # ready when its window is on the screen
-            await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()))
+            await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()), mux)
         mux.rewrite = self.files.download_paths(browser.folder)
         try:
             await self.files.route_downloads(mux, browser.folder)
@@ -687,26 +692,30 @@ class Browsers:
     async def _start_display(self, browser: LocalBrowser) -> None:
         """Give the browser its own Xvfb screen of its viewport's size, with computer controls
         on it. A browser asked to be ``headless`` gets one too (and is reported as headless):
-        computer controls need a screen. Without Xvfb it runs headless."""
+        computer controls need a screen. Without Xvfb it runs headless, with computer
+        controls emulated over DevTools (see :mod:`.emulated`)."""
         if self.no_display is not None:
             self._notice("no-display", f"no virtual display ({self.no_display}): browsers run "
-                                       "headless and computer controls answer 409")
+                                       "headless, with emulated computer controls")
+            browser.screen = EmulatedScreen(browser.viewport["width"], browser.viewport["height"])
             return
         try:
             browser.display = await Display.start(browser.viewport["width"],
                                                   browser.viewport["height"], browser.folder)
         except DisplayError as exc:
-            self._notice("display-failed", f"{exc}: browsers run headless and computer "
-                                           "controls answer 409")
+            self._notice("display-failed", f"{exc}: browsers run headless, with emulated "
+                                           "computer controls")
+            browser.screen = EmulatedScreen(browser.viewport["width"], browser.viewport["height"])
             return
         browser.screen = XScreen(browser.display)
 
     def status(self) -> dict[str, Any]:
         """What ``GET /_runner/status`` says of the browsers: how many, and their display
-        mode (``xvfb``: a virtual screen each; ``headless``: no screen)."""
+        mode (``xvfb``: a virtual screen each; ``emulated``: headless, computer controls
+        emulated over DevTools)."""
         return {"running": sum(1 for b in self.items.values() if b.ready),
                 "max": self.max_browsers,
-                "display": "xvfb" if self.no_display is None else "headless",
+                "display": "xvfb" if self.no_display is None else "emulated",
                 "display_note": self.no_display}
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:

@@ -1,6 +1,7 @@
-"""Kernel's computer controls on a local browser's virtual display, through the official
-Python and npm SDKs: real Chromium on real Xvfb, a page served on loopback that reports what
-happened in its DOM."""
+"""Kernel's computer controls on a local browser, through the official Python and npm SDKs:
+real Chromium on real Xvfb (``xvfb``), and real headless Chromium driven over DevTools where
+no display server is had (``emulated``, forced with KERNEL_ACTIONS_XVFB=0), each against a
+page served on loopback that reports what happened in its DOM."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ except ApiError as exc:
 
 pytestmark = [
     pytest.mark.skipif(NO_CHROMIUM is not None, reason=f"{NO_CHROMIUM}"),
-    pytest.mark.skipif(display_support() is not None,
-                       reason=f"no virtual display: {display_support()}"),
 ]
+NO_XVFB = pytest.mark.skipif(display_support() is not None,
+                             reason=f"no virtual display: {display_support()}")
+#: The display modes, as the runner names them: a runner of each.
+MODES = [pytest.param("xvfb", marks=NO_XVFB), "emulated"]
 
 WIDTH, HEIGHT = 1280, 800
 NODE_DIR = Path(__file__).parent / "node"
@@ -46,10 +49,17 @@ def page() -> Iterator[PageServer]:
         yield server
 
 
+@pytest.fixture(scope="module", params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
+def runner(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Iterator[RunnerProcess]:
     folder = tmp_path_factory.mktemp("computer")
-    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data")], folder)
+    env = {"KERNEL_ACTIONS_XVFB": "0"} if mode == "emulated" else None
+    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data")], folder,
+                         env)
     try:
         proc.wait_ready()
         yield proc
@@ -123,9 +133,12 @@ def test_a_screenshot_is_the_whole_screen_at_the_viewport_size(k: Kernel, browse
             browser, region={"x": 1200, "y": 0, "width": 300, "height": 10})
 
 
-def test_the_address_bar_navigates(k: Kernel, browser: str, page: PageServer,
+def test_the_address_bar_navigates(k: Kernel, browser: str, page: PageServer, mode: str,
                                    on_page: dict[str, Any]) -> None:
-    assert on_page["uiTop"] > 0  # the browser's own tabs and address bar are on the screen
+    if mode == "xvfb":  # the browser's own tabs and address bar are on the screen
+        assert on_page["uiTop"] > 0
+    else:  # the screen is the page; its viewport is the browser's
+        assert on_page["uiTop"] == 0
     target = page.url + "?typed=1"
     navigate(k, browser, target)
     wait_state(page, lambda s: s["href"] == target)
@@ -198,7 +211,7 @@ def test_scroll_and_the_mouse(k: Kernel, browser: str, page: PageServer,
     assert (pos.x, pos.y) == (300, 600)
 
 
-def test_hiding_the_cursor_takes_it_off_screenshots(k: Kernel, browser: str,
+def test_hiding_the_cursor_takes_it_off_screenshots(k: Kernel, browser: str, mode: str,
                                                     on_page: dict[str, Any]) -> None:
     # A blank strip of the page, between the button and the field, under the pointer.
     y = on_page["uiTop"] + 385
@@ -217,7 +230,10 @@ def test_hiding_the_cursor_takes_it_off_screenshots(k: Kernel, browser: str,
     with_cursor: bytes = poll(settled, timeout=20)  # type: ignore[assignment]
     assert k.browsers.computer.set_cursor_visibility(browser, hidden=True).ok
     without = shot()
-    assert with_cursor != without
+    if mode == "emulated":  # a headless page's screenshots never show a pointer
+        assert with_cursor == without
+    else:
+        assert with_cursor != without
     assert k.browsers.computer.set_cursor_visibility(browser, hidden=False).ok
     poll(lambda: shot() == with_cursor, timeout=20)
 
@@ -297,6 +313,20 @@ def test_bad_input_is_a_400_naming_the_field(runner: RunnerProcess, browser: str
     assert r.json()["code"] == "bad_request" and names in r.json()["message"], r.json()
 
 
+def test_every_answer_names_the_display_mode(runner: RunnerProcess, browser: str,
+                                            mode: str) -> None:
+    url = f"{runner.url}/browsers/{browser}/computer"
+    answers = [httpx.post(f"{url}/get_mouse_position", json={}, timeout=30),
+               httpx.post(f"{url}/move_mouse", json={"x": 5, "y": 5}, timeout=30),
+               httpx.post(f"{url}/screenshot", timeout=30),
+               httpx.post(f"{url}/click_mouse", json={"x": -1, "y": 5}, timeout=30)]
+    assert [r.status_code for r in answers] == [200, 204, 200, 400]
+    assert {r.headers.get("x-kernel-actions-display") for r in answers} == {mode}
+    # An unknown browser has no screen to name.
+    missing = httpx.post(f"{runner.url}/browsers/nope/computer/screenshot", timeout=30)
+    assert missing.status_code == 404 and "x-kernel-actions-display" not in missing.headers
+
+
 def test_bodies_that_are_not_json_objects_and_unknown_browsers(
         runner: RunnerProcess, k: Kernel, browser: str) -> None:
     url = f"{runner.url}/browsers/{browser}/computer"
@@ -359,7 +389,7 @@ def test_tabs_open_switch_and_close_from_the_keyboard(k: Kernel, browser: str,
 
 
 def test_headless_and_kiosk_browsers_still_get_a_screen(
-        runner: RunnerProcess, k: Kernel, page: PageServer) -> None:
+        runner: RunnerProcess, k: Kernel, page: PageServer, mode: str) -> None:
     created = k.browsers.create(headless=True, kiosk_mode=True, start_url=page.url + "?kiosk=1",
                                 viewport={"width": 800, "height": 600})
     try:
@@ -370,18 +400,28 @@ def test_headless_and_kiosk_browsers_still_get_a_screen(
         assert png_size(k.browsers.computer.capture_screenshot(created.session_id).read()) == (
             800, 600)
         status = httpx.get(f"{runner.url}/_runner/status").json()["browsers"]
-        assert status["display"] == "xvfb" and status["running"] >= 1
+        assert status["display"] == mode and status["running"] >= 1
+        poll(lambda: f"browser {created.session_id} started (display: {mode})" in runner.output)
     finally:
         k.browsers.delete_by_id(created.session_id)
 
 
-def test_a_browsers_display_goes_with_it(runner: RunnerProcess, k: Kernel,
-                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_browsers_display_goes_with_it(runner: RunnerProcess, k: Kernel, mode: str) -> None:
     created = k.browsers.create(viewport={"width": 640, "height": 480})
     assert created.browser_live_view_url and created.browser_live_view_url.endswith(
         f"/_dashboard/live.html#{created.session_id}")
     folder = Path(runner.args[runner.args.index("--data-dir") + 1]) / "browsers" / \
         created.session_id
+    if mode == "emulated":  # no display server: the clipboard is the runner's own
+        assert not (folder / "display.pid").exists()
+        before = _xclips()
+        k.browsers.computer.write_clipboard(created.session_id, text="kept by the runner")
+        assert k.browsers.computer.read_clipboard(created.session_id).text == \
+            "kept by the runner"
+        assert _xclips() == before
+        k.browsers.delete_by_id(created.session_id)
+        assert not folder.exists()
+        return
     xvfb = int((folder / "display.pid").read_text())
     assert b"Xvfb" in Path(f"/proc/{xvfb}/cmdline").read_bytes()
     before = _xclips()

@@ -111,6 +111,19 @@ def on_page(k: Kernel, browser: str, page: PageServer) -> dict[str, Any]:
     return poll(felt, timeout=20)  # type: ignore[return-value]
 
 
+def tab_urls(k: Kernel, browser: str) -> list[str]:
+    """The open tabs' URLs, asked of the browser over its DevTools URL."""
+    from websockets.sync.client import connect
+
+    with connect(k.browsers.retrieve(browser).cdp_ws_url, open_timeout=20,
+                 max_size=None) as ws:
+        ws.send(json.dumps({"id": 1, "method": "Target.getTargets"}))
+        while True:
+            reply = json.loads(ws.recv(timeout=20))
+            if reply.get("id") == 1:
+                return [t["url"] for t in reply["result"]["targetInfos"] if t["type"] == "page"]
+
+
 def wait_state(page: PageServer, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     try:
         return poll(lambda: (s := page.latest()) and predicate(s) and s, timeout=15)  # type: ignore[return-value]
@@ -360,19 +373,8 @@ def test_key_names_follow_xdotool() -> None:
 def test_tabs_open_switch_and_close_from_the_keyboard(k: Kernel, browser: str,
                                                       page: PageServer,
                                                       on_page: dict[str, Any]) -> None:
-    from websockets.sync.client import connect
-
-    cdp_ws_url = k.browsers.retrieve(browser).cdp_ws_url
-
     def tabs() -> list[str]:
-        """The open tabs' URLs, asked of the browser over its DevTools URL."""
-        with connect(cdp_ws_url, open_timeout=20, max_size=None) as ws:
-            ws.send(json.dumps({"id": 1, "method": "Target.getTargets"}))
-            while True:
-                reply = json.loads(ws.recv(timeout=20))
-                if reply.get("id") == 1:
-                    return [t["url"] for t in reply["result"]["targetInfos"]
-                            if t["type"] == "page"]
+        return tab_urls(k, browser)
 
     before = tabs()
     k.browsers.computer.press_key(browser, keys=["Ctrl+t"])
@@ -386,6 +388,84 @@ def test_tabs_open_switch_and_close_from_the_keyboard(k: Kernel, browser: str,
     k.browsers.computer.press_key(browser, keys=["Ctrl+w"])  # which closes
     poll(lambda: second not in tabs(), timeout=15)
     assert len(tabs()) == len(before)
+
+
+def test_history_and_reload_from_the_keyboard(k: Kernel, browser: str, page: PageServer,
+                                             on_page: dict[str, Any]) -> None:
+    first, second = page.url + "?h=1", page.url + "?h=2"
+    navigate(k, browser, first)
+    wait_state(page, lambda s: s["href"] == first)
+    navigate(k, browser, second)
+    wait_state(page, lambda s: s["href"] == second)
+    # Back and forward may restore the pages from memory, without loading them again: the
+    # browser says where its tab is.
+    k.browsers.computer.press_key(browser, keys=["Alt+Left"])
+    poll(lambda: first in tab_urls(k, browser) and second not in tab_urls(k, browser),
+         timeout=15)
+    k.browsers.computer.press_key(browser, keys=["Alt+Right"])
+    poll(lambda: second in tab_urls(k, browser), timeout=15)
+    loaded = wait_state(page, lambda s: s["href"] == second)
+    k.browsers.computer.press_key(browser, keys=["F5"])
+    wait_state(page, lambda s: s["href"] == second and s["load"] != loaded["load"])
+
+
+def test_the_emulated_address_bar(k: Kernel, browser: str, page: PageServer, mode: str,
+                                  on_page: dict[str, Any]) -> None:
+    if mode != "emulated":
+        pytest.skip("Chromium's own address bar is tested above")
+    computer = k.browsers.computer
+    # Escape leaves the address bar: what was typed opens nothing, and keys reach the page.
+    computer.press_key(browser, keys=["Ctrl+L"])
+    computer.type_text(browser, text="http://127.0.0.1:9/nowhere")
+    computer.press_key(browser, keys=["Escape"])
+    computer.click_mouse(browser, x=300, y=FIELD_Y)
+    computer.type_text(browser, text="ok")
+    assert wait_state(page, lambda s: s["field"] == "ok")["href"] == on_page["href"]
+    # Alt+D selects the address; BackSpace clears it; the clipboard pastes into it; a
+    # Return typed with the text opens it.
+    computer.write_clipboard(browser, text=page.url + "?pasted=1")
+    computer.press_key(browser, keys=["alt+d", "BackSpace", "ctrl+v"])
+    computer.type_text(browser, text="&more\n")
+    wait_state(page, lambda s: s["href"] == page.url + "?pasted=1&more")
+
+
+def test_typed_addresses_resolve_as_chromes_do() -> None:
+    from kernel_actions.runner.browsers.browser_ui import SEARCH_URL, resolve_typed
+
+    assert resolve_typed("http://127.0.0.1:8/x") == "http://127.0.0.1:8/x"
+    assert resolve_typed("about:blank") == "about:blank"
+    assert resolve_typed("example.com/a?b=1") == "https://example.com/a?b=1"
+    assert resolve_typed("  news.ycombinator.com ") == "https://news.ycombinator.com"
+    assert resolve_typed("localhost:3000") == "http://localhost:3000"
+    assert resolve_typed("10.0.0.1/admin") == "http://10.0.0.1/admin"
+    assert resolve_typed("[::1]:8080/") == "http://[::1]:8080/"
+    assert resolve_typed("kernel computer use") == SEARCH_URL + "kernel+computer+use"
+    assert resolve_typed("weather") == SEARCH_URL + "weather"
+    assert resolve_typed("1.5") == SEARCH_URL + "1.5"
+    assert resolve_typed("") == "about:blank"
+
+
+def test_x11_key_names_become_dom_key_events() -> None:
+    from kernel_actions.runner.browsers.key_events import key_event
+
+    def event(name: str) -> tuple[str, str, int, bool]:
+        found = key_event(name)
+        assert found is not None, name
+        params = found[0].params(8 if found[1] else 0)
+        return params["key"], params["code"], params["windowsVirtualKeyCode"], found[1]
+
+    assert event("Return") == ("Enter", "Enter", 13, False)
+    assert event("BackSpace") == ("Backspace", "Backspace", 8, False)
+    assert event("a") == ("a", "KeyA", 65, False)
+    assert event("A") == ("A", "KeyA", 65, True)
+    assert event("minus") == ("-", "Minus", 189, False)
+    assert event("question") == ("?", "Slash", 191, True)
+    assert event("Page_Down") == ("PageDown", "PageDown", 34, False)
+    assert event("F5") == ("F5", "F5", 116, False)
+    assert event("Control_L") == ("Control", "ControlLeft", 17, False)
+    assert key_event("NoSuchKey") is None
+    ctrl_a = key_event("a")
+    assert ctrl_a is not None and "text" not in ctrl_a[0].params(2)  # Ctrl+a types nothing
 
 
 def test_headless_and_kiosk_browsers_still_get_a_screen(

@@ -5,9 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from .helpers import RunnerProcess, poll
+
+#: The APIs built on a browser (computer, Playwright, replays, files, processes, ...).
+BROWSER_APIS = r"^/(browsers/\{id\}/|profiles|browser_pools)"
 
 
 def test_openapi_is_served_and_describes_the_endpoints(conformance: RunnerProcess) -> None:
@@ -30,6 +36,8 @@ def test_schemathesis_finds_no_server_error_and_no_stuck_invocation(
          "--max-examples", "30", "--max-response-time", "10", "--seed", "20261123",
          # Every valid example would start a real Chromium: test_browsers.py covers it.
          "--exclude-operation-id", "createBrowser",
+         # The browser APIs: fuzzed below, with fewer examples (there are many of them).
+         "--exclude-path-regex", BROWSER_APIS,
          # Its coverage phase sends DELETE, which Kernel's API has and the local runner
          # deliberately answers 501 not_available_locally (test_unavailable.py covers it).
          "--exclude-path", "/deployments/{id}",
@@ -41,3 +49,24 @@ def test_schemathesis_finds_no_server_error_and_no_stuck_invocation(
     with conformance.client() as c:
         poll(lambda: not c.get("/invocations", params={"status": "running"}).json()
              and not c.get("/invocations", params={"status": "queued"}).json(), timeout=30)
+
+
+@pytest.mark.timeout(600)
+def test_schemathesis_finds_no_server_error_in_the_browser_apis(
+        start_runner: Callable[..., RunnerProcess]) -> None:
+    runner = start_runner(None, command="serve")
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    assert st, "schemathesis is a dev dependency: pip install -e '.[dev]'"
+    proc = subprocess.run(
+        [st, "run", f"{runner.url}/openapi.json",
+         "--checks", "not_a_server_error,response_schema_conformance,"
+                     "status_code_conformance,content_type_conformance",
+         "--max-examples", "5", "--max-response-time", "10", "--seed", "20261127",
+         "--include-path-regex", BROWSER_APIS,
+         # A pool starts its warm browsers at once: test_browser_pools.py covers it.
+         "--exclude-operation-id", "browser_pools_create",
+         "--no-color"],
+        capture_output=True, text=True, timeout=570,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "generated" in proc.stdout and "API Operations" in proc.stdout

@@ -1,12 +1,15 @@
 """The runner's OpenAPI description, served at ``/openapi.json``.
 
 It describes what this runner serves (the hosted API's invocation, app,
-deployment and browser endpoints), so generic tools can drive it and fuzz it.
+deployment and browser endpoints, and the browser APIs of :mod:`.openapi_browsers`), so
+generic tools can drive it and fuzz it. A test checks that every route served is here.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .openapi_browsers import browser_paths
 
 __all__ = ["openapi"]
 
@@ -191,6 +194,16 @@ def openapi(version: str) -> dict[str, Any]:
                 "parameters": [_id_param()],
                 "get": {"operationId": "getBrowser", "responses": {
                     "200": _json(browser, "The browser"), **_errors(401, 404)}},
+                "patch": {
+                    "operationId": "updateBrowser",
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "name": {"type": "string"},
+                            "tags": {"type": "object",
+                                     "additionalProperties": {"type": "string"}},
+                            "timeout_seconds": {"type": "integer", "minimum": 1}}}}}},
+                    "responses": {"200": _json(browser, "The browser, changed"),
+                                  **_errors(400, 401, 404, 409)}},
                 "delete": {"operationId": "deleteBrowser", "responses": {
                     "204": {"description": "Closed: its processes and profile are gone"},
                     **_errors(401, 404)}},
@@ -210,5 +223,17 @@ def openapi(version: str) -> dict[str, Any]:
                 "get": {"operationId": "getDeployment", "responses": {
                     "200": _json({"type": "object"}, "The deployment"), **_errors(401, 404)}},
             },
+            "/deployments/{id}/events": {
+                "parameters": [_id_param(), _query("since", {"type": "string"})],
+                "get": {"operationId": "followDeployment", "responses": {
+                    "200": {"description": "Server-sent events",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    **_errors(400, 401, 404)}},
+            },
+            "/health": {
+                "get": {"operationId": "health", "responses": {
+                    "200": _json({"type": "object"}, "The runner is up"), **_errors(401)}},
+            },
+            **browser_paths(),
         },
     }

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from .display_capture import ScreenSource
+
 __all__ = ["BrowserList", "RunningBrowser"]
 
 
@@ -20,6 +22,8 @@ class RunningBrowser(Protocol):
     closing: str | None
     #: ``time.monotonic()`` of its last activity (what its idle timeout counts from).
     last_active: float
+    #: Its virtual screen, if it has one (replays record it).
+    display: ScreenSource | None
 
     @property
     def cdp_ws_url(self) -> str: ...

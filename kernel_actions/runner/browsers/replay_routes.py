@@ -103,7 +103,7 @@ class ReplaysApi:
                               f"{replay_id}.mp4", options, dict(browser.viewport))
         mine[replay_id] = recording
         try:
-            await recording.start(browser.cdp_ws_url)
+            await recording.start(browser.cdp_ws_url, browser.display)
         except BaseException:
             mine.pop(replay_id, None)
             raise

@@ -1,6 +1,8 @@
-"""Replays: videos of what a browser showed, recorded from the DevTools screencast.
+"""Replays: videos of what a browser showed, recorded from its screen or its screencast.
 
-A recording connects to the browser's ``cdp_ws_url`` (and nothing else of the
+A browser with its own virtual display is recorded from the display (see
+:mod:`.display_capture`): the whole screen, browser UI and pointer included. Otherwise a
+recording connects to the browser's ``cdp_ws_url`` (and nothing else of the
 browser), attaches to its page, and asks for ``Page.startScreencast`` frames.
 Chromium sends a JPEG whenever the page repaints; an encoder thread samples the
 latest one at the recording's frame rate and encodes H.264 into an MP4 with
@@ -28,6 +30,7 @@ from typing import Any
 
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, bad_request
+from .display_capture import DisplayGrabber, ScreenSource, x11grab_available
 
 __all__ = ["DEFAULT_FRAMERATE", "MAX_FRAMERATE", "Recording", "ReplayOptions",
            "check_replay_support", "parse_start"]
@@ -98,6 +101,7 @@ class Encoder(threading.Thread):
         self.frames = 0
         self.error: str | None = None
         self._latest: bytes | None = None
+        self._latest_frame: Any = None
         self._lock = threading.Lock()
         self._finishing = threading.Event()
 
@@ -105,13 +109,19 @@ class Encoder(threading.Thread):
         with self._lock:
             self._latest = jpeg
 
+    def offer_frame(self, frame: Any) -> None:
+        """A decoded frame (of the display), used as it is."""
+        with self._lock:
+            self._latest_frame = frame
+
     def finish(self) -> None:
         self._finishing.set()
 
-    def _take(self) -> bytes | None:
+    def _take(self) -> tuple[bytes | None, Any]:
         with self._lock:
             jpeg, self._latest = self._latest, None
-        return jpeg
+            frame, self._latest_frame = self._latest_frame, None
+        return jpeg, frame
 
     def run(self) -> None:
         import av  # the encoder is imported only where replays are used
@@ -142,7 +152,9 @@ class Encoder(threading.Thread):
 
             while True:
                 stopping = self._finishing.is_set()
-                jpeg = self._take()
+                jpeg, raw = self._take()
+                if raw is not None:
+                    current = raw
                 if jpeg is not None:
                     with contextlib.suppress(av.FFmpegError, ValueError):
                         for decoded in decoder.decode(av.Packet(jpeg)):
@@ -257,13 +269,16 @@ class Recording:
             "replay_view_url": view_url,
         }
 
-    async def start(self, cdp_ws_url: str) -> None:
-        """Start recording; returns once the screencast runs (or raises a 503)."""
+    async def start(self, cdp_ws_url: str, display: ScreenSource | None = None) -> None:
+        """Start recording ``display`` (when given and readable), else the screencast;
+        returns once frames come (or raises a 503)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.encoder = Encoder(self.path, self.options.framerate, self.viewport["width"],
                                self.viewport["height"])
         self._started = asyncio.get_running_loop().create_future()
-        self.task = asyncio.create_task(self._record(cdp_ws_url), name=f"replay {self.id}")
+        work = (self._record_display(display) if display is not None and x11grab_available()
+                else self._record(cdp_ws_url))
+        self.task = asyncio.create_task(work, name=f"replay {self.id}")
         try:
             await asyncio.wait_for(asyncio.shield(self._started), START_DEADLINE_S)
         except (TimeoutError, ConnectionError, OSError) as exc:
@@ -307,6 +322,36 @@ class Recording:
                 self.encoder.finish()
                 await asyncio.to_thread(self.encoder.join)
                 self.error = self.error or self.encoder.error
+            self.finished_ns = now_ns()
+
+    async def _record_display(self, display: ScreenSource) -> None:
+        assert self.encoder is not None and self._started is not None
+        grabber = DisplayGrabber(display, self.options.framerate, self.encoder.offer_frame)
+        grabber.start()
+        try:
+            await asyncio.to_thread(grabber.started_reading.wait, START_DEADLINE_S)
+            if grabber.error is not None:
+                self._started.set_exception(ConnectionError(grabber.error))
+                return
+            self.encoder.start()
+            self._started.set_result(None)
+            stopped = asyncio.create_task(self._finishing.wait())
+            ended = asyncio.create_task(asyncio.to_thread(grabber.join))
+            try:
+                await asyncio.wait({stopped, ended}, timeout=self.options.max_duration_s,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            grabber.stop()
+            await ended
+            self.error = grabber.error
+            self.encoder.finish()
+            await asyncio.to_thread(self.encoder.join)
+            self.error = self.error or self.encoder.error
+        finally:
+            grabber.stop()
+            if not self._started.done():
+                self._started.set_exception(ConnectionError("the display was not read"))
             self.finished_ns = now_ns()
 
     async def _attach(self, cdp: CdpClient) -> str:

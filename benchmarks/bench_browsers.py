@@ -2,7 +2,8 @@
 
     python benchmarks/bench_browsers.py [--shots N]
 
-Starts a runner, creates a 1280×800 browser (headful on its own Xvfb screen) and times
+Starts a runner, creates a 1280×800 browser (headful on its own Xvfb screen; with
+``KERNEL_ACTIONS_XVFB=0``, headless with emulated computer controls) and times
 ``POST /browsers/{id}/computer/screenshot`` (the whole screen as a PNG, through HTTP) on
 two pages: a still one (the screen does not change between shots) and one animated every
 frame (every shot is a new picture to encode). In the same run, on the same browser, it

@@ -64,7 +64,7 @@ class Process:
             sink.put(line)
         sink.put(None)
 
-    def wait_for(self, text: str, which: str = "err", timeout: float = 20) -> str:
+    def wait_for(self, text: str, which: str = "err", timeout: float = 60) -> str:
         """Read ``which`` (out/err) until ``text`` shows; everything read so far."""
         source = self.out if which == "out" else self.err
         deadline = time.monotonic() + timeout
@@ -80,7 +80,7 @@ class Process:
             self.seen[which] += line
         return self.seen[which]
 
-    def interrupt(self, timeout: float = 20) -> int:
+    def interrupt(self, timeout: float = 60) -> int:
         self.proc.send_signal(signal.SIGINT)
         code = self.proc.wait(timeout)
         for which, source in (("out", self.out), ("err", self.err)):

@@ -224,6 +224,20 @@ def test_scroll_and_the_mouse(k: Kernel, browser: str, page: PageServer,
     assert (pos.x, pos.y) == (300, 600)
 
 
+def test_a_drag_selects_text_that_ctrl_c_copies(k: Kernel, browser: str, page: PageServer,
+                                                on_page: dict[str, Any]) -> None:
+    y = on_page["uiTop"] + FIELD_Y
+    k.browsers.computer.click_mouse(browser, x=300, y=y)
+    k.browsers.computer.type_text(browser, text="drag me")
+    wait_state(page, lambda s: s["field"] == "drag me")
+    k.browsers.computer.write_clipboard(browser, text="before")
+    # From the end of the text back past its start: the whole text is selected.
+    k.browsers.computer.drag_mouse(browser, path=[[1000, y], [400, y], [1, y]],
+                                   steps_per_segment=5, step_delay_ms=10)
+    k.browsers.computer.press_key(browser, keys=["Ctrl+c"])
+    poll(lambda: k.browsers.computer.read_clipboard(browser).text == "drag me", timeout=15)
+
+
 def test_hiding_the_cursor_takes_it_off_screenshots(k: Kernel, browser: str, mode: str,
                                                     on_page: dict[str, Any]) -> None:
     # A blank strip of the page, between the button and the field, under the pointer.

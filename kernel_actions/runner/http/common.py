@@ -17,7 +17,8 @@ from ..errors import ApiError, bad_request
 __all__ = [
     "PathPatterns",
     "MAX_OFFSET", "MAX_PAYLOAD_BYTES", "Handler", "error_response", "guard", "int_param",
-    "json_response", "page_headers", "paged", "parse_json", "read_json_body", "sse_event",
+    "json_object", "json_response", "page_headers", "paged", "parse_json", "read_json_body",
+    "sse_event",
 ]
 
 MAX_BODY_BYTES = 3 * MAX_PAYLOAD_BYTES  # a JSON-escaped payload inside the request body
@@ -42,7 +43,11 @@ async def read_json_body(request: Request) -> dict[str, Any]:
     The body's size is capped while it arrives (``BodyLimitMiddleware``, installed in
     front of every route); this checks again for an app built without it.
     """
-    raw = await request.body()
+    return json_object(await request.body())
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object, parsed (400s that say what is wrong)."""
     if len(raw) > MAX_BODY_BYTES:
         raise bad_request(f"request body too large: the payload limit is 4.5 MB "
                           f"({MAX_PAYLOAD_BYTES} bytes)")

@@ -43,18 +43,26 @@ class HeadDeadline:
 
     head_timeout: float = 20.0
     transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
     cycle: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._awaiting_head = False
+        #: When the wait for the current head began (the loop's clock).
+        self._head_since = 0.0
 
     def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
+        # One timer per connection, not one per request: when it fires early (the head it
+        # was set for arrived, and another wait began since), it is set again for the
+        # time the current wait has left.
+        loop = self.loop
         self._awaiting_head = True
-        self._head_timer = asyncio.get_running_loop().call_later(
-            self.head_timeout, self._head_timed_out)
+        self._head_since = loop.time()
+        if self._head_timer is None:
+            self._head_timer = loop.call_at(self._head_since + self.head_timeout,
+                                            self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -63,11 +71,17 @@ class HeadDeadline:
 
     def _head_arrived(self) -> None:
         self._awaiting_head = False
-        self._cancel_head_timer()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or not self._awaiting_head:
+        if self.transport.is_closing():
+            return
+        if not self._awaiting_head:
+            return  # set again when the next wait begins
+        due = self._head_since + self.head_timeout
+        loop = self.loop
+        if loop.time() < due:
+            self._head_timer = loop.call_at(due, self._head_timed_out)
             return
         busy = self.cycle is not None and not self.cycle.response_complete
         if not busy and not getattr(self, "pipeline", None):

@@ -122,18 +122,27 @@ def guard(handler: Handler) -> Handler:
 
 class PathPatterns:
     """Request paths like ``/browsers/{id}/fs/upload`` (a ``{name}`` is one path segment),
-    each with a value: which paths take uploads, and their body limits."""
+    each with a value: which paths take uploads, and their body limits.
+
+    The patterns are tried as one regular expression (one match per lookup, however
+    many patterns there are)."""
 
     def __init__(self, values: Mapping[str, int]) -> None:
         self.exact = {k: v for k, v in values.items() if "{" not in k}
-        self.patterns = [(re.compile("^" + re.sub(r"\\\{[^/]*?\\\}", "[^/]+",
-                                                   re.escape(k)) + "$"), v)
-                         for k, v in values.items() if "{" in k]
+        patterns = [(k, v) for k, v in values.items() if "{" in k]
+        self.values = [v for _, v in patterns]
+        self.pattern = re.compile("|".join(
+            "(" + re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(k)) + ")"
+            for k, _ in patterns)) if patterns else None
 
     def get(self, path: str) -> int | None:
-        if path in self.exact:
-            return self.exact[path]
-        return next((v for rx, v in self.patterns if rx.match(path)), None)
+        found = self.exact.get(path)
+        if found is not None or self.pattern is None:
+            return found
+        match = self.pattern.fullmatch(path)
+        if match is None:
+            return None
+        return self.values[match.lastindex - 1]  # type: ignore[operator]
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self.get(path) is not None

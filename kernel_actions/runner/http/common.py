@@ -40,8 +40,8 @@ def error_response(exc: ApiError) -> Response:
 async def read_json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object body.
 
-    The body's size is capped while it arrives (``BodyLimitMiddleware``, installed in
-    front of every route); this checks again for an app built without it.
+    The body's size is capped while it arrives (``BodyLimits``, in the front door of
+    every route); this checks again for an app built without it.
     """
     return json_object(await request.body())
 

@@ -7,7 +7,7 @@ finishes, and for a new connection that sends nothing: 500 such connections hold
 500 descriptors indefinitely (a slow-loris attack). Here the head of every request
 must arrive within ``head_timeout`` seconds of the connection opening or the
 previous answer ending; a body that stalls is timed out by
-:class:`~.body_limits.BodyLimitMiddleware`.
+:class:`~.body_limits.BodyLimits`.
 
 A request line or header the parser rejects (raw non-ASCII bytes, say) never reaches
 the app, so uvicorn answers it itself, in plain text; this answers it with the

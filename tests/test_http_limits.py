@@ -7,6 +7,7 @@ import json
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -339,3 +340,23 @@ def test_large_lists_stream_with_bounded_memory_and_summaries_skip_outputs(
             assert "output" not in row and "payload" not in row
             assert row["status"] == "succeeded" and "code_generation" in row
         assert len(summary.content) < 5_000
+
+
+def test_a_kept_alive_connection_gets_the_whole_head_timeout_for_each_request(
+        tmp_path: Path) -> None:
+    """The head deadline runs from the end of the previous answer, not from when the
+    connection opened: a client that pauses before and between requests is not cut short,
+    and one that stalls in a head is still dropped."""
+    with runner_in_process(tmp_path, body_timeout=1.0) as runner:
+        host, port = "127.0.0.1", runner.port
+        with socket.create_connection((host, port)) as sock:
+            sock.settimeout(30)
+            time.sleep(0.6)  # the client thinks before its first request...
+            sock.sendall(f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+            status, _, _ = read_response(sock)
+            answered = time.monotonic()
+            assert status == 200
+            time.sleep(0.6)  # ...and between requests, then stalls in the second head
+            sock.sendall(f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())
+            assert sock.recv(65536) == b""  # dropped, unanswered...
+            assert time.monotonic() - answered >= 0.95  # ...a full second after the answer

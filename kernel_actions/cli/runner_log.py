@@ -2,13 +2,19 @@
 
 Plain text when the stream is not a terminal or ``NO_COLOR`` is set (https://no-color.org),
 so logs piped to a file or read by tests are unchanged.
+
+A line written on the event loop leaves at the end of the loop's turn, with the other
+lines of that turn: one write for a burst of finished invocations, not one each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -35,12 +41,48 @@ def colour_line(line: str) -> str:
     return line
 
 
+class _TurnWriter:
+    """Lines written on a running event loop are held and written together when the
+    loop's turn ends; lines from anywhere else are written at once (after those held)."""
+
+    def __init__(self, out: TextIO, coloured: bool) -> None:
+        self.out = out
+        self.coloured = coloured
+        self._held: list[str] = []
+        self._scheduled = False
+        self._lock = threading.Lock()
+        atexit.register(self.flush)
+
+    def write(self, line: str) -> None:
+        text = (colour_line(line) if self.coloured else line) + "\n"
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._held.append(text)
+            if loop is not None:
+                if not self._scheduled:
+                    self._scheduled = True
+                    loop.call_soon(self.flush)
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._scheduled = False
+            if not self._held:
+                return
+            text = "".join(self._held)
+            self._held.clear()
+            try:
+                self.out.write(text)
+                self.out.flush()
+            except (OSError, ValueError):  # the stream is gone (closed pipe, exit)
+                pass
+
+
 def runner_output(stream: TextIO | None = None) -> Callable[[str], None]:
     """Where the runner writes its lines: ``stream`` (stderr), coloured on a terminal."""
     out = stream or sys.stderr
-    coloured = out.isatty() and not os.environ.get("NO_COLOR")
-
-    def write(line: str) -> None:
-        print(colour_line(line) if coloured else line, file=out, flush=True)
-
-    return write
+    return _TurnWriter(out, out.isatty() and not os.environ.get("NO_COLOR")).write

@@ -147,9 +147,13 @@ class Scheduler:
         ]
 
     def route(self, app_name: str, version: str) -> tuple[CodePool, dict[str, Any]] | None:
-        for pool, app in self.serving():
-            if app["name"] == app_name and pool.version == version:
-                return pool, app
+        for pool in self.pools:
+            manifest = pool.manifest
+            if manifest is None or pool.version != version:
+                continue
+            for app in manifest["apps"]:
+                if app["name"] == app_name:
+                    return pool, app
         return None
 
     def check_target(self, app_name: str, action_name: str, version: str) -> CodePool:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,13 @@ def _update_params(inv: Invocation) -> tuple[Any, ...]:
 #: (text that isn't valid Unicode, an integer too large).
 _WRITE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 
-_Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool, "asyncio.Future[None] | None"]
+#: A queued write: SQL, its parameters (an :class:`Invocation` for an insert: its state
+#: is read when the batch is written), whether they are many rows, who waits for it.
+_Op = tuple[str, Any, bool, "asyncio.Future[None] | None"]
+
+
+def _params(sql: str, params: Any) -> Any:
+    return _insert_params(params) if sql is _INSERT else params
 
 
 class Store:
@@ -203,15 +209,30 @@ class Store:
                  + [f for fs in waiters.values() for f in fs], None)
 
     def _commit_all(self, batch: list[_Op], saves: dict[str, tuple[Any, ...]]) -> None:
-        """The whole batch in one transaction; on any error nothing of it is written."""
+        """The whole batch in one transaction; on any error nothing of it is written.
+
+        An invocation inserted in this batch is inserted in its latest state, so a state
+        saved in the same batch needs no update of its own; inserts in a row go as one
+        ``executemany``.
+        """
         conn = self._conn
         conn.execute("BEGIN")
         try:
+            rows: list[tuple[Any, ...]] = []
             for sql, params, many, _ in batch:
+                if sql is _INSERT:
+                    rows.append(_insert_params(params))
+                    saves.pop(params.id, None)
+                    continue
+                if rows:
+                    conn.executemany(_INSERT, rows)
+                    rows = []
                 if many:
-                    conn.executemany(sql, params)  # type: ignore[arg-type]
+                    conn.executemany(sql, params)
                 else:
-                    conn.execute(sql, params)  # type: ignore[arg-type]
+                    conn.execute(sql, params)
+            if rows:
+                conn.executemany(_INSERT, rows)
             if saves:  # after the inserts they may update
                 conn.executemany(_UPDATE, saves.values())
             conn.execute("COMMIT")
@@ -242,7 +263,7 @@ class Store:
         try:
             conn.execute("BEGIN")
             for sql, params, many, fut in batch:
-                rows = list(params) if many else [params]  # type: ignore[arg-type]
+                rows = list(params) if many else [_params(sql, params)]
                 errors = [e for e in (attempt(sql, row) for row in rows) if e is not None]
                 if sql is _INSERT and not errors:
                     inserted += 1
@@ -272,7 +293,7 @@ class Store:
             if many:
                 conn.executemany(sql, params)
             else:
-                conn.execute(sql, params)
+                conn.execute(sql, _params(sql, params))
             return None
         fut = self._loop.create_future() if wait else None
         self._pending.append((sql, params, many, fut))
@@ -282,14 +303,17 @@ class Store:
         return fut
 
     async def insert(self, inv: Invocation) -> None:
-        """Insert a new invocation; returns once it is committed."""
-        fut = self._put(_INSERT, _insert_params(inv), False, True)
+        """Insert a new invocation; returns once it is committed.
+
+        The row holds the invocation's state as it is when the batch is written: the
+        caller saves every later change (:meth:`save`), as it would anyway."""
+        fut = self._put(_INSERT, inv, False, True)
         if fut is not None:
             await fut
 
     def insert_nowait(self, inv: Invocation) -> None:
         """Queue an insert without waiting for its commit (later writes still follow it)."""
-        self._put(_INSERT, _insert_params(inv), False, False)
+        self._put(_INSERT, inv, False, False)
 
     def save(self, inv: Invocation, *, wait: bool = False) -> asyncio.Future[None] | None:
         """Write an invocation's state; with ``wait``, a future resolved at commit.

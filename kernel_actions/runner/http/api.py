@@ -1,5 +1,6 @@
-"""The HTTP API, assembled: every route module's routes behind one auth middleware,
-with JSON answers for unknown routes, wrong methods and internal errors.
+"""The HTTP API, assembled: every route module's routes behind one front door (host,
+origin, body-size and key rules), with JSON answers for unknown routes, wrong methods
+and internal errors.
 
 The route modules own the endpoints (:mod:`.invocations`, :mod:`.apps`,
 :mod:`.runner_routes`, :mod:`.dashboard`); features add theirs through
@@ -12,22 +13,37 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
+from ...limits import MAX_PAYLOAD_BYTES
 from ..services import RunnerServices
 from .apps import AppRoutes
-from .auth import AuthMiddleware
+from .auth import ApiKeyGate
+from .body_limits import BodyLimits
 from .common import json_response
 from .dashboard import dashboard_routes
+from .front_door import FrontDoor
 from .invocations import InvocationRoutes
 from .runner_routes import RunnerRoutes
-from .security import request_guards
+from .security import request_rules
 from .unavailable import unavailable_routes
 
-__all__ = ["build_api"]
+__all__ = ["RunnerAPI", "build_api"]
+
+
+class RunnerAPI(Starlette):
+    """Starlette's app (router, JSON error handlers) with the :class:`FrontDoor` in front,
+    in place of a stack of middleware."""
+
+    def __init__(self, *, front_door: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._front_door = front_door
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._front_door(super().build_middleware_stack())
 
 
 def build_api(
@@ -69,10 +85,18 @@ def build_api(
                               "message": "internal error in the runner"}, 500,
                              {"x-should-retry": "false"})
 
-    return Starlette(
+    config = services.config
+    uploads = dict(upload_limits or {})
+
+    def front_door(app: ASGIApp) -> ASGIApp:
+        return FrontDoor(
+            app, rules=request_rules(config, port, tuple(uploads)),
+            limits=BodyLimits(3 * MAX_PAYLOAD_BYTES, uploads, config.body_timeout),
+            keys=ApiKeyGate(config.api_key), routes=routes, log=log)
+
+    return RunnerAPI(
+        front_door=front_door,
         routes=routes,
-        middleware=[*request_guards(services.config, port, upload_limits or {}),
-                    Middleware(AuthMiddleware, api_key=services.config.api_key)],
         exception_handlers={404: not_found_handler, 405: method_not_allowed,
                             Exception: server_error},
     )

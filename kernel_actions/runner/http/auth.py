@@ -9,41 +9,52 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .common import json_response
 from .dashboard import dashboard_credential, is_dashboard_path, key_cookie, login_page, wants_html
 
-__all__ = ["AuthMiddleware"]
+__all__ = ["ApiKeyGate"]
 
 
-class AuthMiddleware:
-    """Require ``Authorization: Bearer <key>`` on every request when a key is set."""
+class ApiKeyGate:
+    """Require ``Authorization: Bearer <key>`` on every HTTP request when a key is set.
 
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
-        self.app = app
+    :meth:`given` is the check every request passes; :meth:`refuse` answers one that
+    failed it (or lets a dashboard request in on its ``?key=`` or cookie).
+    """
+
+    def __init__(self, api_key: str | None) -> None:
         self.expected = f"Bearer {api_key}".encode() if api_key else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.expected is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if not hmac.compare_digest(given, self.expected):
-            path = scope.get("path", "")
-            if scope.get("method") in ("GET", "HEAD") and is_dashboard_path(path):
-                await self._dashboard(scope, receive, send, given)
-                return
-            message = "missing API key" if not given else "invalid API key"
-            resp = json_response({"code": "unauthorized", "message": f"{message}: send "
-                          "'Authorization: Bearer <key>'"}, 401,
-                         {"WWW-Authenticate": "Bearer"})
-            await resp(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    def given(self, scope: Scope) -> bytes | None:
+        """``None`` when the request may pass, else the ``Authorization`` value it sent."""
+        expected = self.expected
+        if expected is None:
+            return None
+        given = b""
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                given = value  # the last one counts
+        return None if hmac.compare_digest(given, expected) else given
 
-    async def _dashboard(self, scope: Scope, receive: Receive, send: Send, given: bytes) -> None:
+    async def refuse(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                     given: bytes) -> None:
+        """Answer a request that failed :meth:`given` (``app`` serves a dashboard request
+        whose key came another way)."""
+        path = scope.get("path", "")
+        if scope.get("method") in ("GET", "HEAD") and is_dashboard_path(path):
+            await self._dashboard(app, scope, receive, send, given)
+            return
+        message = "missing API key" if not given else "invalid API key"
+        resp = json_response({"code": "unauthorized", "message": f"{message}: send "
+                              "'Authorization: Bearer <key>'"}, 401,
+                             {"WWW-Authenticate": "Bearer"})
+        await resp(scope, receive, send)
+
+    async def _dashboard(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                         given: bytes) -> None:
         """The page and its assets: the key as ``?key=`` (then a cookie) stands for the header."""
         assert self.expected is not None
         key, from_query = dashboard_credential(scope)
         if key is not None and hmac.compare_digest(f"Bearer {key}".encode(), self.expected):
             if not from_query:
-                await self.app(scope, receive, send)
+                await app(scope, receive, send)
                 return
             cookie = key_cookie(key)
 
@@ -53,7 +64,7 @@ class AuthMiddleware:
                                                       (b"set-cookie", cookie)]}
                 await send(message)
 
-            await self.app(scope, receive, send_with_cookie)
+            await app(scope, receive, send_with_cookie)
             return
         message = "invalid API key" if key or given else "missing API key"
         if wants_html(scope):

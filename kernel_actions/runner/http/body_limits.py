@@ -7,7 +7,8 @@ make the runner hold more than its route's limit. A body that stops arriving
 ``idle_timeout`` seconds instead of holding a connection and a task forever.
 
 The handler behind sees the excess or the stall as a client disconnect and
-stops; this middleware then sends the JSON error itself.
+stops; the JSON error is then sent in its place. A route that takes its body
+whole (:meth:`BodyLimits.read`) gets it with the same limits, without the wrapping.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .common import PathPatterns, json_response
 
-__all__ = ["BodyLimitMiddleware"]
+__all__ = ["BodyLimits", "BodyRefused"]
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -38,34 +39,80 @@ def _too_large(limit: int) -> tuple[int, str, str]:
             f"(payloads: 4.5 MB)")
 
 
-class BodyLimitMiddleware:
-    """Cap each request body at its path's limit, and time out bodies that stall."""
+class BodyRefused(Exception):
+    """A body over its limit, or one that stopped arriving: ``(status, code, message)``."""
 
-    def __init__(self, app: ASGIApp, default_limit: int, limits: Mapping[str, int] | None = None,
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.answer = (status, code, message)
+
+
+class BodyLimits:
+    """Each request body capped at its path's limit, and timed out when it stalls."""
+
+    def __init__(self, default_limit: int, limits: Mapping[str, int] | None = None,
                  idle_timeout: float = 20.0) -> None:
-        self.app = app
         self.default_limit = default_limit
         self.limits = PathPatterns(dict(limits or {}))
         self.idle_timeout = idle_timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def limit_for(self, scope: Scope) -> int:
         found = self.limits.get(scope["path"])
-        limit = self.default_limit if found is None else found
-        length = _content_length(scope)
-        if length is not None and length > limit:
-            status, code, message = _too_large(limit)
-            # Close the connection: the rest of the body is never read.
-            await json_response({"code": code, "message": message}, status,
-                                {"Connection": "close"})(scope, receive, send)
-            return
+        return self.default_limit if found is None else found
 
+    async def refuse_declared(self, scope: Scope, receive: Receive, send: Send,
+                              limit: int) -> bool:
+        """Answer (and return True) when the declared ``Content-Length`` is over ``limit``."""
+        length = _content_length(scope)
+        if length is None or length <= limit:
+            return False
+        await self.refuse(scope, receive, send, _too_large(limit))
+        return True
+
+    @staticmethod
+    async def refuse(scope: Scope, receive: Receive, send: Send,
+                     answer: tuple[int, str, str]) -> None:
+        status, code, message = answer
+        # Close the connection: the rest of the body is never read.
+        await json_response({"code": code, "message": message}, status,
+                            {"Connection": "close"})(scope, receive, send)
+
+    async def read(self, receive: Receive, limit: int) -> bytes | None:
+        """The whole body, or ``None`` when the client went away; :class:`BodyRefused`
+        when it grows past ``limit`` or stalls for ``idle_timeout`` seconds."""
+        chunks: list[bytes] = []
+        received = 0
+        idle = self.idle_timeout
+        try:
+            async with asyncio.timeout(idle) as deadline:
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return None
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > limit:
+                        raise BodyRefused(*_too_large(limit))
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                    deadline.reschedule(asyncio.get_running_loop().time() + idle)
+        except TimeoutError:
+            raise BodyRefused(*_stalled(idle)) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                    limit: int) -> None:
+        """Run ``app`` with its body counted against ``limit`` and timed while it arrives.
+
+        The app sees the excess or the stall as a client disconnect and stops; the JSON
+        error is then sent here, instead of whatever the app answered.
+        """
         received = 0
         body_done = False
         refusal: tuple[int, str, str] | None = None
         started = False
+        idle = self.idle_timeout
 
         async def limited_receive() -> Message:
             nonlocal received, body_done, refusal
@@ -74,11 +121,10 @@ class BodyLimitMiddleware:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.idle_timeout)
+                async with asyncio.timeout(idle):
+                    message = await receive()
             except TimeoutError:
-                refusal = (408, "request_timeout",
-                           f"the request body stopped arriving: nothing for "
-                           f"{self.idle_timeout:g} s")
+                refusal = _stalled(idle)
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -98,11 +144,14 @@ class BodyLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await app(scope, limited_receive, guarded_send)
         except Exception:
             if refusal is None or started:
                 raise
         if refusal is not None and not started:
-            status, code, message = refusal
-            await json_response({"code": code, "message": message}, status,
-                                {"Connection": "close"})(scope, receive, send)
+            await self.refuse(scope, receive, send, refusal)
+
+
+def _stalled(idle: float) -> tuple[int, str, str]:
+    return (408, "request_timeout",
+            f"the request body stopped arriving: nothing for {idle:g} s")

@@ -17,7 +17,8 @@ from ..errors import ApiError, bad_request
 __all__ = [
     "PathPatterns",
     "MAX_OFFSET", "MAX_PAYLOAD_BYTES", "Handler", "error_response", "guard", "int_param",
-    "json_response", "page_headers", "paged", "parse_json", "read_json_body", "sse_event",
+    "json_object", "json_response", "page_headers", "paged", "parse_json", "read_json_body",
+    "sse_event",
 ]
 
 MAX_BODY_BYTES = 3 * MAX_PAYLOAD_BYTES  # a JSON-escaped payload inside the request body
@@ -39,10 +40,14 @@ def error_response(exc: ApiError) -> Response:
 async def read_json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object body.
 
-    The body's size is capped while it arrives (``BodyLimitMiddleware``, installed in
-    front of every route); this checks again for an app built without it.
+    The body's size is capped while it arrives (``BodyLimits``, in the front door of
+    every route); this checks again for an app built without it.
     """
-    raw = await request.body()
+    return json_object(await request.body())
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object, parsed (400s that say what is wrong)."""
     if len(raw) > MAX_BODY_BYTES:
         raise bad_request(f"request body too large: the payload limit is 4.5 MB "
                           f"({MAX_PAYLOAD_BYTES} bytes)")
@@ -117,18 +122,27 @@ def guard(handler: Handler) -> Handler:
 
 class PathPatterns:
     """Request paths like ``/browsers/{id}/fs/upload`` (a ``{name}`` is one path segment),
-    each with a value: which paths take uploads, and their body limits."""
+    each with a value: which paths take uploads, and their body limits.
+
+    The patterns are tried as one regular expression (one match per lookup, however
+    many patterns there are)."""
 
     def __init__(self, values: Mapping[str, int]) -> None:
         self.exact = {k: v for k, v in values.items() if "{" not in k}
-        self.patterns = [(re.compile("^" + re.sub(r"\\\{[^/]*?\\\}", "[^/]+",
-                                                   re.escape(k)) + "$"), v)
-                         for k, v in values.items() if "{" in k]
+        patterns = [(k, v) for k, v in values.items() if "{" in k]
+        self.values = [v for _, v in patterns]
+        self.pattern = re.compile("|".join(
+            "(" + re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(k)) + ")"
+            for k, _ in patterns)) if patterns else None
 
     def get(self, path: str) -> int | None:
-        if path in self.exact:
-            return self.exact[path]
-        return next((v for rx, v in self.patterns if rx.match(path)), None)
+        found = self.exact.get(path)
+        if found is not None or self.pattern is None:
+            return found
+        match = self.pattern.fullmatch(path)
+        if match is None:
+            return None
+        return self.values[match.lastindex - 1]  # type: ignore[operator]
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self.get(path) is not None

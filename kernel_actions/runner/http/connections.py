@@ -7,11 +7,16 @@ finishes, and for a new connection that sends nothing: 500 such connections hold
 500 descriptors indefinitely (a slow-loris attack). Here the head of every request
 must arrive within ``head_timeout`` seconds of the connection opening or the
 previous answer ending; a body that stalls is timed out by
-:class:`~.body_limits.BodyLimitMiddleware`.
+:class:`~.body_limits.BodyLimits`.
 
 A request line or header the parser rejects (raw non-ASCII bytes, say) never reaches
 the app, so uvicorn answers it itself, in plain text; this answers it with the
 runner's JSON error shape instead.
+
+uvicorn writes an answer's head and its body with two writes, each a system call
+that also wakes the client; :class:`CorkedWrites` holds the head back until the body
+follows (in the same turn of the loop, for every complete answer), so an answer
+leaves in one.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["HeadDeadline", "protocol_class"]
+__all__ = ["CorkedWrites", "HeadDeadline", "protocol_class"]
 
 MALFORMED = ("malformed HTTP request: the request line or a header could not be parsed "
              "(they must be ASCII: percent-encode other characters in URLs)")
@@ -38,18 +43,26 @@ class HeadDeadline:
 
     head_timeout: float = 20.0
     transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
     cycle: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._awaiting_head = False
+        #: When the wait for the current head began (the loop's clock).
+        self._head_since = 0.0
 
     def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
+        # One timer per connection, not one per request: when it fires early (the head it
+        # was set for arrived, and another wait began since), it is set again for the
+        # time the current wait has left.
+        loop = self.loop
         self._awaiting_head = True
-        self._head_timer = asyncio.get_running_loop().call_later(
-            self.head_timeout, self._head_timed_out)
+        self._head_since = loop.time()
+        if self._head_timer is None:
+            self._head_timer = loop.call_at(self._head_since + self.head_timeout,
+                                            self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -58,11 +71,17 @@ class HeadDeadline:
 
     def _head_arrived(self) -> None:
         self._awaiting_head = False
-        self._cancel_head_timer()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or not self._awaiting_head:
+        if self.transport.is_closing():
+            return
+        if not self._awaiting_head:
+            return  # set again when the next wait begins
+        due = self._head_since + self.head_timeout
+        loop = self.loop
+        if loop.time() < due:
+            self._head_timer = loop.call_at(due, self._head_timed_out)
             return
         busy = self.cycle is not None and not self.cycle.response_complete
         if not busy and not getattr(self, "pipeline", None):
@@ -92,6 +111,56 @@ class HeadDeadline:
         self.transport.close()
 
 
+class CorkedWrites:
+    """A connection's transport as an answer sees it: a write is held until the next write
+    or the end of the loop's turn, whichever comes first, and then leaves with it.
+
+    An answer's head and body (written one after the other) become one system call; a
+    streamed body's chunks still leave every turn. Large writes are never held.
+    """
+
+    __slots__ = ("transport", "_loop", "_held", "_scheduled")
+
+    #: Writes at least this large go straight out (after what is held).
+    HOLD_LIMIT = 64 * 1024
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._scheduled = False
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self.transport.write(held + data)
+        elif len(data) >= self.HOLD_LIMIT:
+            self.transport.write(data)
+        else:
+            self._held = bytes(data)
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        held = self._held
+        if held is not None:
+            self._held = None
+            self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class _H11(HeadDeadline, H11Protocol):
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -106,9 +175,17 @@ def _httptools_class() -> type | None:
         return None
 
     class _HttpTools(HeadDeadline, HttpToolsProtocol):
+        _corked: CorkedWrites | None = None
+
         def on_headers_complete(self) -> None:
             self._head_arrived()
+            before = self.cycle
             super().on_headers_complete()
+            if self.cycle is not before and self.cycle is not None:
+                # The answer's writes go through the cork (the protocol's own don't).
+                if self._corked is None:
+                    self._corked = CorkedWrites(self.transport, self.loop)
+                self.cycle.transport = self._corked
 
     return _HttpTools
 

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Scope
 
 from ...timeutil import format_ns, now_ns, parse_since
 from ..engine.events import EventBus
@@ -28,11 +29,13 @@ from .common import (
     MAX_PAYLOAD_BYTES,
     guard,
     int_param,
+    json_object,
     json_response,
     page_headers,
     parse_json,
     read_json_body,
 )
+from .front_door import Answer, DirectEndpoint, json_answer
 from .listing import JSONArrayResponse, detail_mode, invocation_rows
 from .retry import warn_if_retried
 from .sse import EventStream
@@ -127,15 +130,15 @@ class InvocationRoutes:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/invocations", guard(self.create_invocation), methods=["POST"]),
+            Route("/invocations", DirectEndpoint(self.create_invocation), methods=["POST"]),
             Route("/invocations", guard(self.list_invocations), methods=["GET"]),
             Route("/invocations/{id}", guard(self.get_invocation), methods=["GET"]),
             Route("/invocations/{id}", guard(self.update_invocation), methods=["PATCH"]),
             Route("/invocations/{id}/events", guard(self.invocation_events), methods=["GET"]),
         ]
 
-    async def create_invocation(self, request: Request) -> Response:
-        body = await read_json_body(request)
+    async def create_invocation(self, scope: Scope, raw: bytes) -> Answer | ASGIApp:
+        body = json_object(raw)
         app_name = _str_field(body, "app_name")
         action_name = _str_field(body, "action_name")
         version = _str_field(body, "version", required=False, default="latest") or "latest"
@@ -155,7 +158,13 @@ class InvocationRoutes:
             check_text(name, body.get(name))
         check_json_text("payload", payload)
         if not is_async:
-            warn_if_retried(request, self.sync_timeout, self.log)
+            retries = read_timeout = None
+            for key, value in scope["headers"]:
+                if key == b"x-stainless-retry-count" and retries is None:
+                    retries = value.decode("latin-1")
+                elif key == b"x-stainless-read-timeout" and read_timeout is None:
+                    read_timeout = value.decode("latin-1")
+            warn_if_retried(retries, read_timeout, self.sync_timeout, self.log)
         active = await self.scheduler.submit(
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
@@ -163,12 +172,12 @@ class InvocationRoutes:
         routed = self.scheduler.route(app_name, version)
         headers = stale_headers(routed[0] if routed else None)
         if is_async:
-            return json_response(active.created, 202, headers)
+            return json_answer(active.created, 202, headers)
         if self.hold_open:
             return await _held_open(active.done, lambda: active.inv.to_created(),
                                     self.heartbeat)
         await active.done
-        return json_response(active.inv.to_created(), headers=headers)
+        return json_answer(active.inv.to_created(), headers=headers)
 
     async def get_invocation(self, request: Request) -> Response:
         inv = await self.scheduler.get(request.path_params["id"])

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Send
 
-__all__ = ["NoRetryHeaderMiddleware", "should_retry", "warn_if_retried"]
+__all__ = ["advise_retry", "should_retry", "warn_if_retried"]
 
 RETRY_HELPS = frozenset({408, 429, 502, 503, 504})
 
@@ -31,35 +30,31 @@ def should_retry(status: int) -> bool | None:
     return None
 
 
-class NoRetryHeaderMiddleware:
-    """Add ``x-should-retry: false`` to answers a retry can't change."""
+def advise_retry(send: Send) -> Send:
+    """``send``, adding ``x-should-retry: false`` to answers a retry can't change."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def send_with_header(message: Message) -> None:
+        if (message["type"] == "http.response.start"
+                and should_retry(message["status"]) is False
+                and not any(k.lower() == b"x-should-retry"
+                            for k, _ in message.get("headers", []))):
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (b"x-should-retry", b"false")]}
+        await send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_header(message: Message) -> None:
-            if (message["type"] == "http.response.start"
-                    and should_retry(message["status"]) is False
-                    and not any(k.lower() == b"x-should-retry"
-                                for k, _ in message.get("headers", []))):
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"x-should-retry", b"false")]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_header)
+    return send_with_header
 
 
-def warn_if_retried(request: Request, sync_timeout: float, log: Callable[[str], None]) -> None:
-    """Log a warning when an SDK retries a synchronous invocation (it runs the action again)."""
-    raw = request.headers.get("x-stainless-retry-count", "0").strip()
+def warn_if_retried(retry_count: str | None, read_timeout: str | None, sync_timeout: float,
+                    log: Callable[[str], None]) -> None:
+    """Log a warning when an SDK retries a synchronous invocation (it runs the action again).
+
+    ``retry_count`` and ``read_timeout`` are the request's ``x-stainless-retry-count`` and
+    ``x-stainless-read-timeout`` headers."""
+    raw = (retry_count or "0").strip()
     if not raw.isdigit() or int(raw) == 0:
         return
-    client_timeout = request.headers.get("x-stainless-read-timeout")
+    client_timeout = read_timeout
     timeout = f"{client_timeout} s" if client_timeout else "unknown (the SDK's default is 60 s)"
     log(f"warning: a client retried a synchronous invocation (attempt {int(raw) + 1}): each "
         f"attempt runs the action again. The client's read timeout is {timeout} and this "

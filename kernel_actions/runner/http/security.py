@@ -23,22 +23,20 @@ JSON 403/415 answers that say why and how to allow the request on purpose.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from ..hostnames import split_host
-from .common import PathPatterns, json_response
+from .common import PathPatterns
 
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["HostPolicy", "SecurityMiddleware", "UPLOAD_CONTENT_TYPES", "request_guards",
-           "split_host"]
+__all__ = ["HostPolicy", "RequestRules", "UPLOAD_CONTENT_TYPES", "request_rules", "split_host"]
 
 #: Content types a request body may have on an upload route (``POST /deployments``).
 UPLOAD_CONTENT_TYPES = frozenset({"multipart/form-data", "application/octet-stream"})
@@ -112,82 +110,91 @@ def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
 
-def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    if length is not None and length.strip() not in ("", "0"):
-        return True
-    return _header(scope, b"transfer-encoding") is not None
+class RequestRules:
+    """Refuse requests that a web page, rather than the developer's own tools, sent.
 
+    Checked once per request by :class:`~.front_door.FrontDoor`, before any route; the
+    headers are read in one pass and the verdict on each ``Host`` value is remembered.
+    """
 
-class SecurityMiddleware:
-    """Refuse requests that a web page, rather than the developer's own tools, sent."""
+    #: Distinct ``Host`` values whose verdict is remembered (a client can send any).
+    HOST_MEMORY = 256
 
-    def __init__(self, app: ASGIApp, policy: HostPolicy,
-                 upload_paths: Collection[str] = ()) -> None:
-        self.app = app
+    def __init__(self, policy: HostPolicy, upload_paths: Collection[str] = ()) -> None:
         self.policy = policy
         self.upload_paths = PathPatterns(dict.fromkeys(upload_paths, 1))
+        self._hosts: dict[tuple[bytes, int], bool] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        refusal = self.check(scope)
-        if refusal is not None and scope["type"] == "websocket":
-            # WebSockets know no CORS: the Origin check is all that stands in the way. The
-            # refusal is a JSON answer to the upgrade where the server can send one.
-            status, code, message = refusal
-            if "websocket.http.response" in scope.get("extensions", {}):
-                response = json_response({"code": code, "message": message}, status,
-                                         {"x-should-retry": "false"})
-                await response(scope, receive, send)  # sent as the upgrade's denial
-            else:
-                await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-            return
-        if refusal is not None:
-            status, code, message = refusal
-            await json_response({"code": code, "message": message}, status)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    def _how(self) -> str:
+        return ("Browse to the runner at its own address "
+                f"({self.policy.own_origin()}), or start it with --allowed-host NAME to "
+                "accept another name on purpose.")
+
+    def _host_allowed(self, raw: bytes) -> bool:
+        key = (raw, self.policy.port())
+        known = self._hosts.get(key)
+        if known is None:
+            parsed = split_host(raw.decode("latin-1"))
+            known = parsed is not None and self.policy.allows(*parsed)
+            if len(self._hosts) >= self.HOST_MEMORY:
+                self._hosts.clear()
+            self._hosts[key] = known
+        return known
 
     def check(self, scope: Scope) -> tuple[int, str, str] | None:
         """``(status, code, message)`` of the refusal, or ``None`` when the request may pass."""
-        how = ("Browse to the runner at its own address "
-               f"({self.policy.own_origin()}), or start it with --allowed-host NAME to "
-               "accept another name on purpose.")
-        host = _header(scope, b"host")
-        if host is not None:
-            parsed = split_host(host)
-            if parsed is None or not self.policy.allows(*parsed):
-                return (403, "forbidden",
-                        f"Host {host!r} does not name this runner (a web page using DNS "
-                        f"rebinding would send its own name). {how}")
-        origin = _header(scope, b"origin")
+        host = origin = site = length = chunked = content_type = None
+        for key, value in scope["headers"]:
+            if key == b"host":
+                if host is None:
+                    host = value
+            elif key == b"origin":
+                if origin is None:
+                    origin = value.decode("latin-1")
+            elif key == b"sec-fetch-site":
+                if site is None:
+                    site = value
+            elif key == b"content-length":
+                if length is None:
+                    length = value
+            elif key == b"transfer-encoding":
+                if chunked is None:
+                    chunked = value
+            elif key == b"content-type":
+                if content_type is None:
+                    content_type = value.decode("latin-1")
+        if host is not None and not self._host_allowed(host):
+            return (403, "forbidden",
+                    f"Host {host.decode('latin-1')!r} does not name this runner (a web page "
+                    f"using DNS rebinding would send its own name). {self._how()}")
         if origin is not None and not self._own_origin(origin):
             return (403, "forbidden",
                     f"cross-origin request refused: Origin {origin!r} is not this runner's "
                     f"own, and web pages may not drive the runner. Server-side clients send "
-                    f"no Origin. {how}")
-        site = (_header(scope, b"sec-fetch-site") or "").strip().lower()
-        if site in ("cross-site", "same-site") and origin is None:
-            mode = (_header(scope, b"sec-fetch-mode") or "").strip().lower()
-            dest = (_header(scope, b"sec-fetch-dest") or "").strip().lower()
-            # A link followed to the dashboard is a top-level navigation: the page that
-            # had the link can't read the answer, so it is let through (GET only).
-            if not (scope.get("method") in ("GET", "HEAD") and mode == "navigate"
-                    and dest == "document"):
-                return (403, "forbidden",
-                        f"cross-site request refused (Sec-Fetch-Site: {site}): web pages on "
-                        f"other sites or ports may not drive the runner. {how}")
-        if scope.get("method") == "OPTIONS":
+                    f"no Origin. {self._how()}")
+        method = scope.get("method")
+        if site is not None and origin is None:
+            fetch_site = site.decode("latin-1").strip().lower()
+            if fetch_site in ("cross-site", "same-site"):
+                mode = (_header(scope, b"sec-fetch-mode") or "").strip().lower()
+                dest = (_header(scope, b"sec-fetch-dest") or "").strip().lower()
+                # A link followed to the dashboard is a top-level navigation: the page that
+                # had the link can't read the answer, so it is let through (GET only).
+                if not (method in ("GET", "HEAD") and mode == "navigate"
+                        and dest == "document"):
+                    return (403, "forbidden",
+                            f"cross-site request refused (Sec-Fetch-Site: {fetch_site}): web "
+                            f"pages on other sites or ports may not drive the runner. "
+                            f"{self._how()}")
+        if method == "OPTIONS":
             return (403, "forbidden",
                     "the runner grants no cross-origin access (CORS): call it from a "
                     "server-side client or from its own dashboard")
-        if _has_body(scope):
-            content_type = _header(scope, b"content-type")
+        if chunked is not None or (length is not None and length.strip() not in (b"", b"0")):
             kind = _media_type(content_type or "")
-            upload = (scope.get("method") in ("POST", "PUT")
-                      and scope["path"] in self.upload_paths)
+            if kind == "application/json":
+                return None
+            upload = method in ("POST", "PUT") and scope["path"] in self.upload_paths
             accepted = _JSON_TYPES | (UPLOAD_CONTENT_TYPES if upload else frozenset())
             if kind not in accepted:
                 want = " or ".join(sorted(accepted))
@@ -211,18 +218,8 @@ class SecurityMiddleware:
         return self.policy.allows(parts.hostname.rstrip("."), port)
 
 
-def request_guards(config: Config, port: Callable[[], int],
-                   upload_limits: Mapping[str, int]) -> list[Middleware]:
-    """The middleware every request passes, outermost first: retry advice, origin and
-    host rules, body limits (authentication comes after, in ``build_api``)."""
-    from ...limits import MAX_PAYLOAD_BYTES
-    from .body_limits import BodyLimitMiddleware
-    from .retry import NoRetryHeaderMiddleware
-
-    policy = HostPolicy(config.host, port, tuple(config.allowed_hosts))
-    return [
-        Middleware(NoRetryHeaderMiddleware),
-        Middleware(SecurityMiddleware, policy=policy, upload_paths=tuple(upload_limits)),
-        Middleware(BodyLimitMiddleware, default_limit=3 * MAX_PAYLOAD_BYTES,
-                   limits=dict(upload_limits), idle_timeout=config.body_timeout),
-    ]
+def request_rules(config: Config, port: Callable[[], int],
+                  upload_paths: Collection[str]) -> RequestRules:
+    """The Host, Origin and content-type rules of a runner with this configuration."""
+    return RequestRules(HostPolicy(config.host, port, tuple(config.allowed_hosts)),
+                        upload_paths)

@@ -1,0 +1,217 @@
+"""The one door every request comes in by: host and origin rules, body limits, the API
+key and retry advice, checked in one place before any route.
+
+Each rule could be a middleware of its own, but every middleware wraps ``send`` (and
+often ``receive``) once more for every request; here they are one wrapper, or none:
+
+- routes that take their JSON body whole and answer it in one piece (a
+  :class:`DirectEndpoint`, e.g. ``POST /invocations``) are served straight from here:
+  the body is read within its limits, the handler gets the bytes, its :class:`Answer`
+  is sent with the retry advice already in its headers;
+- every other route goes through Starlette's router as usual, with ``receive`` counted
+  against the path's body limit and ``send`` adding ``x-should-retry: false`` where a
+  retry can't help.
+
+The answers, refusals and their order are those of the separate rules: Host, Origin
+and content type (403/415) first, then the declared body size (400), then the key (401).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import ApiError
+from .auth import ApiKeyGate
+from .body_limits import BodyLimits, BodyRefused
+from .common import json_response
+from .retry import advise_retry, should_retry
+from .security import RequestRules
+
+__all__ = ["Answer", "DirectEndpoint", "FrontDoor", "error_answer", "json_answer"]
+
+_JSON = (b"content-type", b"application/json")
+_NO_RETRY = (b"x-should-retry", b"false")
+
+
+class Answer:
+    """A complete JSON answer: status, body bytes, extra headers (lower-case bytes)."""
+
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, status: int, body: bytes,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    async def send(self, send: Send) -> None:
+        """Send it, with ``x-should-retry: false`` where a retry can't change it."""
+        headers = [(b"content-length", str(len(self.body)).encode()), _JSON]
+        extra = self.headers
+        if extra:
+            headers += extra
+        if should_retry(self.status) is False and not (
+                extra and any(k == b"x-should-retry" for k, _ in extra)):
+            headers.append(_NO_RETRY)
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _header_list(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]] | None:
+    if not headers:
+        return None
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+    """The same answer as ``common.json_response``, without a Response object."""
+    return Answer(status, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+                  _header_list(headers))
+
+
+def error_answer(exc: ApiError) -> Answer:
+    return json_answer(exc.body(), exc.status, exc.headers)
+
+
+#: What a direct endpoint's handler does: the request (scope, whole body) to its answer.
+#: It may return any ASGI app instead (a streamed answer), which is then run.
+DirectHandler = Callable[[Scope, bytes], Awaitable["Answer | ASGIApp"]]
+
+
+class DirectEndpoint:
+    """An endpoint that takes its body whole and answers in one piece.
+
+    Registered as an ordinary ``Route`` (so it is listed, documented and matched like
+    every other route); the :class:`FrontDoor` serves it without the router when its
+    path has no parameters.
+    """
+
+    def __init__(self, handler: DirectHandler) -> None:
+        self.handler = handler
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+        try:
+            answer = await self.handler(scope, body)
+        except ApiError as exc:
+            answer = error_answer(exc)
+        if isinstance(answer, Answer):
+            await answer.send(send)
+        else:
+            await answer(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Reached through the router: the body was limited on the way in."""
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await self.respond(scope, receive, send, b"".join(chunks))
+
+
+def direct_routes(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], DirectEndpoint]:
+    """``(method, path)`` of every direct endpoint at a fixed path."""
+    found: dict[tuple[str, str], DirectEndpoint] = {}
+    for route in routes:
+        if (isinstance(route, Route) and isinstance(route.endpoint, DirectEndpoint)
+                and not route.param_convertors):
+            for method in route.methods or ():
+                found.setdefault((method, route.path), route.endpoint)
+    return found
+
+
+class FrontDoor:
+    """The ASGI app uvicorn calls: the request rules, then the route."""
+
+    def __init__(self, app: ASGIApp, *, rules: RequestRules, limits: BodyLimits,
+                 keys: ApiKeyGate, routes: Iterable[BaseRoute],
+                 log: Callable[[str], None]) -> None:
+        self.app = app
+        self.rules = rules
+        self.limits = limits
+        self.keys = keys
+        self.direct = direct_routes(routes)
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "websocket":
+                refusal = self.rules.check(scope)
+                if refusal is not None:
+                    await self._refuse_upgrade(scope, receive, send, refusal)
+                    return
+            await self.app(scope, receive, send)
+            return
+        refusal = self.rules.check(scope)
+        if refusal is not None:
+            status, code, message = refusal
+            await json_answer({"code": code, "message": message}, status).send(send)
+            return
+        limit = self.limits.limit_for(scope)
+        if await self.limits.refuse_declared(scope, receive, advise_retry(send), limit):
+            return
+        given = self.keys.given(scope)
+        direct = self.direct.get((scope["method"], scope["path"]))
+        if given is None and direct is not None:
+            await self._direct(direct, scope, receive, send, limit)
+            return
+        send = advise_retry(send)
+        if given is not None:
+            await self.keys.refuse(self._limited(limit), scope, receive, send, given)
+            return
+        await self.limits.serve(self.app, scope, receive, send, limit)
+
+    def _limited(self, limit: int) -> ASGIApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await self.limits.serve(self.app, scope, receive, send, limit)
+        return app
+
+    async def _direct(self, endpoint: DirectEndpoint, scope: Scope, receive: Receive,
+                      send: Send, limit: int) -> None:
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            try:
+                body = await self.limits.read(receive, limit)
+            except BodyRefused as exc:
+                await self.limits.refuse(scope, receive, advise_retry(send), exc.answer)
+                return
+            if body is None:
+                return  # the client went away before its body arrived
+            await endpoint.respond(scope, receive, tracked, body)
+        except Exception as exc:
+            # As the router's error handler: say so in the log, answer a JSON 500 (when
+            # nothing was sent yet), and let the server log the traceback.
+            self.log(f"internal error on {scope['method']} {scope['path']}: {exc!r}")
+            if not started:
+                await json_response({"code": "internal_error",
+                                     "message": "internal error in the runner"}, 500,
+                                    {"x-should-retry": "false"})(scope, receive, send)
+            raise
+
+    @staticmethod
+    async def _refuse_upgrade(scope: Scope, receive: Receive, send: Send,
+                              refusal: tuple[int, str, str]) -> None:
+        # WebSockets know no CORS: the Origin check is all that stands in the way. The
+        # refusal is a JSON answer to the upgrade where the server can send one.
+        status, code, message = refusal
+        if "websocket.http.response" in scope.get("extensions", {}):
+            response = json_response({"code": code, "message": message}, status,
+                                     {"x-should-retry": "false"})
+            await response(scope, receive, send)  # sent as the upgrade's denial
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})

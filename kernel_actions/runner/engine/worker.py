@@ -31,7 +31,7 @@ from ...manifest import build_manifest
 from ...outcome import Outcome, failure
 from .children import group_members, kill_members, reap_zombies
 from .debugging import WorkerDebugger
-from .protocol import WORKER_FD_ENV, Outbox, read_message
+from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
 
 __all__ = ["main", "MAX_LOG_LINES"]
 
@@ -77,7 +77,10 @@ class Worker:
         self._child_exited = False
         self._tidy: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop
-        self.writer: asyncio.StreamWriter
+        self.transport: asyncio.Transport | None = None
+        #: Resolved when the worker must leave: ``None``, or what was wrong with the socket.
+        self._gone: asyncio.Future[str | None]
+        self._loop_thread = 0
         self.outbox: Outbox
         self.threads: HandlerThreads
 
@@ -259,33 +262,42 @@ class Worker:
         self._child_exited = True
         self._schedule_tidy()
 
+    def _received(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("t")
+        if kind == "invoke":
+            self._invoke(msg)
+        elif kind == "cancel":
+            self._cancel(msg["id"])
+        elif kind == "load":
+            self._load(msg["target"])
+        elif kind == "exit":
+            self._leave(None)
+
+    def _leave(self, error: str | None) -> None:
+        if not self._gone.done():
+            self._gone.set_result(error)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.threads = HandlerThreads(self.loop)
         self._loop_thread = threading.get_ident()
-        reader, self.writer = await asyncio.open_unix_connection(sock=self.sock)
-        self.outbox = Outbox(self.writer, self.loop)
+        self._gone = self.loop.create_future()
+        protocol = FrameProtocol(self._received, self._leave, backpressure=True)
+        self.transport = await connect(self.sock, protocol)
+        self.outbox = Outbox(self.transport, self.loop)
         self.send({"t": "ready", "pid": os.getpid()})
         # A child that exits while the worker is idle is reaped then, not left a zombie.
         self.loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
         with capture_output():
-            while True:
-                msg = await read_message(reader)
-                if msg is None:
-                    break
-                kind = msg.get("t")
-                if kind == "invoke":
-                    self._invoke(msg)
-                elif kind == "cancel":
-                    self._cancel(msg["id"])
-                elif kind == "load":
-                    self._load(msg["target"])
-                elif kind == "exit":
-                    break
-                await self.writer.drain()
+            error = await self._gone
         # The runner is gone or asked us to leave: don't wait for threads still running, and
         # take every process the actions started along (reaped here, not left to init).
         kill_members()
+        if error is not None:
+            print(f"kernel-actions worker: protocol error: {error}", file=sys.__stderr__)
+            os._exit(1)
         os._exit(0)
 
 

@@ -154,7 +154,13 @@ class HandlerThreads:
                 continue
             job.state = _DONE
             self._running -= 1
-            job.on_done(job)
+            try:
+                job.on_done(job)
+            except Exception as exc:  # one caller's failure must not strand the others
+                self._loop.call_exception_handler({
+                    "message": "a handler thread's completion callback failed",
+                    "exception": exc,
+                })
         self._start_waiting()
 
     def _start_waiting(self) -> None:

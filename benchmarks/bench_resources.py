@@ -5,7 +5,10 @@
 - start to first successful invocation (median of 5 starts), against uvicorn
   starting the bare Starlette app and answering its first request;
 - resident memory of the runner and its workers idle, then after N sync
-  invocations (default 100,000), to show growth.
+  invocations (default 100,000), to show growth;
+- CPU time per sync invocation of the runner process and of its serving worker over
+  those N invocations (user + system time from ``/proc``: it moves far less with the
+  machine's load than requests per second do).
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ def rss_mb(pid: int) -> float:
             continue
         pids += [int(c) for c in children]
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 async def first_answer(url: str, path: str, body: bytes | None, started: float) -> float:
@@ -96,9 +109,15 @@ async def main(n: int) -> None:
                 status, _ = await c.request("POST", "/invocations", BODY)
                 assert status == 200
 
+        parent = server.proc.pid
+        workers = children(parent)
+        cpu_before = {p: cpu_seconds(p) for p in (parent, *workers)}
         started = time.perf_counter()
         await asyncio.gather(*(work(c) for c in conns))
         took = time.perf_counter() - started
+        cpu_used = {p: cpu_seconds(p) - cpu_before[p] for p in cpu_before}
+        runner_us = cpu_used.pop(parent) / n * 1e6
+        worker_us = max(cpu_used.values(), default=0.0) / n * 1e6  # the serving one
         await asyncio.sleep(1)
         after = rss_mb(server.proc.pid)
         for c in conns:
@@ -109,6 +128,8 @@ async def main(n: int) -> None:
     print(f"{'memory, runner + worker, idle (MB)':<50}{'':>14}{idle:>16.1f}")
     print(f"{f'memory after {n:,} invocations (MB)':<50}{'':>14}{after:>16.1f}")
     print(f"{'growth':<50}{'':>14}{(after / idle - 1) * 100:>15.1f}%")
+    print(f"{'CPU per sync invocation, runner process (us)':<50}{'':>14}{runner_us:>16.0f}")
+    print(f"{'CPU per sync invocation, worker process (us)':<50}{'':>14}{worker_us:>16.0f}")
     print(f"({n:,} sync invocations took {took:.1f} s, {n / took:.0f}/s, 8 clients)")
 
 

@@ -24,7 +24,7 @@ from .context import Context, LogSink, bind_sink
 from .outcome import Outcome, failure
 from .unserialisable import find_unserialisable
 
-__all__ = ["execute"]
+__all__ = ["execute", "runs_in_thread", "execute_blocking", "finish_awaitable", "Pending"]
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 _MAX_REASON = 200
@@ -186,6 +186,63 @@ async def _guarded(action: Action, ctx: Context, payload: Any) -> Outcome:
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # SystemExit from sys.exit() in an action
         return _raised(action, exc)
     return _serialise(action, value)
+
+
+def runs_in_thread(action: Action) -> bool:
+    """Whether ``action``'s handler blocks (a ``def``): then :func:`execute_blocking` runs it."""
+    return not action.is_async
+
+
+class Pending:
+    """What a blocking handler returned when it is awaitable: the loop must await it."""
+
+    __slots__ = ("awaitable",)
+
+    def __init__(self, awaitable: Any) -> None:
+        self.awaitable = awaitable
+
+
+def execute_blocking(
+    action: Action, ctx: Context, payload_json: str | None, sink: LogSink
+) -> Outcome | Pending:
+    """:func:`execute` for a blocking handler, all of it in the calling thread.
+
+    The runner's worker calls this in one of its handler threads, so validating the
+    payload, running the handler and serialising the result take a single hand-off
+    from the event loop and back. A handler that returns something awaitable (a
+    ``def`` returning a coroutine) gets :class:`Pending` back: the loop awaits it
+    with :func:`finish_awaitable`.
+    """
+    payload, bad = _parse_payload(action, payload_json)
+    if bad is not None:
+        return bad
+    ctx._sink = sink
+    with bind_sink(sink):
+        try:
+            if action.call is not None:
+                value = action.call(ctx, payload)
+            elif action.takes_payload:
+                value = action.fn(ctx, payload)
+            else:
+                value = action.fn(ctx)
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            return _raised(action, exc)
+        if inspect.isawaitable(value):
+            return Pending(value)
+        return _serialise(action, value)
+
+
+async def finish_awaitable(action: Action, ctx: Context, value: Any, sink: LogSink) -> Outcome:
+    """The rest of :func:`execute_blocking` when its handler returned an awaitable."""
+    with bind_sink(sink):
+        try:
+            while inspect.isawaitable(value):
+                value = await value
+        except anyio.get_cancelled_exc_class():
+            raise
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            return _raised(action, exc)
+        return _serialise(action, value)
 
 
 def output_json(value: Any) -> str:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 
-from kernel_actions.runner.engine.protocol import Outbox, read_message
+from kernel_actions.runner.engine.protocol import (
+    MAX_MESSAGE,
+    FrameProtocol,
+    Outbox,
+    encode,
+    read_message,
+)
 
 
 def test_messages_sent_in_one_turn_leave_in_two_writes_in_order() -> None:
@@ -35,3 +42,45 @@ def test_messages_sent_in_one_turn_leave_in_two_writes_in_order() -> None:
     writes, got = asyncio.run(main())
     assert len(writes) == 3  # first, the four others together, then the flushed exit
     assert [m["n"] for m in got[:5]] == [0, 1, 2, 3, 4] and got[5] == {"t": "exit"}
+
+
+def _frames(*messages: dict) -> bytes:
+    return b"".join(encode(m) for m in messages)
+
+
+def test_frames_are_handed_on_whole_however_the_bytes_arrive() -> None:
+    got: list[dict] = []
+    closed: list[str | None] = []
+    protocol = FrameProtocol(got.append, closed.append)
+    data = _frames({"t": "a", "n": 1}, {"t": "b", "text": "é" * 100}, {"t": "c"})
+    # Byte by byte, then all at once: the same messages, in order.
+    for i in range(len(data)):
+        protocol.data_received(data[i:i + 1])
+    protocol.data_received(data)
+    assert [m["t"] for m in got] == ["a", "b", "c"] * 2 and got[1]["text"] == "é" * 100
+    protocol.connection_lost(None)
+    assert closed == [None]
+
+
+def test_a_frame_over_the_limit_or_not_a_json_object_closes_the_connection() -> None:
+    class Transport:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+    for bad in (struct.pack(">I", MAX_MESSAGE + 1), encode({"t": "x"})[:4] + b"[1, 2, 3]"[:9],
+                struct.pack(">I", 3) + b"\xff\xfe{"):
+        got: list[dict] = []
+        closed: list[str | None] = []
+        protocol = FrameProtocol(got.append, closed.append)
+        transport = Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(encode({"t": "ok"}) + bad)
+        assert got == [{"t": "ok"}]  # what came before is kept
+        assert transport.closed
+        protocol.connection_lost(None)
+        assert len(closed) == 1 and closed[0]  # says what was wrong

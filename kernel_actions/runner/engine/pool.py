@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .protocol import WORKER_FD_ENV, Outbox, read_message
+from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
 
 __all__ = ["WorkerProcess", "CodePool", "LoadFailure", "WorkerListener"]
 
@@ -89,16 +89,12 @@ def describe_exit(code: int | None) -> str:
 class WorkerProcess:
     """The runner's handle on one worker process."""
 
-    def __init__(
-        self,
-        proc: subprocess.Popen[bytes],
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
-        self.reader = reader
-        self.writer = writer
-        self.outbox = Outbox(writer, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        self.protocol = FrameProtocol(self._received, self._closed)
+        self.transport: asyncio.Transport | None = None
+        self.outbox: Outbox
         self.generation: int | None = None
         self.manifest: dict[str, Any] | None = None
         self.in_flight: set[str] = set()
@@ -109,9 +105,10 @@ class WorkerProcess:
         self.kill_reason: str | None = None
         self.listener: WorkerListener | None = None
         self.pool: CodePool | None = None
+        self._ready: asyncio.Future[dict[str, Any] | None] = loop.create_future()
         self._reply: asyncio.Future[dict[str, Any]] | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self.exited = asyncio.get_running_loop().create_future()
+        self._ending: asyncio.Task[None] | None = None
+        self.exited = loop.create_future()
 
     @property
     def pid(self) -> int:
@@ -135,23 +132,25 @@ class WorkerProcess:
             )
         finally:
             child.close()
-        reader, writer = await asyncio.open_unix_connection(sock=parent)
-        worker = cls(proc, reader, writer)
+        worker = cls(proc)
+        worker.transport = await connect(parent, worker.protocol)
+        worker.outbox = Outbox(worker.transport, asyncio.get_running_loop())
         try:
-            ready = await asyncio.wait_for(read_message(reader), READY_TIMEOUT)
+            ready = await asyncio.wait_for(asyncio.shield(worker._ready), READY_TIMEOUT)
         except TimeoutError:
-            _kill_group(proc)
-            writer.close()
-            await _reap(proc)
+            worker.kill()
+            worker.transport.close()
+            await worker.exited
             raise RuntimeError(f"worker did not start within {READY_TIMEOUT:g} s") from None
         if ready is None or ready.get("t") != "ready":
-            code = await _reap(proc)
+            worker.transport.close()
+            await worker.exited
+            code = proc.returncode
             raise RuntimeError(f"worker failed to start ({describe_exit(code)})")
-        worker._reader_task = asyncio.create_task(worker._read_loop())
         return worker
 
     def send(self, message: dict[str, Any]) -> None:
-        if not self.writer.is_closing():
+        if self.transport is not None and not self.transport.is_closing():
             self.outbox.send(message)
 
     async def load(self, target: str) -> dict[str, Any]:
@@ -166,47 +165,51 @@ class WorkerProcess:
         self.manifest = reply["manifest"]
         return reply["manifest"]
 
-    async def _read_loop(self) -> None:
-        reason = "connection lost"
-        try:
-            while True:
-                msg = await read_message(self.reader)
-                if msg is None:
-                    break
-                kind = msg.get("t")
-                if kind == "logs":
-                    if self.listener is not None:
-                        self.listener.worker_logs(self, msg["items"])
-                elif kind == "result":
-                    self.in_flight.discard(msg["id"])
-                    if not msg.get("stuck"):  # a thread that can't be stopped stays abandoned
-                        self.abandoned.discard(msg["id"])
-                    if self.listener is not None:
-                        self.listener.worker_result(self, msg)
-                elif kind in ("loaded", "load_failed"):
-                    if self._reply is not None and not self._reply.done():
-                        self._reply.set_result(msg)
-        except Exception as exc:  # a corrupt message: treat the worker as lost
-            reason = f"protocol error: {exc}"
-            self.kill()
-        finally:
-            self.writer.close()
-            # The worker is gone or going: take what its actions started with it. The
-            # group is killed before the worker is reaped, while its id can't be reused.
-            _kill_group(self.proc)
-            code = await _reap(self.proc)
-            if self.kill_reason is not None:
-                reason = f"killed: {self.kill_reason}"
-            elif reason == "connection lost":
-                reason = describe_exit(code)
-            if self._reply is not None and not self._reply.done():
-                self._reply.set_result({"t": "load_failed",
-                                        "message": f"worker {reason} while loading the code",
-                                        "location": None, "detail": None})
-            if not self.exited.done():
-                self.exited.set_result(reason)
+    def _received(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("t")
+        if kind == "result":
+            inv_id = msg["id"]
+            self.in_flight.discard(inv_id)
+            if not msg.get("stuck"):  # a thread that can't be stopped stays abandoned
+                self.abandoned.discard(inv_id)
             if self.listener is not None:
-                self.listener.worker_exited(self, reason)
+                self.listener.worker_result(self, msg)
+        elif kind == "logs":
+            if self.listener is not None:
+                self.listener.worker_logs(self, msg["items"])
+        elif kind in ("loaded", "load_failed"):
+            if self._reply is not None and not self._reply.done():
+                self._reply.set_result(msg)
+        elif kind == "ready":
+            if not self._ready.done():
+                self._ready.set_result(msg)
+
+    def _closed(self, error: str | None) -> None:
+        """The socket ended (the worker exited, or sent what can't be read)."""
+        if error is not None:  # a corrupt message: treat the worker as lost
+            self.kill()
+        if not self._ready.done():
+            self._ready.set_result(None)
+        self._ending = asyncio.ensure_future(self._end(
+            "connection lost" if error is None else f"protocol error: {error}"))
+
+    async def _end(self, reason: str) -> None:
+        # The worker is gone or going: take what its actions started with it. The
+        # group is killed before the worker is reaped, while its id can't be reused.
+        _kill_group(self.proc)
+        code = await _reap(self.proc)
+        if self.kill_reason is not None:
+            reason = f"killed: {self.kill_reason}"
+        elif reason == "connection lost":
+            reason = describe_exit(code)
+        if self._reply is not None and not self._reply.done():
+            self._reply.set_result({"t": "load_failed",
+                                    "message": f"worker {reason} while loading the code",
+                                    "location": None, "detail": None})
+        if not self.exited.done():
+            self.exited.set_result(reason)
+        if self.listener is not None:
+            self.listener.worker_exited(self, reason)
 
     def invoke(self, inv_id: str, app: str, action: str, version: str, payload: str | None) -> None:
         self.in_flight.add(inv_id)
@@ -226,8 +229,9 @@ class WorkerProcess:
     def stop(self) -> None:
         """Ask the worker to exit (it does at once: call when nothing it runs matters)."""
         self.send({"t": "exit"})
-        self.outbox.flush()
-        self.writer.close()
+        if self.transport is not None:
+            self.outbox.flush()
+            self.transport.close()
 
     def kill(self, reason: str | None = None) -> None:
         """Kill the worker and every process its actions started (its process group)."""
@@ -238,7 +242,8 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         """Whether work may still be sent to it (it has not exited or lost its socket)."""
-        return not self.exited.done() and not self.writer.is_closing()
+        return (not self.exited.done() and self.transport is not None
+                and not self.transport.is_closing())
 
     def rss_mb(self) -> float | None:
         """Resident memory of the worker process (Linux), in MB."""

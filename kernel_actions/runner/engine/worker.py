@@ -17,18 +17,21 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 from ...action import Action
 from ...context import Context, LogSink, capture_output
 from ...errors import AppLoadError
-from ...execution import execute
+from ...execution import Pending, execute, execute_blocking, finish_awaitable, runs_in_thread
+from ...handler_threads import HandlerThreads, Job
 from ...loader import load_apps
 from ...manifest import build_manifest
 from ...outcome import Outcome, failure
 from .children import group_members, kill_members, reap_zombies
 from .debugging import WorkerDebugger
-from .protocol import WORKER_FD_ENV, Outbox, read_message
+from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
 
 __all__ = ["main", "MAX_LOG_LINES"]
 
@@ -60,7 +63,8 @@ class Worker:
         self.sock = sock
         self.debugger = debugger
         self.actions: dict[tuple[str, str], Action] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        #: What runs each invocation: a task (async handlers) or a handler thread's job.
+        self.tasks: dict[str, asyncio.Task[None] | Job] = {}
         self._lock = threading.Lock()
         self._pending_logs: list[list[Any]] = []
         self._flush_scheduled = False
@@ -73,8 +77,12 @@ class Worker:
         self._child_exited = False
         self._tidy: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop
-        self.writer: asyncio.StreamWriter
+        self.transport: asyncio.Transport | None = None
+        #: Resolved when the worker must leave: ``None``, or what was wrong with the socket.
+        self._gone: asyncio.Future[str | None]
+        self._loop_thread = 0
         self.outbox: Outbox
+        self.threads: HandlerThreads
 
     def send(self, message: dict[str, Any]) -> None:
         self.outbox.send(message)
@@ -131,32 +139,73 @@ class Worker:
         self._kept = group_members()
         self.send({"t": "loaded", "manifest": build_manifest(loaded.apps, target)})
 
-    async def _invoke(self, msg: dict[str, Any]) -> None:
+    def _invoke(self, msg: dict[str, Any]) -> None:
         inv_id: str = msg["id"]
         if self.debugger is not None:
             self.debugger.before_invoke()
         action = self.actions.get((msg["app"], msg["action"]))
-        outcome: Outcome
         if action is None:
-            outcome = failure(
+            self._finish_outcome(inv_id, msg, failure(
                 "action_raised",
                 f"action {msg['action']!r} of app {msg['app']!r} is not in the loaded code",
                 "Action not found in the loaded code",
-            )
+            ))
+            return
+        ctx = Context(
+            invocation_id=inv_id, app_name=msg["app"], action_name=msg["action"],
+            version=msg.get("version", "latest"),
+        )
+        sink = LogSink(lambda line: self._log(inv_id, line))
+        if runs_in_thread(action):
+            # A blocking handler: the whole invocation runs in a handler thread (one
+            # hand-off there and back, no task).
+            self.tasks[inv_id] = self.threads.submit(
+                partial(execute_blocking, action, ctx, msg.get("payload"), sink),
+                partial(self._returned, msg, action, ctx, sink))
         else:
-            ctx = Context(
-                invocation_id=inv_id, app_name=msg["app"], action_name=msg["action"],
-                version=msg.get("version", "latest"),
-            )
-            sink = LogSink(lambda line: self._log(inv_id, line))
-            try:
-                outcome = await execute(action, ctx, msg.get("payload"), sink)
-            except asyncio.CancelledError:
-                self._finish(inv_id, {"t": "result", "id": inv_id, "cancelled": True,
-                                      "stuck": ctx.stuck})
-                return
-            except BaseException as exc:  # noqa: BLE001
-                outcome = failure("action_raised", f"{type(exc).__name__}: {exc}")
+            self.tasks[inv_id] = self.loop.create_task(
+                self._run(msg, execute(action, ctx, msg.get("payload"), sink), ctx))
+
+    def _returned(self, msg: dict[str, Any], action: Action, ctx: Context, sink: LogSink,
+                  job: Job) -> None:
+        """A blocking handler's thread is done (on the loop)."""
+        try:
+            outcome = job.value()
+        except BaseException as exc:  # noqa: BLE001 - e.g. raised while serialising
+            outcome = failure("action_raised", f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, Pending):  # a ``def`` returned an awaitable: await it here
+            self.tasks[msg["id"]] = self.loop.create_task(
+                self._run(msg, finish_awaitable(action, ctx, outcome.awaitable, sink), ctx))
+            return
+        self._finish_outcome(msg["id"], msg, outcome)
+
+    def _cancel(self, inv_id: str) -> None:
+        running = self.tasks.get(inv_id)
+        if running is None:
+            return
+        if isinstance(running, Job):
+            # A thread can't be interrupted: abandoned, and if it still runs the
+            # runner is told the process is not clean.
+            stuck = running.cancel()
+            self._finish(inv_id, {"t": "result", "id": inv_id, "cancelled": True,
+                                  "stuck": stuck})
+        else:
+            running.cancel()
+
+    async def _run(self, msg: dict[str, Any], work: Coroutine[Any, Any, Outcome],
+                   ctx: Context) -> None:
+        inv_id: str = msg["id"]
+        try:
+            outcome = await work
+        except asyncio.CancelledError:
+            self._finish(inv_id, {"t": "result", "id": inv_id, "cancelled": True,
+                                  "stuck": ctx.stuck})
+            return
+        except BaseException as exc:  # noqa: BLE001
+            outcome = failure("action_raised", f"{type(exc).__name__}: {exc}")
+        self._finish_outcome(inv_id, msg, outcome)
+
+    def _finish_outcome(self, inv_id: str, msg: dict[str, Any], outcome: Outcome) -> None:
         if outcome.output is not None and len(outcome.output) > MAX_OUTPUT_BYTES // 4 and len(
                 outcome.output.encode()) > MAX_OUTPUT_BYTES:
             size = len(outcome.output.encode()) / 1024 / 1024
@@ -213,34 +262,42 @@ class Worker:
         self._child_exited = True
         self._schedule_tidy()
 
+    def _received(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("t")
+        if kind == "invoke":
+            self._invoke(msg)
+        elif kind == "cancel":
+            self._cancel(msg["id"])
+        elif kind == "load":
+            self._load(msg["target"])
+        elif kind == "exit":
+            self._leave(None)
+
+    def _leave(self, error: str | None) -> None:
+        if not self._gone.done():
+            self._gone.set_result(error)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.threads = HandlerThreads(self.loop)
         self._loop_thread = threading.get_ident()
-        reader, self.writer = await asyncio.open_unix_connection(sock=self.sock)
-        self.outbox = Outbox(self.writer, self.loop)
+        self._gone = self.loop.create_future()
+        protocol = FrameProtocol(self._received, self._leave, backpressure=True)
+        self.transport = await connect(self.sock, protocol)
+        self.outbox = Outbox(self.transport, self.loop)
         self.send({"t": "ready", "pid": os.getpid()})
         # A child that exits while the worker is idle is reaped then, not left a zombie.
         self.loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
         with capture_output():
-            while True:
-                msg = await read_message(reader)
-                if msg is None:
-                    break
-                kind = msg.get("t")
-                if kind == "invoke":
-                    self.tasks[msg["id"]] = asyncio.create_task(self._invoke(msg))
-                elif kind == "cancel":
-                    task = self.tasks.get(msg["id"])
-                    if task is not None:
-                        task.cancel()
-                elif kind == "load":
-                    self._load(msg["target"])
-                elif kind == "exit":
-                    break
-                await self.writer.drain()
+            error = await self._gone
         # The runner is gone or asked us to leave: don't wait for threads still running, and
         # take every process the actions started along (reaped here, not left to init).
         kill_members()
+        if error is not None:
+            print(f"kernel-actions worker: protocol error: {error}", file=sys.__stderr__)
+            os._exit(1)
         os._exit(0)
 
 

@@ -38,7 +38,7 @@ from ..engine import background
 __all__ = ["Shape", "SpareHost", "WarmSpares", "REFILL_DELAY_S"]
 
 #: Seconds between handing a spare out (or a slot coming free) and starting the next.
-REFILL_DELAY_S = 0.25
+REFILL_DELAY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,8 @@ class WarmSpares(Generic[B]):
         """Start spares one at a time (gentler on the machine than all at once) while fewer
         than wanted run and a slot is free. Each waits :data:`REFILL_DELAY_S` first, so that
         starting Chromium (its fork, then a second of CPU) does not slow the answer that
-        handed the last spare out, nor its first steps."""
+        handed the last spare out, nor the first steps taken with it (connecting and the
+        first page load took a third longer with the next start right behind them)."""
         while self._short():
             await asyncio.sleep(REFILL_DELAY_S)
             if not self._short():

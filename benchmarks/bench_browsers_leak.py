@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _common import Server, machine
+from _common import RunnerProcess, machine
 
 
 def rss_mb(pid: int) -> float:
@@ -85,9 +84,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200)
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="kernel-actions-bench-leak-"))
-    server = Server([sys.executable, "-m", "kernel_actions.cli", "serve", "--port", "0",
-                     "--data-dir", str(data)], cwd=data, ready_line="listening on")
-    server.wait_line()
+    server = RunnerProcess(["serve", "--port", "0", "--data-dir", str(data)], cwd=data)
+    server.wait_ready()
     server.wait_http("/health")
     marker = str(data / "browsers") + os.sep
     try:

@@ -194,3 +194,20 @@ def test_the_warm_browsers_flag() -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "warm browsers must be between 0 and --max-browsers" in (
         bad.stderr)
+
+
+def test_a_starting_spare_gives_its_slot_at_once(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    root = tmp_path / "data" / "browsers"
+    runner = start_runner(None, "--max-browsers", "1", "--warm-browsers", "1", command="serve")
+    poll(lambda: warm(runner)["starting"] == 1 and folders(root), timeout=30, interval=0.01)
+    spare = folders(root).pop()
+    # The only slot is the spare's, and it can't be this browser: it is closed mid-start.
+    k = sdk_client(runner)
+    small = k.browsers.create(viewport={"width": 640, "height": 480})
+    assert small.session_id != spare
+    assert "(warm spare)" not in started_line(runner, small.session_id)
+    assert not processes_naming(root / spare) and not (root / spare).exists()
+    assert png_size(k.browsers.computer.capture_screenshot(small.session_id).read()) == (
+        640, 480)
+    assert warm(runner)["ready"] + warm(runner)["starting"] == 0

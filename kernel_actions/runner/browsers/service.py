@@ -805,7 +805,16 @@ class Browsers:
             mux.close()
             raise
         if browser.screen is not None:  # ready when its window is on the screen
-            await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()))
+            window = asyncio.ensure_future(
+                browser.screen.wait_for_window(max(1.0, deadline - time.monotonic())))
+            while not window.done():
+                await asyncio.wait([window], timeout=0.05)
+                if browser.closing is not None:  # killed: its window will never show
+                    window.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await window
+                    mux.close()
+                    return
         mux.rewrite = self.files.download_paths(browser.folder)
         try:
             await self.files.route_downloads(mux, browser.folder)

@@ -592,7 +592,12 @@ class Browsers:
             browser = spare.browser
             self._adapt(browser, req)
             self.items[browser.id] = browser
-            if await self.spares.wait(spare) and browser.closing is None:
+            try:
+                ready = await self.spares.wait(spare)
+            except BaseException:  # the request went away: so does its browser
+                self._begin_close(browser, "its create was cancelled")
+                raise
+            if ready and browser.closing is None:
                 try:
                     if req.start_url:
                         await self._navigate(browser, req.start_url)

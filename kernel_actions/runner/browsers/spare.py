@@ -137,8 +137,11 @@ class WarmSpares(Generic[B]):
     @staticmethod
     async def wait(spare: Spare[B]) -> bool:
         """Whether a claimed spare finished starting and runs."""
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await asyncio.shield(spare.started)
+        except asyncio.CancelledError:
+            if not spare.started.cancelled():  # the waiter was cancelled, not the start
+                raise
         return spare.usable
 
     def handed_out(self, shape: Shape, *, warm: bool) -> None:

@@ -99,7 +99,12 @@ def main() -> None:
             before, threads_before = rss_mb(pid), threads(pid)
             started = time.perf_counter()
             for i in range(args.cycles):
-                cycle(client, i)
+                try:
+                    cycle(client, i)
+                except Exception:
+                    print(f"cycle {i} failed; the runner's last lines:\n"
+                          + "\n".join(server.lines[-40:]))
+                    raise
             elapsed = time.perf_counter() - started
             wait_for_spare(client)
             root = data / "browsers"

@@ -99,6 +99,9 @@ async def main(n: int) -> None:
             await client.request("POST", "/invocations", BODY)
         await asyncio.sleep(1)
         idle = rss_mb(server.proc.pid)
+        # No browser was asked for, so no spare Chromium runs (it would count in ``idle``).
+        _, status = await client.request("GET", "/_runner/status")
+        spares = json.loads(status)["browsers"]["warm"]
         conns = [RawClient(server.url or "") for _ in range(8)]
         left = n
 
@@ -126,6 +129,8 @@ async def main(n: int) -> None:
         await client.close()
         server.close()
     print(f"{'memory, runner + worker, idle (MB)':<50}{'':>14}{idle:>16.1f}")
+    print(f"{'  spare browsers in it (none asked for)':<50}{'':>14}"
+          f"{spares['ready'] + spares['starting']:>16}")
     print(f"{f'memory after {n:,} invocations (MB)':<50}{'':>14}{after:>16.1f}")
     print(f"{'growth':<50}{'':>14}{(after / idle - 1) * 100:>15.1f}%")
     print(f"{'CPU per sync invocation, runner process (us)':<50}{'':>14}{runner_us:>16.0f}")

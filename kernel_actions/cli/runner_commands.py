@@ -45,6 +45,11 @@ RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
                  help="Kill a worker whose memory passes MB (its invocations fail as crashed)."),
     click.option("--max-browsers", "max_browsers", default=5, show_default=True, type=int,
                  help="Local Chromium browsers (POST /browsers) running at once."),
+    click.option("--warm-browsers", "warm_browsers", default=0, show_default=True, type=int,
+                 metavar="N",
+                 help="Spare browsers kept started from the start, so POST /browsers answers "
+                      "at once [0: one spare once a browser was asked for]; they count "
+                      "toward --max-browsers."),
     click.option("--browser-path", "browser_path", type=click.Path(dir_okay=False),
                  default=None,
                  help="Chromium or Chrome to start for POST /browsers [default: "

@@ -51,6 +51,9 @@ class Config:
     log_level: str | None = None
     #: Local Chromium browsers (``POST /browsers``) running at once.
     max_browsers: int = 5
+    #: Warm spare browsers kept started from the start (``--warm-browsers``); with 0, one is
+    #: kept once a browser has been asked for. They count toward ``max_browsers``.
+    warm_browsers: int = 0
     #: The Chromium or Chrome to start; ``None`` looks for one (see ``runner.browsers``).
     browser_path: str | None = None
     #: Let deployments declare local paths and ``file:`` URLs as dependencies.
@@ -113,6 +116,9 @@ class Config:
             raise ConfigError("body timeout must be positive")
         if self.max_browsers < 1:
             raise ConfigError("max browsers must be at least 1")
+        if not 0 <= self.warm_browsers <= self.max_browsers:
+            raise ConfigError(f"warm browsers must be between 0 and --max-browsers "
+                              f"({self.max_browsers}), got {self.warm_browsers}")
         if self.debug_wait and not self.debug:
             raise ConfigError("--wait goes with --debug")
         if self.debug:

@@ -51,7 +51,7 @@ class Browsers(Protocol):
     profiles: Any
 
     def log(self, message: str) -> None: ...
-    async def create(self, body: dict[str, Any]) -> Any: ...
+    async def create(self, body: dict[str, Any], *, warm: bool = True) -> Any: ...
     def close(self, browser: Any, reason: str) -> asyncio.Task[None]: ...
     def check_settings(self, body: dict[str, Any]) -> None: ...
 
@@ -124,7 +124,8 @@ class Pools:
                               if b.id in live and not keeper.closed]
             if len(pool.available) < pool.size:
                 try:
-                    browser = await self.browsers.create(self._browser_body(pool))
+                    # The pool's browsers are its own warm ones: no spare of the runner's.
+                    browser = await self.browsers.create(self._browser_body(pool), warm=False)
                     keeper = await self._keep(browser)
                 except (ApiError, CdpError) as exc:
                     message = exc.message if isinstance(exc, ApiError) else str(exc)

@@ -60,6 +60,7 @@ from .cdp_route import cdp_path, cdp_route, new_token
 from .computer import XScreen
 from .computer_routes import computer_routes
 from .curl import curl_routes
+from .display import START_DEADLINE_S as DISPLAY_START_DEADLINE_S
 from .display import Display, DisplayError, display_support, kill_leftover_display
 from .emulated import EmulatedScreen
 from .files import FileService, Sandbox
@@ -68,6 +69,7 @@ from .pools import Pools
 from .processes import ProcessService
 from .profiles import Profiles, ProfileUse
 from .screen import Screen
+from .spare import Shape, WarmSpares
 from .update import update_browser
 
 if TYPE_CHECKING:
@@ -283,6 +285,10 @@ class LocalBrowser:
     display: Display | None = field(default=None, repr=False)
     screen: Screen | None = field(default=None, repr=False)
     live_view_url: str | None = None
+    #: A warm spare not handed out yet (see :mod:`.spare`): no session, listed nowhere.
+    spare: bool = False
+    #: Set once its start ended, however it ended (``None`` until it begins).
+    launch_done: asyncio.Event | None = field(default=None, repr=False)
 
     @property
     def profile(self) -> Path:
@@ -299,6 +305,11 @@ class LocalBrowser:
     @property
     def cdp_ws_url(self) -> str:
         return self.cdp_base + cdp_path(self.id, self.cdp_token)
+
+    def alive(self) -> bool:
+        """Whether its Chromium runs and its DevTools pipe is open."""
+        return (self.proc is not None and self.proc.poll() is None and self.cdp is not None
+                and not self.cdp.closed.is_set())
 
     def to_wire(self) -> dict[str, Any]:
         """The hosted API's browser session object."""
@@ -373,6 +384,9 @@ class Browsers:
         self.deleted: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELETED)
         self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
         self.pools = Pools(self)
+        self.spares: WarmSpares[LocalBrowser] = WarmSpares(
+            self, runner.config.warm_browsers,
+            Shape(DEFAULT_VIEWPORT["width"], DEFAULT_VIEWPORT["height"], kiosk=False))
 
     @property
     def max_browsers(self) -> int:
@@ -392,11 +406,13 @@ class Browsers:
     async def startup(self) -> None:
         await self._clean_leftovers()
         self._sweeper = background.start(self._sweep(), name="browser sweep")
+        self.spares.start()
 
     async def close_all(self, reason: str = "the runner is stopping") -> None:
         """Close every browser and wait until each is gone; take no new ones."""
         self._stopping = True
         self.pools.close_all()
+        await self.spares.close_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -457,6 +473,7 @@ class Browsers:
                 self.runner.log(f"browsers: idle check failed: {exc!r}")
 
     def _sweep_once(self) -> None:
+        self.spares.check()
         ready = [b for b in self.items.values() if b.ready]
         if not ready:
             return
@@ -540,7 +557,14 @@ class Browsers:
         return _Request(inv_id, bool(headless), timeout, viewport, start_url or None, name, tags,
                         region or "us-east", bool(kiosk))
 
-    async def create(self, body: dict[str, Any]) -> LocalBrowser:
+    async def create(self, body: dict[str, Any], *, warm: bool = True) -> LocalBrowser:
+        """Start a browser for ``body`` (``POST /browsers``), from a warm spare when one fits
+        (see :mod:`.spare`); ``warm=False`` neither takes a spare nor keeps one for later
+        (browser pools keep their own)."""
+        return await self._create(body, take_spare=warm, keep_spares=warm)
+
+    async def _create(self, body: dict[str, Any], *, take_spare: bool, keep_spares: bool
+                      ) -> LocalBrowser:
         if self._stopping:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
@@ -560,10 +584,40 @@ class Browsers:
                            headers={"Retry-After": "1"})
         if req.name is not None and any(b.name == req.name for b in self.items.values()):
             raise conflict(f"a browser named {req.name!r} is already running")
-        if len(self.items) >= self.max_browsers:
+        if len(self.items) >= self.max_browsers:  # spares give way: they are not sessions
             raise ApiError(429, "rate_limited", (
                 f"the local runner runs at most {self.max_browsers} browsers at once; delete one "
                 "or raise --max-browsers"))
+        shape = Shape(req.viewport["width"], req.viewport["height"], req.kiosk)
+        spare = self.spares.claim(shape) if take_spare and profile_use is None else None
+        if spare is not None:
+            browser = spare.browser
+            self._adapt(browser, req)
+            self.items[browser.id] = browser
+            try:
+                ready = await self.spares.wait(spare)
+            except BaseException:  # the request went away: so does its browser
+                self._begin_close(browser, "its create was cancelled")
+                raise
+            if ready and browser.closing is None:
+                try:
+                    if req.start_url:
+                        await self._navigate(browser, req.start_url)
+                except CdpError as exc:
+                    self.runner.log(f"browser {browser.id}: the spare did not open "
+                                    f"its start URL: {exc}")
+                else:
+                    self._started(browser, shape, warm=True)
+                    return browser
+            closed_by = browser.closing
+            await asyncio.shield(self._begin_close(browser, closed_by or "it failed to start"))
+            if closed_by is not None:  # by the runner stopping or its invocation finishing
+                self._check_still_wanted(browser, closed_by)
+            # A cold start, which says what goes wrong if anything does.
+            return await self._create(body, take_spare=False, keep_spares=keep_spares)
+        room = None
+        if len(self.items) + self.spares.count >= self.max_browsers:
+            room = self.spares.make_room()
         browser_id = new_id()
         browser = LocalBrowser(
             id=browser_id, folder=self.root / browser_id, created_ns=now_ns(),
@@ -573,6 +627,8 @@ class Browsers:
         )
         self.items[browser.id] = browser
         try:
+            if room is not None:  # the spare's Chromium is gone before this one starts
+                await asyncio.shield(room)
             if profile_use is not None:
                 await self.profiles.load_into(profile_use, browser.profile)
             await self._launch(browser, executable)
@@ -583,13 +639,87 @@ class Browsers:
             raise
         if browser.closing is not None:  # closed while it started
             await asyncio.shield(self._begin_close(browser, browser.closing))
-            raise ApiError(409, "conflict", f"the browser was closed while starting: "
-                           f"{browser.closing}", headers=dict(_NO_RETRY))
-        tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
-        # Not the cdp_ws_url: its token is a credential, and terminals get copied around.
-        mode = browser.screen.mode if browser.screen is not None else "none"
-        self.runner.log(f"browser {browser.id} started{tied} (display: {mode})")
+            self._check_still_wanted(browser, browser.closing)
+        self._started(browser, shape, warm=False if keep_spares else None)
         return browser
+
+    def _check_still_wanted(self, browser: LocalBrowser, closed_by: str) -> None:
+        """Raise what ``create`` answers when its browser was closed while it started."""
+        if self._stopping:
+            raise ApiError(503, "unavailable", "the runner is shutting down",
+                           headers={"Retry-After": "1"})
+        raise ApiError(409, "conflict", f"the browser was closed while starting: {closed_by}",
+                       headers=dict(_NO_RETRY))
+
+    def _started(self, browser: LocalBrowser, shape: Shape, *, warm: bool | None) -> None:
+        """The browser is handed out; ``warm``: from a spare (``None``: keep no spares for
+        it, as for a pool's)."""
+        browser.last_active = time.monotonic()  # its idle timeout starts now
+        tied = f" for invocation {browser.invocation_id}" if browser.invocation_id else ""
+        served = " (warm spare)" if warm else ""
+        mode = browser.screen.mode if browser.screen is not None else "none"
+        # Not the cdp_ws_url: its token is a credential, and terminals get copied around.
+        self.runner.log(f"browser {browser.id} started{tied} (display: {mode}){served}")
+        if warm is not None:
+            self.spares.handed_out(shape, warm=warm)
+
+    def _adapt(self, browser: LocalBrowser, req: _Request) -> None:
+        """Make a spare the browser ``req`` asks for (what can change without a restart)."""
+        browser.spare = False
+        browser.created_ns = now_ns()
+        browser.headless, browser.timeout_s = req.headless, req.timeout_s
+        browser.viewport = dict(req.viewport)  # the same size; a refresh rate, maybe
+        browser.invocation_id, browser.start_url = req.invocation_id, req.start_url
+        browser.name, browser.tags, browser.region = req.name, req.tags, req.region
+
+    async def _navigate(self, browser: LocalBrowser, url: str) -> None:
+        """Begin opening ``url`` in the browser's first tab, as Chromium does with a start URL
+        given on its command line: the navigation is under way, not done, when this returns
+        (a page in another process can take as long as a cold start)."""
+        assert browser.cdp is not None
+        cdp = browser.cdp
+        targets = (await cdp.call("Target.getTargets")).get("targetInfos") or []
+        page = next((t for t in targets if t.get("type") == "page"), None)
+        if page is None:
+            await cdp.call("Target.createTarget", {"url": url})
+            return
+        attached = await cdp.call("Target.attachToTarget",
+                                  {"targetId": page["targetId"], "flatten": True})
+        session = attached.get("sessionId")
+        if not isinstance(session, str):
+            raise CdpError("Chromium gave no page session")
+
+        async def navigate() -> None:
+            try:
+                await cdp.call("Page.navigate", {"url": url}, session_id=session)
+                await cdp.call("Target.detachFromTarget", {"sessionId": session})
+            except CdpError as exc:
+                if not cdp.closed.is_set():
+                    self.runner.log(f"browser {browser.id}: its start URL did not open: {exc}")
+
+        background.start(navigate(), name=f"browser {browser.id} start URL")
+
+    # -- spares (what :class:`.spare.WarmSpares` needs) -----------------------------------
+
+    def sessions(self) -> int:
+        """Browsers handed out or starting for a request (not spares)."""
+        return len(self.items)
+
+    def new_spare(self, shape: Shape) -> LocalBrowser:
+        browser_id = new_id()
+        return LocalBrowser(
+            id=browser_id, folder=self.root / browser_id, created_ns=now_ns(), headless=False,
+            timeout_s=DEFAULT_TIMEOUT_S, viewport={"width": shape.width, "height": shape.height},
+            kiosk=shape.kiosk, spare=True)
+
+    async def launch_spare(self, browser: LocalBrowser) -> bool:
+        try:
+            await self._launch(browser, find_chromium(self.runner.config.browser_path))
+        except (ApiError, CdpError, OSError) as exc:  # a start failure is logged already
+            if not isinstance(exc, ApiError):
+                self.runner.log(f"browsers: a warm spare did not start: {exc}")
+            return False
+        return browser.cdp is not None and browser.closing is None
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
         command = [executable]
@@ -618,6 +748,13 @@ class Browsers:
         return command
 
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
+        browser.launch_done = asyncio.Event()
+        try:
+            await self._start_browser(browser, executable)
+        finally:
+            browser.launch_done.set()
+
+    async def _start_browser(self, browser: LocalBrowser, executable: str) -> None:
         browser.profile.mkdir(parents=True, exist_ok=True)  # a saved profile may be there
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
         browser.cdp_base = "ws" + self._api_url().removeprefix("http")
@@ -625,6 +762,8 @@ class Browsers:
         # process of this browser names its folder (and is found by it).
         env = {**os.environ, "CHROME_CONFIG_HOME": str(browser.folder / "config")}
         await self._start_display(browser)
+        if browser.closing is not None:  # closed while its screen started
+            return
         if browser.display is not None:
             env.update(browser.display.env)
             env.pop("WAYLAND_DISPLAY", None)
@@ -655,6 +794,7 @@ class Browsers:
             while not answered.done():
                 await asyncio.wait([answered], timeout=0.05)
                 if browser.closing is not None:
+                    answered.cancel()
                     mux.close()
                     return
                 code = browser.proc.poll()
@@ -675,7 +815,16 @@ class Browsers:
             mux.close()
             raise
         if browser.screen is not None:  # ready when its window is on the screen
-            await browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()), mux)
+            window = asyncio.ensure_future(
+                browser.screen.wait_for_window(max(1.0, deadline - time.monotonic()), mux))
+            while not window.done():
+                await asyncio.wait([window], timeout=0.05)
+                if browser.closing is not None:  # killed: its window will never show
+                    window.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await window
+                    mux.close()
+                    return
         mux.rewrite = self.files.download_paths(browser.folder)
         try:
             await self.files.route_downloads(mux, browser.folder)
@@ -710,13 +859,15 @@ class Browsers:
         browser.screen = XScreen(browser.display)
 
     def status(self) -> dict[str, Any]:
-        """What ``GET /_runner/status`` says of the browsers: how many, and their display
+        """What ``GET /_runner/status`` says of the browsers: how many, their display
         mode (``xvfb``: a virtual screen each; ``emulated``: headless, computer controls
-        emulated over DevTools)."""
+        emulated over DevTools), and the warm spares
+        (``ready``, ``starting``, ``wanted``, and how many creates they ``served``)."""
         return {"running": sum(1 for b in self.items.values() if b.ready),
                 "max": self.max_browsers,
                 "display": "xvfb" if self.no_display is None else "emulated",
-                "display_note": self.no_display}
+                "display_note": self.no_display,
+                "warm": self.spares.status()}
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
         tail = _tail(browser.log_path)
@@ -734,7 +885,7 @@ class Browsers:
             return browser.close_task
         browser.closing = reason
         self.items.pop(browser.id, None)
-        if browser.cdp is not None:  # it was handed out: list it as deleted
+        if browser.cdp is not None and not browser.spare:  # handed out: list it as deleted
             self.deleted.appendleft({**browser.to_wire(), "deleted_at": format_ns(now_ns())})
         self.files.forget(browser.id)
         self.processes.forget(browser.id)
@@ -760,6 +911,17 @@ class Browsers:
     async def _finish_close(self, browser: LocalBrowser,
                             released: concurrent.futures.Future[None] | None = None) -> None:
         try:
+            if browser.launch_done is not None and not browser.launch_done.is_set():
+                # Closed while it started: what the start still makes is closed here.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(browser.launch_done.wait(),
+                                           START_DEADLINE_S + DISPLAY_START_DEADLINE_S + 5)
+                if browser.screen is not None and released is None:
+                    released = browser.screen.close()
+                if browser.proc is not None:
+                    browser.members = _processes_matching(str(browser.folder) + os.sep)
+                    if browser.proc.poll() is None:
+                        _kill_group(browser.proc.pid)
             if browser.cdp is not None and not browser.cdp.closed.is_set():
                 await self._ask_to_close(browser)
             if browser.proc is not None:
@@ -783,10 +945,12 @@ class Browsers:
                 except OSError as exc:
                     self.runner.log(f"browser {browser.id}: its profile was not saved: {exc}")
             await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
-            if browser.cdp is not None:
+            if browser.cdp is not None and not browser.spare:
                 self.runner.log(f"browser {browser.id} closed: {browser.closing}")
         finally:
             self._closing.discard(browser)
+            if not self._stopping:
+                self.spares.returned()  # its slot is free
 
     async def _ask_to_close(self, browser: LocalBrowser) -> None:
         """``Browser.close`` over DevTools, a few seconds to exit, then the kill."""

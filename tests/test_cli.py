@@ -43,6 +43,10 @@ def invocation_id(stderr: str) -> str:
     return stderr.split("invocation ", 1)[1].split()[0]
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Process:
     """The CLI as a subprocess (for signals and endless commands), read with deadlines."""
 
@@ -50,7 +54,10 @@ class Process:
         env = {**os.environ, "KERNEL_BASE_URL": runner.url or "", "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kernel_actions.cli", *args], env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            # As started from a terminal: a suite run as a background job (`pytest &`)
+            # hands its children SIGINT ignored, and Python then installs no Ctrl-C handler.
+            preexec_fn=_sigint_default)
         self.out: queue.Queue[str | None] = queue.Queue()
         self.err: queue.Queue[str | None] = queue.Queue()
         self.seen = {"out": "", "err": ""}

@@ -22,6 +22,7 @@ from .group import cli
 
 if TYPE_CHECKING:
     from ..runner.config import Config
+    from ..runner.head_start import HeadStart
     from ..runner.server import Runner
 
 __all__ = ["dev", "serve", "runner_options", "RUNNER_OPTIONS", "run_runner"]
@@ -122,29 +123,44 @@ def _loop_options() -> dict[str, Any]:
     return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
 
 
+def _cannot_listen(config: Config, exc: OSError) -> CannotListen:
+    hint = ""
+    if exc.errno == errno.EADDRINUSE:
+        hint = (f"; another program (perhaps another runner) uses port {config.port}: "
+                "pass --port 0 to pick a free one, or --port N")
+    return CannotListen(f"cannot listen on {config.host}:{config.port}: "
+                        f"{exc.strerror or exc}{hint}")
+
+
 def run_runner(config: Config, started: Callable[[Runner], None],
-               watcher: Callable[[Runner], Any] | None = None) -> None:
-    """Serve until stopped; exit 130 when stopped by a signal."""
-    import anyio
+               watcher: Callable[[Runner], Any] | None = None,
+               head: HeadStart | None = None) -> None:
+    """Serve until stopped; exit 130 when stopped by a signal.
 
-    from ..runner.server import Runner
-    from ..runner.server import serve as serve_forever
-    from .runner_log import runner_output
-
-    out = runner_output()
+    ``head``: the socket already bound and the first worker already started
+    (:mod:`..runner.head_start`), handed to the runner; released here if it never
+    took them (an error, or Ctrl-C while the server stack imports)."""
     try:
-        runner = anyio.run(lambda: serve_forever(config, runner=Runner(config, out=out),
-                                                 started=started, watcher=watcher),
-                           backend_options=_loop_options())
-    except OSError as exc:
-        hint = ""
-        if exc.errno == errno.EADDRINUSE:
-            hint = (f"; another program (perhaps another runner) uses port {config.port}: "
-                    "pass --port 0 to pick a free one, or --port N")
-        raise CannotListen(f"cannot listen on {config.host}:{config.port}: "
-                           f"{exc.strerror or exc}{hint}") from None
+        import anyio
+
+        from ..runner.server import Runner
+        from ..runner.server import serve as serve_forever
+        from .runner_log import runner_output
+
+        out = runner_output()
+        first_worker = head.take_worker() if head is not None else None
+        try:
+            runner = anyio.run(lambda: serve_forever(
+                config, runner=Runner(config, out=out, first_worker=first_worker),
+                started=started, watcher=watcher, sock=head.sock if head else None),
+                backend_options=_loop_options())
+        except OSError as exc:
+            raise _cannot_listen(config, exc) from None
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
+    finally:
+        if head is not None:
+            head.close()
     if runner.forced_exit:
         sys.exit(ExitCode.INTERRUPTED)
 
@@ -224,12 +240,24 @@ def dev(entrypoint: str, data_dir: Path | None, app_version: str | None,
         click.echo(f"  dashboard: {runner.url}/", err=True)
         click.echo(f"  data: {config.data_dir}", err=True)
 
-    watcher = None
-    if reload:
-        from ..runner.reload import watch_and_reload
+    # Listen and start the first worker now, before the server stack is imported: the
+    # worker's imports then run beside the runner's.
+    from ..runner.head_start import head_start
 
-        watcher = watch_and_reload
-    run_runner(config, started, watcher)
+    try:
+        head = head_start(config)
+    except OSError as exc:
+        raise _cannot_listen(config, exc) from None
+    watcher = None
+    try:
+        if reload:
+            from ..runner.reload import watch_and_reload
+
+            watcher = watch_and_reload
+    except BaseException:
+        head.close()
+        raise
+    run_runner(config, started, watcher, head)
 
 
 @cli.command()

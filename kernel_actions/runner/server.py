@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from dotenv import dotenv_values
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from ..discovery import remove_state, write_state
 from ..env_contract import declared_env, missing_env, missing_message
-from ..log_levels import LOG_LEVEL_ENV
 from ..timeutil import format_ns, now_ns
 from .browsers.service import Browsers
 from .config import Config
@@ -33,13 +31,16 @@ from .deployments.service import MAX_UPLOAD_BYTES, Deployments
 from .engine.app_versions import app_version_summary
 from .engine.events import EventBus
 from .engine.invocation import Invocation
-from .engine.pool import CodePool, LoadFailure, base_env
+from .engine.pool import CodePool, LoadFailure
 from .engine.scheduler import Scheduler
+from .engine.spawning import StartedWorker
 from .engine.store import Store
 from .http.api import build_api
 from .http.connections import protocol_class
+from .listening import bind, url_for
 from .services import RunnerServices
 from .stale import unloaded_summary
+from .worker_env import read_env_file, worker_environment
 
 __all__ = ["Runner", "serve"]
 
@@ -47,16 +48,13 @@ __all__ = ["Runner", "serve"]
 FS_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=value`` pairs of a ``.env`` file (values are never printed)."""
-    if not path.is_file():
-        return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
 class Runner:
-    def __init__(self, config: Config, *, out: Callable[[str], None] | None = None) -> None:
+    def __init__(self, config: Config, *, out: Callable[[str], None] | None = None,
+                 first_worker: StartedWorker | None = None) -> None:
         self.config = config
+        #: A worker process started before the runner (see :mod:`.head_start`): the live
+        #: code's pool loads the code into it.
+        self.first_worker = first_worker
         self.out = out or (lambda line: print(line, file=sys.stderr, flush=True))
         assert config.data_dir is not None
         self.store = Store.open(config.db_path)
@@ -117,12 +115,7 @@ class Runner:
 
     @property
     def url(self) -> str:
-        host = self.config.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return url_for(self.config.host, self.port)
 
     def env_file_values(self) -> dict[str, str]:
         return read_env_file(self.config.app_dir / ".env")
@@ -130,20 +123,10 @@ class Runner:
     def worker_env(self, extra: dict[str, str] | None = None,
                    entrypoint_relpath: str | None = None, *, dotenv: bool = True
                    ) -> dict[str, str]:
-        env = base_env(self.env_file_values() if dotenv else None)
-        if extra:
-            env.update(extra)
-        # The hosted platform sets these and does not let apps override them.
-        env["KERNEL_BASE_URL"] = self.url
-        env["KERNEL_API_KEY"] = self.config.api_key or "local-runner"
-        if self.config.log_level:
-            env[LOG_LEVEL_ENV] = self.config.log_level
-        relpath = entrypoint_relpath or self.config.entrypoint_relpath
-        if relpath:
-            env["ENTRYPOINT_RELPATH"] = relpath
-        if self.debug is not None:
-            env.update(self.debug.worker_env)
-        return env
+        return worker_environment(
+            self.config, self.url, dotenv=self.env_file_values() if dotenv else None,
+            extra=extra, entrypoint_relpath=entrypoint_relpath,
+            debug_env=self.debug.worker_env if self.debug is not None else None)
 
     def _check_env(self) -> LoadFailure | None:
         """The live app's declared environment, checked before its code runs."""
@@ -180,6 +163,9 @@ class Runner:
                 memory_limit_mb=self.config.worker_memory_mb, precheck=self._check_env,
             )
             self.scheduler.add_pool(self.live)
+            first, self.first_worker = self.first_worker, None
+            if first is not None:
+                self.live.adopt_standby(first)
             await self.live.reload()
         await self.deployments.restore()
         requeued, failed = await self.scheduler.recover()
@@ -271,23 +257,6 @@ class Runner:
                          upload_limits=self.upload_limits)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket, made with ``IPPROTO_TCP`` so that asyncio sets ``TCP_NODELAY``
-    on every accepted connection (it checks the protocol; a socket made with the default
-    protocol 0 would leave Nagle's algorithm on and add ~40 ms to small answers)."""
-    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    family, kind, proto, _, address = info[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
 class _Server(uvicorn.Server):
     """uvicorn, with the runner's graceful stop between "stop listening" and "close"."""
 
@@ -326,11 +295,13 @@ async def serve(
     runner: Runner | None = None,
     started: Callable[[Runner], None] | None = None,
     watcher: Callable[[Runner], Any] | None = None,
+    sock: socket.socket | None = None,
 ) -> Runner:
     """Run the runner until it is told to stop; returns it, stopped.
 
     The socket is bound first, so workers learn the real port (``--port 0`` picks
-    a free one), then code is loaded, then the API starts answering.
+    a free one), then code is loaded, then the API starts answering. ``sock``: the
+    socket already bound for ``config``'s address (see :mod:`.head_start`).
     """
     config.validate()
     runner = runner or Runner(config)
@@ -341,7 +312,7 @@ async def serve(
         ws="wsproto", ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
         http=protocol_class(config.body_timeout),
     )
-    sock = _bind(config.host, config.port)
+    sock = sock or bind(config.host, config.port)
     runner.port = sock.getsockname()[1]
     server = _Server(uv_config, runner)
     runner._stop_serving = lambda: setattr(server, "should_exit", True)

@@ -17,17 +17,16 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
+from .protocol import FrameProtocol, Outbox, connect
+from .spawning import StartedWorker, base_env, start_worker_process
 
-__all__ = ["WorkerProcess", "CodePool", "LoadFailure", "WorkerListener"]
+__all__ = ["WorkerProcess", "CodePool", "LoadFailure", "WorkerListener", "base_env"]
 
 
 @dataclass(frozen=True)
@@ -116,22 +115,12 @@ class WorkerProcess:
 
     @classmethod
     async def spawn(cls, cwd: Path, env: Mapping[str, str]) -> WorkerProcess:
-        # A plain Popen: the worker's exit shows as end-of-stream on the socket, and its
-        # status is then reaped by polling (no thread, no child watcher).
-        parent, child = socket.socketpair()
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kernel_actions.runner.engine.worker"],
-                cwd=str(cwd),
-                env={**env, WORKER_FD_ENV: str(child.fileno())},
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                # Its own session and process group: whatever an action starts belongs to
-                # the group, and killing the group leaves nothing behind.
-                start_new_session=True,
-            )
-        finally:
-            child.close()
+        return await cls.adopt(start_worker_process(str(cwd), env))
+
+    @classmethod
+    async def adopt(cls, started: StartedWorker) -> WorkerProcess:
+        """Connect to a worker process already started, and wait until it is ready."""
+        proc, parent = started.proc, started.sock
         worker = cls(proc)
         worker.transport = await connect(parent, worker.protocol)
         worker.outbox = Outbox(worker.transport, asyncio.get_running_loop())
@@ -317,6 +306,16 @@ class CodePool:
         self._spawn_standby()
         return worker
 
+    def adopt_standby(self, started: StartedWorker) -> None:
+        """Take a worker process started before the pool existed as its standby.
+
+        The next load goes into it (``kernel-actions dev`` starts its first worker while
+        the server stack imports). Call before the first :meth:`reload`."""
+        if self._standby is not None or self._closing:
+            started.abandon()
+            return
+        self._standby = asyncio.create_task(WorkerProcess.adopt(started))
+
     def discard_standby(self) -> None:
         """Drop the standby worker (its environment is stale, e.g. ``.env`` changed)."""
         task, self._standby = self._standby, None
@@ -460,10 +459,3 @@ class CodePool:
             },
         }
 
-
-def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if extra:
-        env.update(extra)
-    return env

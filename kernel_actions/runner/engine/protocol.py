@@ -19,12 +19,12 @@ import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .spawning import WORKER_FD_ENV
+
 __all__ = ["encode", "read_message", "Outbox", "FrameProtocol", "MAX_MESSAGE", "WORKER_FD_ENV"]
 
 #: Largest message accepted (a result over this fails the invocation instead).
 MAX_MESSAGE = 256 * 1024 * 1024
-WORKER_FD_ENV = "KERNEL_ACTIONS_WORKER_FD"
-
 _HEADER = struct.Struct(">I")
 
 

@@ -1,0 +1,76 @@
+"""Starting a worker process: stdlib only, so it can run before anything heavy is imported.
+
+``kernel-actions dev`` starts its first worker while its own server stack is still
+importing (the two take about as long, and run on different cores); the pool then
+adopts that process as its standby. Everything here is synchronous and imports no
+asyncio, so the worker is on its way within milliseconds of the command starting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["WORKER_FD_ENV", "StartedWorker", "start_worker_process", "base_env"]
+
+#: The environment variable that tells a worker which inherited descriptor is its socket.
+WORKER_FD_ENV = "KERNEL_ACTIONS_WORKER_FD"
+
+
+@dataclass
+class StartedWorker:
+    """A worker process just started, and the runner's end of its socket.
+
+    Not yet connected to an event loop: :meth:`WorkerProcess.adopt` does that."""
+
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket
+
+    def abandon(self) -> None:
+        """Kill it (and its process group) and close the socket: it will never serve."""
+        self.sock.close()
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        self.proc.wait()
+
+
+def start_worker_process(cwd: str, env: Mapping[str, str]) -> StartedWorker:
+    """Start ``python -m kernel_actions.runner.engine.worker`` in ``cwd``.
+
+    A plain Popen: the worker's exit shows as end-of-stream on the socket, and its
+    status is then reaped by polling (no thread, no child watcher)."""
+    parent, child = socket.socketpair()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kernel_actions.runner.engine.worker"],
+            cwd=cwd,
+            env={**env, WORKER_FD_ENV: str(child.fileno())},
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+            # Its own session and process group: whatever an action starts belongs to
+            # the group, and killing the group leaves nothing behind.
+            start_new_session=True,
+        )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    return StartedWorker(proc, parent)
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A worker's environment: the runner's own, unbuffered output, and ``extra``."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env

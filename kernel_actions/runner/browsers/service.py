@@ -57,12 +57,10 @@ from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, re
 from .automation import automation_routes
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
-from .computer import XScreen
 from .computer_routes import computer_routes
 from .curl import curl_routes
 from .display import START_DEADLINE_S as DISPLAY_START_DEADLINE_S
 from .display import Display, DisplayError, display_support, kill_leftover_display
-from .emulated import EmulatedScreen
 from .files import FileService, Sandbox
 from .logs import log_routes
 from .pools import Pools
@@ -842,7 +840,11 @@ class Browsers:
         """Give the browser its own Xvfb screen of its viewport's size, with computer controls
         on it. A browser asked to be ``headless`` gets one too (and is reported as headless):
         computer controls need a screen. Without Xvfb it runs headless, with computer
-        controls emulated over DevTools (see :mod:`.emulated`)."""
+        controls emulated over DevTools (see :mod:`.emulated`). The screens' modules are
+        imported with the first browser, not while the runner starts."""
+        from .computer import XScreen
+        from .emulated import EmulatedScreen
+
         if self.no_display is not None:
             self._notice("no-display", f"no virtual display ({self.no_display}): browsers run "
                                        "headless, with emulated computer controls")

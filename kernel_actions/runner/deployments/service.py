@@ -13,13 +13,14 @@ deployments are started again when the runner restarts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...ids import new_id
 from ...timeutil import format_ns, now_ns
@@ -32,8 +33,10 @@ from ..engine.scheduler import Scheduler
 from ..engine.store import Store
 from ..engine.text import check_text
 from ..errors import bad_request, conflict, not_found
-from .installs import DependencyError, Installer, unsatisfied
-from .intake import BundleInfo, BundleRefused, inspect_bundle
+
+if TYPE_CHECKING:
+    from .installs import Installer
+    from .intake import BundleInfo
 
 __all__ = ["Deployments", "Deployment", "PoolFactory", "MAX_UPLOAD_BYTES", "TERMINAL"]
 
@@ -113,7 +116,6 @@ class Deployments:
         self.log = log
         assert config.data_dir is not None
         self.root = config.data_dir / "deployments"
-        self.installer = Installer(config.data_dir / "envs")
         self.items: dict[str, Deployment] = {}
         self.pools: dict[str, CodePool] = {}
         self._seq = 0
@@ -125,6 +127,15 @@ class Deployments:
 
     # -- persistence and events ----------------------------------------------------------
 
+
+    @functools.cached_property
+    def installer(self) -> Installer:
+        """Installs deployments' dependencies; imported (packaging, tomllib) on first use,
+        not while the runner starts."""
+        from .installs import Installer
+
+        assert self.config.data_dir is not None
+        return Installer(self.config.data_dir / "envs")
     def _save(self, dep: Deployment) -> None:
         dep.updated_ns = now_ns()
         self._seq += 1
@@ -172,6 +183,9 @@ class Deployments:
         for key, value in env_vars.items():
             check_text("env_vars", key)  # not the key itself: it can't be printed
             check_text("env_vars", value)
+        # Reading bundles (packaging, tomllib) is imported on the first upload, not at start.
+        from .intake import BundleRefused, inspect_bundle
+
         try:
             # A zip with many entries takes a while to read: not on the event loop.
             info: BundleInfo = await asyncio.to_thread(
@@ -247,6 +261,8 @@ class Deployments:
         except UnsafeBundleError as exc:
             raise _Failed(f"refused the bundle: {exc}") from None
         self._log(dep, f"extracted {len(files)} file(s)")
+        from .installs import DependencyError, unsatisfied
+
         declared = info.requirements
         missing = unsatisfied(declared)
         if not declared:

@@ -1,9 +1,14 @@
 """Start-up time and memory: ``kernel-actions dev`` against uvicorn on the bare app.
 
-    python benchmarks/bench_resources.py [--invocations N]
+    python benchmarks/bench_resources.py [--invocations N] [--starts N] [--starts-only]
+                                         [--before TREE]
 
 - start to first successful invocation (median of 5 starts), against uvicorn
-  starting the bare Starlette app and answering its first request;
+  starting the bare Starlette app and answering its first request; with ``--before``,
+  also of another checkout's ``kernel_actions`` (``TREE`` put first on ``PYTHONPATH``),
+  the three started in turn so the machine's load falls on each alike. The package's
+  bytecode is written first, as ``pip install`` does: under ``PYTHONDONTWRITEBYTECODE``
+  a source checkout would otherwise be compiled on every start, as no installed runner is;
 - resident memory of the runner and its workers idle, then after N sync
   invocations (default 100,000), to show growth;
 - CPU time per sync invocation of the runner process and of its serving worker over
@@ -15,12 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
 import time
 from pathlib import Path
 
 from _common import APPS, RawClient, ServerProcess, machine, median, runner, uvicorn
+
+import kernel_actions
 
 BODY = json.dumps({"app_name": "bench", "action_name": "add",
                    "payload": json.dumps({"a": 1, "b": 2})}).encode()
@@ -68,12 +76,28 @@ async def first_answer(url: str, path: str, body: bytes | None, started: float) 
         await asyncio.sleep(0.002)
 
 
-async def start_runner_once() -> float:
-    started = time.perf_counter()
-    server = runner(APPS / "trivial.py")
+async def start_runner_once(tree: Path | None = None) -> float:
+    """One start of ``kernel-actions dev``; of ``tree``'s package when given."""
+    saved = os.environ.get("PYTHONPATH")
+    if tree is not None:
+        os.environ["PYTHONPATH"] = str(tree)
+    try:
+        started = time.perf_counter()
+        server = runner(APPS / "trivial.py")
+    finally:
+        if tree is not None:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
     took = await first_answer(server.url or "", "/invocations", BODY, started)
     server.close()
     return took
+
+
+def write_bytecode(*trees: Path) -> None:
+    for tree in trees:
+        compileall.compile_dir(tree, quiet=1)
 
 
 async def start_uvicorn_once() -> float:
@@ -84,13 +108,32 @@ async def start_uvicorn_once() -> float:
     return took
 
 
-async def main(n: int) -> None:
-    print(f"machine: {machine()}")
-    uv = [await start_uvicorn_once() for _ in range(5)]
-    ka = [await start_runner_once() for _ in range(5)]
+async def starts(count: int, before: Path | None) -> None:
+    write_bytecode(Path(kernel_actions.__file__).parent,
+                   *([before / "kernel_actions"] if before else []))
+    uv: list[float] = []
+    ka: list[float] = []
+    old: list[float] = []
+    for _ in range(count):
+        uv.append(await start_uvicorn_once())
+        if before is not None:
+            old.append(await start_runner_once(before))
+        ka.append(await start_runner_once())
     print(f"\n{'measure':<50}{'uvicorn bare':>14}{'kernel-actions':>16}")
     print(f"{'start to first successful invocation, median (ms)':<50}{median(uv):>14.0f}"
           f"{median(ka):>16.0f}")
+    print(f"{'  as a multiple of uvicorn':<50}{'':>14}{median(ka) / median(uv):>15.2f}x")
+    if old:
+        print(f"{'  --before tree, same run (ms)':<50}{'':>14}{median(old):>16.0f}")
+        print(f"{'  --before tree as a multiple of uvicorn':<50}{'':>14}"
+              f"{median(old) / median(uv):>15.2f}x")
+
+
+async def main(n: int, count: int, before: Path | None, starts_only: bool) -> None:
+    print(f"machine: {machine()}")
+    await starts(count, before)
+    if starts_only:
+        return
 
     server = runner(APPS / "trivial.py")
     client = RawClient(server.url or "")
@@ -141,5 +184,11 @@ async def main(n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invocations", type=int, default=100_000)
-    asyncio.run(main(parser.parse_args().invocations))
+    parser.add_argument("--starts", type=int, default=5, help="starts of each server")
+    parser.add_argument("--starts-only", action="store_true",
+                        help="measure start-up alone (no memory or CPU runs)")
+    parser.add_argument("--before", type=Path, default=None, metavar="TREE",
+                        help="a checkout whose kernel_actions to start too, for before/after")
+    args = parser.parse_args()
+    asyncio.run(main(args.invocations, args.starts, args.before, args.starts_only))
     os._exit(0)

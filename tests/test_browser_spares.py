@@ -15,22 +15,11 @@ import httpx
 import pytest
 from kernel import Kernel, RateLimitError
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
-
 from .conftest import RunnerProcess, poll
 from .helpers import sdk_client
-from .test_browsers import processes_naming
+from .test_browsers import BROWSER_MARKS, processes_naming
 
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux"),
-]
+pytestmark = BROWSER_MARKS  # a Chromium, and Linux (processes are read from /proc)
 
 
 def warm(runner: RunnerProcess) -> dict[str, Any]:

@@ -27,10 +27,12 @@ try:
 except ApiError:
     CHROMIUM = None
 
-pytestmark = [
+#: What a browser test needs: a Chromium, and Linux (processes are read from /proc).
+BROWSER_MARKS = [
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks processes in /proc"),
 ]
+pytestmark = BROWSER_MARKS
 
 APP = '''
 import time

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import functools
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +26,7 @@ from typing import Any, Protocol
 
 from ..errors import ApiError, bad_request
 from .display import Display
+from .key_events import libx11
 from .keymap import Keymap
 
 __all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "Fields", "Region", "normalize_key", "png_size",
@@ -70,23 +68,9 @@ _KEY_ALIASES = {"enter": "Return", "return": "Return", "esc": "Escape", "escape"
                 "insert": "Insert", "-": "minus", "+": "plus"}
 
 
-@functools.cache
-def _libx11() -> Any:
-    name = ctypes.util.find_library("X11")
-    if name is None:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
-        return None
-    lib.XStringToKeysym.argtypes = [ctypes.c_char_p]
-    lib.XStringToKeysym.restype = ctypes.c_ulong
-    return lib
-
-
 def _is_keysym(name: str) -> bool:
     """Whether X11 knows ``name`` as a keysym (``True`` where libX11 can't be asked)."""
-    lib = _libx11()
+    lib = libx11()
     if lib is None:
         return True
     try:

@@ -143,7 +143,8 @@ _KEYS, _CHARS = _build()
 
 
 @functools.cache
-def _xlib() -> Any:
+def libx11() -> Any:
+    """Xlib through ctypes, for ``XStringToKeysym`` (``None`` where it isn't installed)."""
     name = ctypes.util.find_library("X11")
     if name is None:
         return None
@@ -163,7 +164,7 @@ def _keysym_char(name: str) -> str | None:
             return chr(int(name[1:], 16))
         except (ValueError, OverflowError):
             pass
-    lib = _xlib()
+    lib = libx11()
     if lib is None:
         return None
     try:

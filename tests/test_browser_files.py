@@ -116,6 +116,48 @@ def test_files_round_trip_through_the_sdk(served: tuple[Kernel, str, Path]) -> N
         fs.create_directory(bid, path="/up/one.txt/below")  # a file in the way
 
 
+def test_a_file_is_read_as_it_is_while_it_changes(served: tuple[Kernel, str, Path]) -> None:
+    from kernel_actions.runner.browsers.files import WHOLE_READ_BYTES
+
+    k, bid, root = served
+    fs = k.browsers.fs
+    (root / "big").mkdir()
+    big = bytes(range(256)) * (WHOLE_READ_BYTES // 256 + 4096)  # streams, with no length
+    (root / "big" / "file.bin").write_bytes(big)
+    assert fs.read_file(bid, path="/big/file.bin").read() == big
+
+    # A FIFO is refused, and nothing waits for a writer that never comes.
+    os.mkfifo(root / "big" / "pipe")
+    with pytest.raises(BadRequestError):
+        fs.read_file(bid, path="/big/pipe").read()
+
+    # A file written to while it is read (as a download is) reads as a prefix of what is
+    # being written, never as a broken response.
+    growing = root / "big" / "growing.txt"
+    growing.write_bytes(b"")
+    line = b"0123456789abcdef" * 64
+    done = threading.Event()
+
+    def write() -> None:
+        with growing.open("ab") as out:
+            while not done.is_set():
+                out.write(line)
+                out.flush()
+                if out.tell() > 64 * len(line):
+                    out.truncate(0)
+                    out.seek(0)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        for _ in range(50):
+            got = fs.read_file(bid, path="/big/growing.txt").read()
+            assert got == line * (len(got) // len(line)) + line[:len(got) % len(line)]
+    finally:
+        done.set()
+        writer.join()
+
+
 def test_nothing_escapes_the_sandbox(served: tuple[Kernel, str, Path], tmp_path: Path) -> None:
     k, bid, root = served
     fs = k.browsers.fs
@@ -188,8 +230,11 @@ def test_a_download_lands_in_the_browser_file_system(served: tuple[Kernel, str, 
         return 200, html, page_html
 
     def landed(folder: str) -> Any:
+        # Chromium reserves the name with an empty file first and fills it when it's done,
+        # so what landed is read until it holds the whole report.
         with contextlib.suppress(NotFoundError):
-            return "report.csv" in [f.name for f in k.browsers.fs.list_files(bid, path=folder)]
+            return k.browsers.fs.read_file(bid, path=f"{folder}/report.csv").read() == (
+                b"a,b\n1,2\n")
         return False
 
     browser = k.browsers.retrieve(bid)

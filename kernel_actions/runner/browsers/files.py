@@ -55,6 +55,8 @@ __all__ = ["Sandbox", "FileService", "DOWNLOADS", "MAX_FILE_BYTES", "sandbox_fol
 DOWNLOADS = "/tmp/downloads"
 #: Largest file written or uploaded in one request (as the deployment upload limit).
 MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Files up to this size are read whole and sent with their length; larger ones stream.
+WHOLE_READ_BYTES = 8 * 1024 * 1024
 #: Watches per browser, and events kept for a watch nobody reads.
 MAX_WATCHES = 32
 MAX_PENDING_EVENTS = 10_000
@@ -336,8 +338,7 @@ class FileService:
                 raise _missing(str(path))
             if target.is_dir():
                 raise bad_request(f"{path!r} is a directory: use list_files or download_dir_zip")
-            return FileResponse(target, media_type="application/octet-stream",
-                                content_disposition_type="attachment")
+            return await _file_as_it_is_now(target, path)
 
         async def set_file_permissions(request: Request) -> Response:
             _, box = self.sandbox(request.path_params["id"])
@@ -563,3 +564,46 @@ class FileService:
         finally:
             with contextlib.suppress(asyncio.QueueFull):
                 watch.events.put_nowait(None)
+
+
+async def _file_as_it_is_now(target: Path, path: str | None) -> Response:
+    """The file's bytes as they are when it is read, even while something writes to it.
+
+    A browser writes its downloads while an app may already read them: a file whose length
+    is taken first and whose bytes are read later can grow or shrink in between, and the
+    response would then break its own ``Content-Length``. So a file is read whole, to its
+    end, and sent with the length of what was read; one too large to hold streams instead,
+    with no length, to its end at the time of reading.
+    """
+    try:
+        # Non-blocking, so that a FIFO can't hold the open; only regular files are read.
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise _missing(str(path)) from None
+    except OSError as exc:
+        raise bad_request(f"{path!r} can't be read: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise bad_request(f"{path!r} is not a regular file")
+    file = os.fdopen(fd, "rb")
+    headers = {"Content-Disposition": "attachment"}
+    try:
+        if info.st_size <= WHOLE_READ_BYTES:
+            data = await asyncio.to_thread(file.read, WHOLE_READ_BYTES + 1)
+            if len(data) <= WHOLE_READ_BYTES:
+                file.close()
+                return Response(data, media_type="application/octet-stream", headers=headers)
+            file.seek(0)
+    except BaseException:
+        file.close()
+        raise
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await asyncio.to_thread(file.read, 1024 * 1024):
+                yield chunk
+        finally:
+            file.close()
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from . import __version__
-from .discovery import DATA_DIR_NAME, STATE_FILE, find_runner
+from .discovery import DATA_DIR_NAME, DEFAULT_URL, STATE_FILE, find_runner
 from .headers import STALE_HEADER
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "BadAnswer", "DEFAULT_URL", "CANCEL_OUTPUT", "TERMINAL", "resolve_base_url",
 ]
 
-DEFAULT_URL = "http://127.0.0.1:8484"
 #: What Kernel's CLI records as the output of an invocation cancelled with Ctrl-C.
 CANCEL_OUTPUT = '{"error":"Invocation cancelled by user"}'
 TERMINAL = frozenset({"succeeded", "failed"})

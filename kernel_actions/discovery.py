@@ -17,8 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["STATE_FILE", "DATA_DIR_NAME", "RunnerState", "write_state", "remove_state",
-           "find_runner"]
+__all__ = ["STATE_FILE", "DATA_DIR_NAME", "DEFAULT_URL", "RunnerState", "write_state",
+           "remove_state", "find_runner"]
+
+#: Where a client looks when no runner is named and none is found from the folder.
+DEFAULT_URL = "http://127.0.0.1:8484"
 
 STATE_FILE = "runner.json"
 #: The default data folder's name, beside the app (``Config.data_dir``).

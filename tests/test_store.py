@@ -87,7 +87,9 @@ def test_writes_of_one_turn_commit_together_in_order(tmp_path: Path) -> None:
         inv.status, inv.output = "succeeded", "1"
         store.save(inv)
         store.add_logs([("sync", 5, "first"), ("sync", 6, "second")])
-        assert await asyncio.to_thread(store.get, "sync") is None  # nothing committed yet
+        # Nothing is committed within the turn (read here, so the loop can't write the batch
+        # meanwhile); the turn's writes land together, in order, when it ends.
+        assert store.get("sync") is None
         await store.flush()
         assert await asyncio.to_thread(store.get, "sync") == inv
         logs = await asyncio.to_thread(store.logs, "sync")

@@ -36,7 +36,7 @@ from .engine.scheduler import Scheduler
 from .engine.spawning import StartedWorker
 from .engine.store import Store
 from .http.api import build_api
-from .http.connections import protocol_class
+from .http.connections import LazyWebSocketProtocol, protocol_class
 from .listening import bind, url_for
 from .services import RunnerServices
 from .stale import unloaded_summary
@@ -309,7 +309,7 @@ async def serve(
         runner.api(), host=config.host, port=config.port, log_level="warning",
         lifespan="off", access_log=False, timeout_graceful_shutdown=2,
         # WebSockets: each browser's cdp_ws_url (DevTools messages can be screenshots).
-        ws="wsproto", ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
+        ws=LazyWebSocketProtocol, ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
         http=protocol_class(config.body_timeout),
     )
     sock = sock or bind(config.host, config.port)

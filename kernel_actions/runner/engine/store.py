@@ -135,27 +135,27 @@ class Store:
         self._local = threading.local()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        #: The one writing connection, from :meth:`open` on. Each connection opened and
+        #: closed costs a WAL checkpoint and an fsync: at start-up, three of them were most
+        #: of the time to open the store.
+        self._conn: sqlite3.Connection | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(path)
-        conn = store._connect()
-        conn.executescript(_SCHEMA)
-        conn.commit()
-        conn.close()
+        store._conn = store._connect()
+        store._conn.executescript(_SCHEMA)
         return store
 
     def declare_schema(self, sql: str) -> None:
         """Create a feature's own tables (``CREATE TABLE IF NOT EXISTS ...``) beside these.
 
-        Run before :meth:`start`, or between batches: it commits on a connection of its own.
+        Run before :meth:`start`, or between batches (it commits at once, and a batch's
+        writes are only executed when the batch is written).
         """
-        conn = self._connect()
-        try:
-            conn.executescript(sql)
-        finally:
-            conn.close()
+        assert self._conn is not None, "the store is closed"
+        self._conn.executescript(sql)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read (any thread): for features' own tables."""
@@ -174,7 +174,8 @@ class Store:
         """Write from now on in batches on ``loop``: every write made during one turn of the
         loop goes into one transaction, committed at the end of that turn."""
         self._loop = loop
-        self._conn = self._connect()
+        if self._conn is None:
+            self._conn = self._connect()
         self._pending: list[_Op] = []
         #: Invocation state writes by id: only the latest state of each is written.
         self._saves: dict[str, tuple[Any, ...]] = {}
@@ -182,7 +183,7 @@ class Store:
         self._save_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._flush_scheduled = False
         #: Rows in ``invocations``, kept up to date by the batches (see ``_seq_at``).
-        self._rows: int | None = int(
+        self._rows = int(
             self._conn.execute("SELECT count(*) FROM invocations").fetchone()[0])
 
     def _flush(self) -> None:
@@ -216,6 +217,7 @@ class Store:
         ``executemany``.
         """
         conn = self._conn
+        assert conn is not None
         conn.execute("BEGIN")
         try:
             rows: list[tuple[Any, ...]] = []
@@ -246,6 +248,7 @@ class Store:
         """The batch again, one write per savepoint: a failing write is skipped and its
         waiter told, the rest commit together (rows of a multi-row write one by one)."""
         conn = self._conn
+        assert conn is not None
         inserted = 0
 
         def attempt(sql: str, params: Sequence[Any]) -> BaseException | None:
@@ -357,6 +360,7 @@ class Store:
         self._closed = True
         if self._loop is not None:
             self._flush()
+        if self._conn is not None:
             self._conn.close()
 
     # -- reading (any thread) -----------------------------------------------------------

@@ -25,10 +25,7 @@ import asyncio
 import json
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-__all__ = ["CorkedWrites", "HeadDeadline", "protocol_class"]
+__all__ = ["CorkedWrites", "HeadDeadline", "LazyWebSocketProtocol", "protocol_class"]
 
 MALFORMED = ("malformed HTTP request: the request line or a header could not be parsed "
              "(they must be ASCII: percent-encode other characters in URLs)")
@@ -161,11 +158,30 @@ class CorkedWrites:
         return getattr(self.transport, name)
 
 
-class _H11(HeadDeadline, H11Protocol):
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._head_arrived()
+def _h11_class() -> type:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class _H11(HeadDeadline, H11Protocol):
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._head_arrived()
+
+    return _H11
+
+
+class LazyWebSocketProtocol(asyncio.Protocol):
+    """uvicorn's wsproto WebSocket protocol, imported at the first upgrade.
+
+    Only browsers' DevTools connections are WebSockets; a runner that never serves one
+    never imports wsproto (uvicorn would at start, on the way to the first answer).
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+
+        return WSProtocol(*args, **kwargs)
 
 
 def _httptools_class() -> type | None:
@@ -193,5 +209,5 @@ def _httptools_class() -> type | None:
 def protocol_class(head_timeout: float) -> type:
     """The protocol class uvicorn instantiates per connection (httptools when installed,
     as uvicorn itself prefers, else h11), with this head deadline."""
-    base = _httptools_class() or _H11
+    base = _httptools_class() or _h11_class()
     return type("RunnerHTTPProtocol", (base,), {"head_timeout": head_timeout})

@@ -11,13 +11,17 @@ only the rest reach them.
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from .common import json_response
 
-__all__ = ["KERNEL_ENDPOINTS", "unavailable_routes", "resource_name"]
+__all__ = ["KERNEL_ENDPOINTS", "UnavailableRoutes", "unavailable_routes", "resource_name"]
 
 #: ``(path, methods)`` of every endpoint of Kernel's API, as its SDKs call them.
 KERNEL_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -189,18 +193,60 @@ def resource_name(path: str) -> str:
     return path
 
 
+class UnavailableRoutes(BaseRoute):
+    """The table as one route, last in the route list: a 501 for each endpoint of it.
+
+    Its 150-odd path patterns are compiled the first time a request gets this far (one
+    nothing else served), not at start, where they were most of the route table's cost.
+    Matches as the routes of the table would, one after the other: a full match wins,
+    else the first whose path matches with another method (405).
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[Route] | None = None
+
+    @property
+    def routes(self) -> list[Route]:
+        if self._routes is None:
+            self._routes = [_route(path, methods) for path, methods in KERNEL_ENDPOINTS]
+        return self._routes
+
+    def _match(self, scope: Scope) -> tuple[Match, Route | None, Scope]:
+        partial: tuple[Match, Route | None, Scope] = (Match.NONE, None, {})
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return match, route, child
+            if match is Match.PARTIAL and partial[1] is None:
+                partial = (match, route, child)
+        return partial
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, _, child = self._match(scope)
+        return match, child
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        _, route, _ = self._match(scope)
+        assert route is not None, "handled only after a match"
+        await route.handle(scope, receive, send)
+
+
+def _route(path: str, methods: str) -> Route:
+    name = resource_name(path)
+
+    async def unavailable(request: Request) -> Response:
+        return json_response(
+            {"code": "not_available_locally",
+             "message": f"{name} is not available on the local runner: "
+                        f"{request.method} {path} needs Kernel's cloud"},
+            501, {"x-should-retry": "false"})
+
+    return Route(path, unavailable, methods=methods.split())
+
+
 def unavailable_routes() -> list[BaseRoute]:
-    """One route per path of the table, answering 501 for its methods."""
-    routes: list[BaseRoute] = []
-    for path, methods in KERNEL_ENDPOINTS:
-        name = resource_name(path)
-
-        async def unavailable(request: Request, path: str = path, name: str = name) -> Response:
-            return json_response(
-                {"code": "not_available_locally",
-                 "message": f"{name} is not available on the local runner: "
-                            f"{request.method} {path} needs Kernel's cloud"},
-                501, {"x-should-retry": "false"})
-
-        routes.append(Route(path, unavailable, methods=methods.split()))
-    return routes
+    """The routes to add after every other: the table's, as one (:class:`UnavailableRoutes`)."""
+    return [UnavailableRoutes()]

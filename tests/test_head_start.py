@@ -112,6 +112,75 @@ def test_the_pool_loads_the_code_into_the_worker_started_first(tmp_path: Path) -
     assert output["greeting"] == "from-dotenv"
 
 
+MARKED_APP = APP.replace("import os\n", "import os\nimport pathlib\n"
+                         "pathlib.Path('imported').touch()\n", 1)
+
+
+def test_the_first_worker_loads_the_code_before_the_runner_asks(tmp_path: Path) -> None:
+    entry = tmp_path / "main.py"
+    entry.write_text(MARKED_APP)
+    config = config_for(entry)
+    head = head_start(config)
+    try:
+        assert head.worker is not None and head.worker.preloaded == str(entry)
+        # No event loop and no pool yet: the app is imported all the same.
+        poll(lambda: (tmp_path / "imported").exists(), timeout=30)
+    finally:
+        head.close()
+
+
+def test_code_with_missing_variables_is_not_loaded_early_and_a_refused_one_is_dropped(
+        tmp_path: Path) -> None:
+    entry = tmp_path / "main.py"
+    entry.write_text(MARKED_APP.replace('App("early")', 'App("early", env=["NEEDED"])'))
+    os.environ.pop("NEEDED", None)
+    config = config_for(entry)
+    head = head_start(config)
+    try:
+        assert head.worker is not None and head.worker.preloaded is None
+    finally:
+        head.close()
+
+    # A worker that loaded the code early, then a check that refuses the code: the
+    # worker that ran it is dropped, and the next load goes into a fresh one.
+    os.environ["NEEDED"] = "1"
+    try:
+        head = head_start(config)
+    finally:
+        del os.environ["NEEDED"]
+    url = url_for(config.host, head.sock.getsockname()[1])
+
+    async def main() -> tuple[bool, bool, int | None]:
+        refuse = [True]
+
+        def precheck() -> Any:
+            from kernel_actions.runner.engine.pool import LoadFailure
+            return LoadFailure("NEEDED is missing", None, None) if refuse[0] else None
+
+        pool = CodePool(str(entry), tmp_path, lambda: worker_environment(
+            config, url, dotenv={"NEEDED": "1"}), Results(), precheck=precheck)
+        try:
+            started = head.take_worker()
+            assert started is not None and started.preloaded == str(entry)
+            pool.adopt_standby(started)
+            first = await asyncio.wait_for(pool.reload(), 30)
+            await asyncio.wait_for(asyncio.to_thread(
+                poll, lambda: gone(started.proc.pid), timeout=30), 60)
+            refuse[0] = False
+            second = await asyncio.wait_for(pool.reload(), 30)
+            serving = pool.current.pid if pool.current is not None else None
+            assert serving != started.proc.pid
+            return first, second, serving
+        finally:
+            await pool.close()
+
+    try:
+        first, second, serving = asyncio.run(main())
+    finally:
+        head.close()
+    assert (first, second) == (False, True) and serving is not None
+
+
 def test_a_head_start_nobody_took_leaves_no_process_and_frees_the_port(tmp_path: Path) -> None:
     config = config_for(write_app(tmp_path))
     head = head_start(config)

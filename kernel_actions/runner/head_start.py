@@ -4,9 +4,10 @@ server stack is imported.
 The runner's imports (uvicorn, Starlette, the store, the features) and a worker's
 (the framework, pydantic) take about as long; one after the other they were most
 of the time from start to first answer. So the CLI binds the socket (the port is
-then known: workers are told it as ``KERNEL_BASE_URL``), starts the worker, and
-only then imports the server; the live code pool adopts the worker as its standby.
-Stdlib only, plus the runner's light config.
+then known: workers are told it as ``KERNEL_BASE_URL``), starts the worker, tells it
+to load the app (so the app's own imports run beside the server's too), and only then
+imports the server; the live code pool adopts the worker, code loaded, as its first
+generation. Stdlib only, plus the runner's light config.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from ..env_contract import declared_env, missing_env
 from .config import Config
-from .engine.spawning import StartedWorker, start_worker_process
+from .engine.spawning import StartedWorker, preload, start_worker_process
 from .listening import bind, url_for
 from .worker_env import read_env_file, worker_environment
 
@@ -54,7 +56,15 @@ def head_start(config: Config) -> HeadStart:
             env = worker_environment(config, url,
                                      dotenv=read_env_file(config.app_dir / ".env"))
             worker = start_worker_process(str(config.app_dir), env)
+            # Its code too, unless the app declares environment variables that are
+            # missing: the pool then says so without running the code.
+            path = config.entrypoint_path
+            found = declared_env(path) if path is not None else None
+            if found is None or not missing_env(found[0], env):
+                preload(worker, config.entrypoint)
     except BaseException:
+        if worker is not None:
+            worker.abandon()
         sock.close()
         raise
     return HeadStart(sock, worker)

@@ -106,6 +106,8 @@ class WorkerProcess:
         self.pool: CodePool | None = None
         self._ready: asyncio.Future[dict[str, Any] | None] = loop.create_future()
         self._reply: asyncio.Future[dict[str, Any]] | None = None
+        #: The code it was told to load when it started; its answer is the next ``_reply``.
+        self.preloaded: str | None = None
         self._ending: asyncio.Task[None] | None = None
         self.exited = loop.create_future()
 
@@ -122,6 +124,9 @@ class WorkerProcess:
         """Connect to a worker process already started, and wait until it is ready."""
         proc, parent = started.proc, started.sock
         worker = cls(proc)
+        if started.preloaded is not None:
+            worker.preloaded = started.preloaded
+            worker._reply = asyncio.get_running_loop().create_future()
         worker.transport = await connect(parent, worker.protocol)
         worker.outbox = Outbox(worker.transport, asyncio.get_running_loop())
         try:
@@ -143,8 +148,17 @@ class WorkerProcess:
             self.outbox.send(message)
 
     async def load(self, target: str) -> dict[str, Any]:
-        self._reply = asyncio.get_running_loop().create_future()
-        self.send({"t": "load", "target": target})
+        """Load ``target`` (a worker loads code once); its manifest, else ``LoadFailed``.
+
+        A worker told to load ``target`` when it started only gives its answer."""
+        preloaded, self.preloaded = self.preloaded, None
+        if preloaded is None:
+            self._reply = asyncio.get_running_loop().create_future()
+            self.send({"t": "load", "target": target})
+        elif preloaded != target:
+            raise LoadFailed(LoadFailure(
+                f"the worker was started for {preloaded!r}, not {target!r}", None, None))
+        assert self._reply is not None
         reply = await self._reply
         if reply.get("t") != "loaded":
             raise LoadFailed(
@@ -284,6 +298,9 @@ class CodePool:
         #: Names of the environment variables this version is configured with (values hidden).
         self.env_keys: list[str] = []
         self._standby: asyncio.Task[WorkerProcess] | None = None
+        #: Whether the standby has loaded the code already (adopted from a head start):
+        #: only the first load may use it, the code may change after.
+        self._standby_preloaded = False
         #: Workers killed but not yet reaped (failed loads, discarded standbys).
         self._dying: set[WorkerProcess] = set()
         self._reload_lock = asyncio.Lock()
@@ -300,6 +317,7 @@ class CodePool:
     async def _take_standby(self) -> WorkerProcess:
         task = self._standby
         self._standby = None
+        self._standby_preloaded = False
         if task is None:
             task = asyncio.create_task(WorkerProcess.spawn(self.cwd, self.env()))
         worker = await task
@@ -311,14 +329,17 @@ class CodePool:
 
         The next load goes into it (``kernel-actions dev`` starts its first worker while
         the server stack imports). Call before the first :meth:`reload`."""
-        if self._standby is not None or self._closing:
+        if self._standby is not None or self._closing or started.preloaded not in (
+                None, self.target):
             started.abandon()
             return
         self._standby = asyncio.create_task(WorkerProcess.adopt(started))
+        self._standby_preloaded = started.preloaded is not None
 
     def discard_standby(self) -> None:
         """Drop the standby worker (its environment is stale, e.g. ``.env`` changed)."""
         task, self._standby = self._standby, None
+        self._standby_preloaded = False
         if task is not None:
             task.add_done_callback(self._kill_spawned)
 
@@ -352,6 +373,8 @@ class CodePool:
         if self.precheck is not None:
             failure = self.precheck()
             if failure is not None:
+                if self._standby_preloaded:
+                    self.discard_standby()  # it ran the code the check refuses
                 self.load_error = failure
                 self._changed()
                 return False

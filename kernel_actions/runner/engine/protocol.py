@@ -15,22 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .frames import HEADER as _HEADER
+from .frames import MAX_MESSAGE, encode
 from .spawning import WORKER_FD_ENV
 
 __all__ = ["encode", "read_message", "Outbox", "FrameProtocol", "MAX_MESSAGE", "WORKER_FD_ENV"]
-
-#: Largest message accepted (a result over this fails the invocation instead).
-MAX_MESSAGE = 256 * 1024 * 1024
-_HEADER = struct.Struct(">I")
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
-    return _HEADER.pack(len(body)) + body
 
 
 async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:

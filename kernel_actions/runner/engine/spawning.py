@@ -16,7 +16,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["WORKER_FD_ENV", "StartedWorker", "start_worker_process", "base_env"]
+from .frames import encode
+
+__all__ = ["WORKER_FD_ENV", "StartedWorker", "start_worker_process", "preload", "base_env"]
 
 #: The environment variable that tells a worker which inherited descriptor is its socket.
 WORKER_FD_ENV = "KERNEL_ACTIONS_WORKER_FD"
@@ -30,6 +32,8 @@ class StartedWorker:
 
     proc: subprocess.Popen[bytes]
     sock: socket.socket
+    #: The code it was told to load as soon as it is up (see :func:`preload`), if any.
+    preloaded: str | None = None
 
     def abandon(self) -> None:
         """Kill it (and its process group) and close the socket: it will never serve."""
@@ -65,6 +69,16 @@ def start_worker_process(cwd: str, env: Mapping[str, str]) -> StartedWorker:
     finally:
         child.close()
     return StartedWorker(proc, parent)
+
+
+def preload(started: StartedWorker, target: str) -> None:
+    """Tell a worker just started to load ``target`` as soon as it is up.
+
+    The message waits in the socket, so the worker imports the app while the runner is
+    still importing its server; its answer (``loaded`` or ``load_failed``) waits there in
+    turn until the pool adopts the worker (:meth:`WorkerProcess.adopt`)."""
+    started.sock.sendall(encode({"t": "load", "target": target}))
+    started.preloaded = target
 
 
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -148,11 +148,16 @@ def run_runner(config: Config, started: Callable[[Runner], None],
         from .runner_log import runner_output
 
         out = runner_output()
+
+        def announce(runner: Runner) -> None:
+            out.flush()  # the runner's lines so far, then the banner
+            started(runner)
+
         first_worker = head.take_worker() if head is not None else None
         try:
             runner = anyio.run(lambda: serve_forever(
                 config, runner=Runner(config, out=out, first_worker=first_worker),
-                started=started, watcher=watcher, sock=head.sock if head else None),
+                started=announce, watcher=watcher, sock=head.sock if head else None),
                 backend_options=_loop_options())
         except OSError as exc:
             raise _cannot_listen(config, exc) from None

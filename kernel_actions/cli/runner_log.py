@@ -4,7 +4,10 @@ Plain text when the stream is not a terminal or ``NO_COLOR`` is set (https://no-
 so logs piped to a file or read by tests are unchanged.
 
 A line written on the event loop leaves at the end of the loop's turn, with the other
-lines of that turn: one write for a burst of finished invocations, not one each.
+lines of that turn: one write for a burst of finished invocations, not one each. Under a
+steady stream of invocations a turn ends every few hundred microseconds, so writes are
+also spaced at least :data:`MIN_INTERVAL` apart: a line waits at most that long, and
+the terminal (or whatever reads the pipe) is woken 50 times a second, not thousands.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable
+import time
 from typing import TextIO
 
-__all__ = ["colour_line", "runner_output"]
+__all__ = ["colour_line", "runner_output", "TurnWriter", "MIN_INTERVAL"]
+
+#: Seconds between two writes of held lines, at least.
+MIN_INTERVAL = 0.02
 
 _RESET = "\x1b[0m"
 _STYLES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -41,7 +47,7 @@ def colour_line(line: str) -> str:
     return line
 
 
-class _TurnWriter:
+class TurnWriter:
     """Lines written on a running event loop are held and written together when the
     loop's turn ends; lines from anywhere else are written at once (after those held)."""
 
@@ -50,8 +56,12 @@ class _TurnWriter:
         self.coloured = coloured
         self._held: list[str] = []
         self._scheduled = False
+        self._last = 0.0  # when held lines were last written (time.monotonic())
         self._lock = threading.Lock()
         atexit.register(self.flush)
+
+    def __call__(self, line: str) -> None:
+        self.write(line)
 
     def write(self, line: str) -> None:
         text = (colour_line(line) if self.coloured else line) + "\n"
@@ -64,7 +74,11 @@ class _TurnWriter:
             if loop is not None:
                 if not self._scheduled:
                     self._scheduled = True
-                    loop.call_soon(self.flush)
+                    wait = self._last + MIN_INTERVAL - time.monotonic()
+                    if wait > 0:
+                        loop.call_later(wait, self.flush)
+                    else:
+                        loop.call_soon(self.flush)
                 return
         self.flush()
 
@@ -75,6 +89,7 @@ class _TurnWriter:
                 return
             text = "".join(self._held)
             self._held.clear()
+            self._last = time.monotonic()
             try:
                 self.out.write(text)
                 self.out.flush()
@@ -82,7 +97,10 @@ class _TurnWriter:
                 pass
 
 
-def runner_output(stream: TextIO | None = None) -> Callable[[str], None]:
-    """Where the runner writes its lines: ``stream`` (stderr), coloured on a terminal."""
+def runner_output(stream: TextIO | None = None) -> TurnWriter:
+    """Where the runner writes its lines: ``stream`` (stderr), coloured on a terminal.
+
+    Call it with a line; ``flush()`` writes the lines held (before text written to the
+    same stream some other way, such as the start banner)."""
     out = stream or sys.stderr
-    return _TurnWriter(out, out.isatty() and not os.environ.get("NO_COLOR")).write
+    return TurnWriter(out, out.isatty() and not os.environ.get("NO_COLOR"))

@@ -187,3 +187,31 @@ def test_one_bad_write_fails_alone_and_the_rest_of_its_batch_commits(tmp_path: P
         store.close()
 
     asyncio.run(main())
+
+
+def test_the_log_is_checkpointed_off_the_loop_and_stays_bounded(tmp_path: Path) -> None:
+    async def main() -> tuple[int, int, int]:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        wal = tmp_path / "runner.db-wal"
+        largest = 0
+        for n in range(3000):  # one commit each: ~100 MB of log if nothing copied it back
+            await store.insert(_new(f"inv{n}", n, payload="x" * 2000))
+            if n % 100 == 0:
+                largest = max(largest, wal.stat().st_size)
+        # The writer never checkpoints itself; the checkpointer's thread did.
+        mode = store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]  # type: ignore[union-attr]
+        runs = checkpointer.runs
+        store.close()
+        return largest, runs, mode
+
+    largest, runs, mode = asyncio.run(main())
+    assert mode == 0 and runs > 0
+    assert largest < 64 * 1024 * 1024, largest  # restarted past 32 MB
+    reopened = Store.open(tmp_path / "runner.db")
+    try:
+        assert reopened.get("inv2999") is not None and reopened.get("inv0") is not None
+    finally:
+        reopened.close()

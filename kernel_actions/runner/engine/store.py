@@ -7,7 +7,8 @@ a caller that must not tell a client something before it is durable (``queued``
 on a 202, a sync invocation's result) awaits the write's future. A commit in
 WAL mode with ``synchronous=NORMAL`` survives the process being killed; it does
 not fsync, so a power loss may lose the last moments. Reads use their own
-connections (one per thread), which WAL lets run beside the writer.
+connections (one per thread), which WAL lets run beside the writer, and the log is
+copied back into the database file on a thread of its own (:mod:`.checkpoints`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .checkpoints import Checkpointer
 from .invocation import Invocation, Status
 
 __all__ = ["Store", "ListFilters", "LogRecord"]
@@ -113,6 +115,9 @@ def _update_params(inv: Invocation) -> tuple[Any, ...]:
     )
 
 
+#: Size of the write-ahead log past which it is made to start over (see :mod:`.checkpoints`).
+WAL_LIMIT_BYTES = 32 * 1024 * 1024
+
 #: What one bad write raises: SQLite's errors, and the driver's for values it can't bind
 #: (text that isn't valid Unicode, an integer too large).
 _WRITE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
@@ -139,6 +144,7 @@ class Store:
         #: closed costs a WAL checkpoint and an fsync: at start-up, three of them were most
         #: of the time to open the store.
         self._conn: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -176,6 +182,15 @@ class Store:
         self._loop = loop
         if self._conn is None:
             self._conn = self._connect()
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+        # A log that grew past the limit is cut back to it when it starts over: its file
+        # stays allocated (overwritten, not extended), and passing the limit again means
+        # that much of it is in use (the checkpointer reads its size).
+        self._conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        self._checkpointer = Checkpointer(
+            self._connect, self.path.with_name(self.path.name + "-wal"),
+            lambda: loop.call_soon_threadsafe(self._checkpoint_rest),
+            restart_bytes=WAL_LIMIT_BYTES)
         self._pending: list[_Op] = []
         #: Invocation state writes by id: only the latest state of each is written.
         self._saves: dict[str, tuple[Any, ...]] = {}
@@ -206,8 +221,16 @@ class Store:
             raise
         if self._rows is not None:
             self._rows += sum(1 for sql, *_ in batch if sql is _INSERT)
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
         _resolve([f for *_, f in batch if f is not None]
                  + [f for fs in waiters.values() for f in fs], None)
+
+    def _checkpoint_rest(self) -> None:
+        """Copy what the checkpointer's thread left (written since it began) into the file."""
+        if self._conn is not None and not self._closed:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _commit_all(self, batch: list[_Op], saves: dict[str, tuple[Any, ...]]) -> None:
         """The whole batch in one transaction; on any error nothing of it is written.
@@ -360,6 +383,8 @@ class Store:
         self._closed = True
         if self._loop is not None:
             self._flush()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._conn is not None:
             self._conn.close()
 

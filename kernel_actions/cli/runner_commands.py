@@ -21,6 +21,8 @@ from .exit_codes import CannotListen, ExitCode, UsageProblem
 from .group import cli
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ..runner.config import Config
     from ..runner.head_start import HeadStart
     from ..runner.server import Runner
@@ -109,18 +111,24 @@ def build_config(make: Callable[[], Config]) -> Config:
     return config
 
 
-def _loop_options() -> dict[str, Any]:
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop for the runner's own event loop where it is installed (not on Windows).
 
     The HTTP layer then runs on libuv and uvicorn's httptools parser (installed with it);
     user code in the workers keeps the standard asyncio loop, as on the hosted platform.
+    The loop is run by asyncio itself: anyio's runner would import its asyncio backend (a
+    tenth of the runner's imports) on the way to the first answer; Starlette imports it
+    later, where it needs it.
     """
-    import importlib.util
     import os
 
     if os.environ.get("KERNEL_ACTIONS_LOOP") == "asyncio":
-        return {}
-    return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _cannot_listen(config: Config, exc: OSError) -> CannotListen:
@@ -141,7 +149,7 @@ def run_runner(config: Config, started: Callable[[Runner], None],
     (:mod:`..runner.head_start`), handed to the runner; released here if it never
     took them (an error, or Ctrl-C while the server stack imports)."""
     try:
-        import anyio
+        import asyncio
 
         from ..runner.server import Runner
         from ..runner.server import serve as serve_forever
@@ -154,11 +162,15 @@ def run_runner(config: Config, started: Callable[[Runner], None],
             started(runner)
 
         first_worker = head.take_worker() if head is not None else None
-        try:
-            runner = anyio.run(lambda: serve_forever(
+
+        async def main() -> Runner:
+            return await serve_forever(
                 config, runner=Runner(config, out=out, first_worker=first_worker),
-                started=announce, watcher=watcher, sock=head.sock if head else None),
-                backend_options=_loop_options())
+                started=announce, watcher=watcher, sock=head.sock if head else None)
+
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory()) as loop:
+                runner = loop.run(main())
         except OSError as exc:
             raise _cannot_listen(config, exc) from None
     except KeyboardInterrupt:

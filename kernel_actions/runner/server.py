@@ -308,6 +308,9 @@ async def serve(
     uv_config = uvicorn.Config(
         runner.api(), host=config.host, port=config.port, log_level="warning",
         lifespan="off", access_log=False, timeout_graceful_shutdown=2,
+        # No X-Forwarded-* rewriting: nothing proxies a local runner, and a page on
+        # loopback could otherwise choose the client address and scheme the app sees.
+        proxy_headers=False,
         # WebSockets: each browser's cdp_ws_url (DevTools messages can be screenshots).
         ws=LazyWebSocketProtocol, ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
         http=protocol_class(config.body_timeout),

@@ -93,7 +93,8 @@ class FrameProtocol(asyncio.Protocol):
                 end = at + 4 + length
                 if end > size:
                     break
-                message = loads(buffer[at + 4:end])
+                # Decoded first: json.loads on bytes guesses their encoding in Python.
+                message = loads(buffer[at + 4:end].decode())
                 if not isinstance(message, dict):
                     raise ValueError("a message is not a JSON object")
                 at = end

@@ -58,6 +58,12 @@ def test_a_replay_is_a_video_of_what_the_page_showed(runner: RunnerProcess,
 
     [listed] = k.browsers.replays.list(bid)
     assert listed.replay_id == replay.replay_id and listed.finished_at is not None
+    # Proxy headers from a loopback client change nothing: no proxy stands before a runner.
+    proxied = httpx.get(f"{runner.url}/browsers/{bid}/replays",
+                        headers={"X-Forwarded-Proto": "https",
+                                 "X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 200
+    assert [r["replay_view_url"] for r in proxied.json()] == [listed.replay_view_url]
     data = k.browsers.replays.download(replay.replay_id, id_or_name=bid).read()
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]

@@ -81,20 +81,34 @@ def _declared_in_source(path: Path) -> tuple[EnvVar, ...] | None:
 
 
 def _declared_in_example(path: Path) -> tuple[EnvVar, ...] | None:
+    """The names in an ``.env.example``. A name is optional when its own line's comment says
+    ``optional``, or the comment lines above it do (``# Optional override`` heading a group of
+    lines, up to the next blank line or comment)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return None
     found: list[EnvVar] = []
+    heading_optional = False  # the comment block above the current group says "optional"
+    in_group = False  # a name has been read since that comment block
     for raw in text.splitlines():
         line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
+        if not line:
+            heading_optional = in_group = False
             continue
+        if line.startswith("#"):
+            if in_group:
+                heading_optional = in_group = False
+            heading_optional = heading_optional or "optional" in line.lower()
+            continue
+        if "=" not in line:
+            continue
+        in_group = True
         key = line.split("=", 1)[0].strip()
         key = key.removeprefix("export ").strip()
         if _NAME.match(key) and all(f.name != key for f in found):
-            optional = "optional" in line.split("#", 1)[1].lower() if "#" in line else False
-            found.append(EnvVar(key, required=not optional))
+            inline = "optional" in line.split("#", 1)[1].lower() if "#" in line else False
+            found.append(EnvVar(key, required=not (inline or heading_optional)))
     return tuple(found)
 
 

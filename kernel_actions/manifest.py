@@ -6,6 +6,7 @@ It feeds ``GET /apps``, the dashboard's invoke forms, and the packaged bundle.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from .app import App
@@ -15,10 +16,23 @@ __all__ = ["build_manifest", "MANIFEST_VERSION"]
 MANIFEST_VERSION = 1
 
 
-def build_manifest(apps: Iterable[App], entrypoint: str | None = None) -> dict[str, Any]:
-    """``{"manifest_version", "entrypoint", "apps": [{name, actions: [...]}]}``."""
+def build_manifest(apps: Iterable[App], entrypoint: str | None = None,
+                   source: str | Path | None = None) -> dict[str, Any]:
+    """``{"manifest_version", "entrypoint", "apps": [{name, actions: [...], env}]}``.
+
+    ``source`` is the entrypoint's file: an app that declares no ``env`` in its source lists
+    the names of the ``.env.example`` beside it, as ``dev`` and ``deploy`` check them.
+    """
+    described = [app.describe() for app in apps]
+    if source is not None and any(not d["env"] for d in described):
+        from .env_contract import declared_env
+
+        found = declared_env(Path(source))
+        if found is not None and found[1] == ".env.example":
+            for d in described:
+                d["env"] = d["env"] or [v.describe() for v in found[0]]
     return {
         "manifest_version": MANIFEST_VERSION,
         "entrypoint": entrypoint,
-        "apps": [app.describe() for app in apps],
+        "apps": described,
     }

@@ -23,7 +23,8 @@ def main(argv: list[str]) -> None:
     result: dict[str, object]
     try:
         loaded = load_apps(argv[0])
-        result = {"manifest": build_manifest(loaded.apps, argv[1])}
+        result = {"manifest": build_manifest(loaded.apps, argv[1],
+                                              getattr(loaded.module, "__file__", None))}
     except AppLoadError as exc:
         cause = exc.__cause__
         missing = cause.name if isinstance(cause, ModuleNotFoundError) else None

@@ -119,3 +119,59 @@ def test_deploy_refuses_before_uploading_a_declared_variable_it_was_not_given(
     done = deploy("--env-file", "prod.env", SERVICE_TOKEN="for-the-manifest-build")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "s3cret-value" not in done.stdout + done.stderr
+
+
+# The shape of an .env.example in Kernel's own templates: the comment above a line says
+# whether it is needed.
+TEMPLATE_EXAMPLE = """## Service API key (required)
+SERVICE_TOKEN=
+
+## Optional override (defaults to https://api.example.org)
+SERVICE_BASE_URL=https://api.example.org
+SERVICE_REGION=eu
+
+# Copy this file to .env and fill in your keys
+MODEL=small
+"""
+
+
+def test_a_comment_above_a_group_of_lines_makes_them_optional(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("from kernel_actions import App\napp = App('p')\n")
+    (tmp_path / ".env.example").write_text(TEMPLATE_EXAMPLE)
+    declared, source = declared_env(tmp_path / "main.py") or ((), "")
+    assert source == ".env.example"
+    assert declared == (EnvVar("SERVICE_TOKEN"), EnvVar("SERVICE_BASE_URL", required=False),
+                        EnvVar("SERVICE_REGION", required=False), EnvVar("MODEL"))
+    assert missing_env(declared, {}) == ["SERVICE_TOKEN", "MODEL"]
+
+
+def test_names_from_env_example_are_in_the_manifest_and_in_get_apps(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "main.py").write_text(
+        "from kernel_actions import App\napp = App('from-example')\n\n\n"
+        "@app.action('hi')\ndef hi(ctx) -> str:\n    return 'hi'\n")
+    (folder / ".env.example").write_text(TEMPLATE_EXAMPLE)
+    want = [{"name": "SERVICE_TOKEN", "required": True},
+            {"name": "SERVICE_BASE_URL", "required": False},
+            {"name": "SERVICE_REGION", "required": False},
+            {"name": "MODEL", "required": True}]
+
+    # The manifest built by loading the code, and the one read from source when it can't load.
+    schema = subprocess.run([sys.executable, "-m", "kernel_actions.cli", "schema", "main.py"],
+                            cwd=folder, capture_output=True, text=True, timeout=120)
+    assert schema.returncode == 0, schema.stderr
+    assert [a["env"] for a in json.loads(schema.stdout)["apps"]] == [want]
+    from kernel_actions.static_manifest import scan_manifest
+    assert [a["env"] for a in scan_manifest(folder / "main.py")["apps"]] == [want]
+
+    runner = start_runner(folder / "main.py", cwd=folder,
+                          env={"SERVICE_TOKEN": "t", "MODEL": "m"})
+    with runner.client() as c:
+        apps = [a for a in c.get("/apps").json() if a["app_name"] == "from-example"]
+    assert [a["declared_env"] for a in apps] == [want]

@@ -74,3 +74,13 @@ def test_entrypoints_are_files_or_modules(tmp_path: Path) -> None:
         resolve_entrypoint("missing.py", cwd=tmp_path)
     with pytest.raises(EntrypointNotFound):
         resolve_entrypoint("sub/dir", cwd=tmp_path)  # a separator: a path, and not there
+
+
+def test_scan_reads_each_app_s_literal_env(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(
+        "from kernel_actions import App\n"
+        "one = App('one', env=['TOKEN', 'MODEL?'])\ntwo = App('two')\n")
+    (tmp_path / ".env.example").write_text("IGNORED=x\n")  # a declaration in source wins
+    envs = {a["name"]: a["env"] for a in scan_manifest(tmp_path / "main.py")["apps"]}
+    assert envs == {"one": [{"name": "TOKEN", "required": True},
+                            {"name": "MODEL", "required": False}], "two": []}

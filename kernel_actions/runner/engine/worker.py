@@ -137,7 +137,8 @@ class Worker:
             return
         self.actions = {(a.app_name, a.name): a for app in loaded.apps for a in app}
         self._kept = group_members()
-        self.send({"t": "loaded", "manifest": build_manifest(loaded.apps, target)})
+        self.send({"t": "loaded", "manifest": build_manifest(
+            loaded.apps, target, getattr(loaded.module, "__file__", None))})
 
     def _invoke(self, msg: dict[str, Any]) -> None:
         inv_id: str = msg["id"]

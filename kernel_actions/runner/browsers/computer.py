@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ApiError, bad_request
+from .cdp import CdpError, CdpMux
 from .display import Display
 from .key_events import libx11
 from .keymap import Keymap
@@ -48,6 +49,8 @@ MAX_KEYS = 100
 MAX_BATCH = 1_000
 #: How long one xdotool or xclip call may take before it counts as failed.
 TOOL_TIMEOUT_S = 30.0
+#: How long a new window is resized until Chromium reports the screen's size.
+FILL_TIMEOUT_S = 5.0
 #: xdotool's own spacing of typed characters, used when ``delay`` is not given.
 DEFAULT_TYPE_DELAY_MS = 12
 #: Pause before the keyboard map changes under keys just typed (see ``keymap``).
@@ -400,14 +403,25 @@ class XScreen:
             return False
         windows = out.split()
         if windows:
-            # Chromium makes a window asked to be as big as the screen 1 px smaller: size it
-            # to the whole screen, as the viewport says.
-            window = windows[-1].decode()
+            await self._fill_screen(windows[-1].decode(), mux)
+        return bool(windows)
+
+    async def _fill_screen(self, window: str, mux: object) -> None:
+        """Size the window to the whole screen, as the viewport says, until Chromium itself
+        reports that size. Chromium makes a window asked to be as big as the screen 1 px
+        smaller, and on a busy machine it may learn of our resize only after a page has
+        read the old size."""
+        deadline = asyncio.get_running_loop().time() + FILL_TIMEOUT_S
+        while True:
             with contextlib.suppress(ApiError):
                 await self._run("xdotool", "windowsize", window, str(self.width),
                                 str(self.height), "windowmove", window, "0", "0",
                                 "windowfocus", window)
-        return bool(windows)
+            size = await _window_size(mux)
+            if size is None or size == (self.width, self.height) \
+                    or asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.02)
 
     async def mouse_position(self) -> tuple[int, int]:
         out = await self._run("xdotool", "getmouselocation", "--shell")
@@ -615,3 +629,20 @@ def step_seconds(points: list[tuple[int, int]], duration_ms: int | None) -> floa
         duration_ms = int(min(2_000, max(100, length / 1.5)))
     return duration_ms / 1000 / steps
 
+
+async def _window_size(mux: object) -> tuple[int, int] | None:
+    """The size Chromium gives its first tab's window, over DevTools; None when it can't say."""
+    if not isinstance(mux, CdpMux):
+        return None
+    try:
+        targets = await asyncio.wait_for(mux.call("Target.getTargets"), TOOL_TIMEOUT_S)
+        page = next((t["targetId"] for t in targets.get("targetInfos", [])
+                     if t.get("type") == "page"), None)
+        if page is None:
+            return None
+        found = await asyncio.wait_for(
+            mux.call("Browser.getWindowForTarget", {"targetId": page}), TOOL_TIMEOUT_S)
+        bounds = found["bounds"]
+        return int(bounds["width"]), int(bounds["height"])
+    except (CdpError, TimeoutError, KeyError, TypeError, ValueError):
+        return None

@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..engine import background
 from ..errors import ApiError, bad_request
 from .cdp import CdpError, CdpMux
 from .display import Display
@@ -49,8 +50,14 @@ MAX_KEYS = 100
 MAX_BATCH = 1_000
 #: How long one xdotool or xclip call may take before it counts as failed.
 TOOL_TIMEOUT_S = 30.0
-#: How long a new window is resized until Chromium reports the screen's size.
+#: How long a new window is resized until Chromium reports the screen's size, how many
+#: reports in a row must say so, and how far apart they are.
 FILL_TIMEOUT_S = 5.0
+FILL_CHECKS = 3
+FILL_INTERVAL_S = 0.05
+#: After that, how long (and how often) the size is checked and put right again.
+FILL_GUARD_S = 5.0
+FILL_GUARD_INTERVAL_S = 0.2
 #: xdotool's own spacing of typed characters, used when ``delay`` is not given.
 DEFAULT_TYPE_DELAY_MS = 12
 #: Pause before the keyboard map changes under keys just typed (see ``keymap``).
@@ -407,21 +414,42 @@ class XScreen:
         return bool(windows)
 
     async def _fill_screen(self, window: str, mux: object) -> None:
-        """Size the window to the whole screen, as the viewport says, until Chromium itself
-        reports that size. Chromium makes a window asked to be as big as the screen 1 px
-        smaller, and on a busy machine it may learn of our resize only after a page has
-        read the old size."""
-        deadline = asyncio.get_running_loop().time() + FILL_TIMEOUT_S
-        while True:
-            with contextlib.suppress(ApiError):
-                await self._run("xdotool", "windowsize", window, str(self.width),
-                                str(self.height), "windowmove", window, "0", "0",
-                                "windowfocus", window)
-            size = await _window_size(mux)
-            if size is None or size == (self.width, self.height) \
-                    or asyncio.get_running_loop().time() > deadline:
-                return
-            await asyncio.sleep(0.02)
+        """Make the window fill the screen, as the viewport says, and see that Chromium holds
+        that size. Chromium makes every window it sizes to its whole screen 1 px smaller, and
+        on a busy machine it can apply its own bounds again just after the window is shown:
+        so the window is sized on the X server, and Chromium's own report is read back until
+        it has said the full size a few times in a row; then a guard keeps it so for a while.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FILL_TIMEOUT_S
+        held = 0
+        while held < FILL_CHECKS and loop.time() < deadline:
+            held = held + 1 if await self._filled(window, mux) else 0
+            if held < FILL_CHECKS:
+                await asyncio.sleep(FILL_INTERVAL_S)
+        with contextlib.suppress(ApiError):
+            await self._run("xdotool", "windowmove", window, "0", "0", "windowfocus", window)
+        if isinstance(mux, CdpMux):
+            background.start(self._keep_filled(window, mux), name="keep a window filled")
+
+    async def _filled(self, window: str, mux: object) -> bool:
+        """Whether Chromium reports the full size; if not, size the window on the X server.
+        Without DevTools to ask, sizing it is all there is to do."""
+        size = await _window_size(mux) if isinstance(mux, CdpMux) else None
+        if size == (self.width, self.height):
+            return True
+        with contextlib.suppress(ApiError):
+            await self._run("xdotool", "windowsize", window, str(self.width),
+                            str(self.height), "windowmove", window, "0", "0")
+        return not isinstance(mux, CdpMux)
+
+    async def _keep_filled(self, window: str, mux: CdpMux) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + FILL_GUARD_S
+        while not self._closed and not mux.closed.is_set() and loop.time() < until:
+            await asyncio.sleep(FILL_GUARD_INTERVAL_S)
+            if not self._closed:
+                await self._filled(window, mux)
 
     async def mouse_position(self) -> tuple[int, int]:
         out = await self._run("xdotool", "getmouselocation", "--shell")
@@ -630,10 +658,9 @@ def step_seconds(points: list[tuple[int, int]], duration_ms: int | None) -> floa
     return duration_ms / 1000 / steps
 
 
-async def _window_size(mux: object) -> tuple[int, int] | None:
-    """The size Chromium gives its first tab's window, over DevTools; None when it can't say."""
-    if not isinstance(mux, CdpMux):
-        return None
+async def _window_size(mux: CdpMux) -> tuple[int, int] | None:
+    """The size of the window of Chromium's first tab, over DevTools; None when it can't
+    say (yet)."""
     try:
         targets = await asyncio.wait_for(mux.call("Target.getTargets"), TOOL_TIMEOUT_S)
         page = next((t["targetId"] for t in targets.get("targetInfos", [])

@@ -721,12 +721,6 @@ class Browsers:
 
     def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
         command = [executable]
-        width, height = browser.viewport["width"], browser.viewport["height"]
-        if browser.display is not None and not browser.kiosk:
-            # Chromium makes a window asked to be as big as its screen 1 px smaller, at a
-            # moment of its own that can come after the runner has sized it to the whole
-            # screen: asked for 1 px less, it has nothing to correct (see wait_for_window).
-            width, height = max(1, width - 1), max(1, height - 1)
         if browser.display is None:  # a screen of the viewport's size, and no infobar
             command += ["--headless=new", "--test-type", "--disable-infobars",
                         f"--screen-info={{{browser.viewport['width']}x"
@@ -743,7 +737,7 @@ class Browsers:
             "--password-store=basic", "--use-mock-keychain",
             PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
             f"--user-data-dir={browser.profile}",
-            f"--window-size={width},{height}",
+            f"--window-size={browser.viewport['width']},{browser.viewport['height']}",
             "--",  # what follows is a URL, never a switch
             browser.start_url or "about:blank",
         ]

@@ -24,7 +24,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..engine import background
 from ..errors import ApiError, bad_request
 from .cdp import CdpError, CdpMux
 from .display import Display
@@ -53,11 +52,8 @@ TOOL_TIMEOUT_S = 30.0
 #: How long a new window is resized until Chromium reports the screen's size, how many
 #: reports in a row must say so, and how far apart they are.
 FILL_TIMEOUT_S = 5.0
-FILL_CHECKS = 3
+FILL_CHECKS = 2
 FILL_INTERVAL_S = 0.05
-#: After that, how long (and how often) the size is checked and put right again.
-FILL_GUARD_S = 5.0
-FILL_GUARD_INTERVAL_S = 0.2
 #: xdotool's own spacing of typed characters, used when ``delay`` is not given.
 DEFAULT_TYPE_DELAY_MS = 12
 #: Pause before the keyboard map changes under keys just typed (see ``keymap``).
@@ -403,23 +399,33 @@ class XScreen:
     async def wait_for_window(self, timeout: float, mux: object = None) -> bool:
         """Wait until a window is shown on the screen and give it the keyboard, so that
         input sent as soon as the browser is created reaches it; whether one was."""
-        try:
-            out = await asyncio.wait_for(self._run(
-                "xdotool", "search", "--sync", "--onlyvisible", "--name", "."), timeout)
-        except (TimeoutError, ApiError):
-            return False
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while True:
+            try:
+                out = await asyncio.wait_for(self._run(
+                    "xdotool", "search", "--sync", "--onlyvisible", "--name", "."),
+                    max(0.1, until - loop.time()))
+                break
+            except TimeoutError:
+                return False
+            except ApiError:
+                # A window went away while xdotool looked at it (X's BadWindow, as Chromium
+                # opens and closes windows of its own while it starts): look again.
+                if loop.time() >= until:
+                    return False
+                await asyncio.sleep(0.02)
         windows = out.split()
         if windows:
             await self._fill_screen(windows[-1].decode(), mux)
         return bool(windows)
 
     async def _fill_screen(self, window: str, mux: object) -> None:
-        """Make the window fill the screen, as the viewport says, and see that Chromium holds
-        that size. Chromium makes every window it sizes to its whole screen 1 px smaller, and
-        on a busy machine it can apply its own bounds again just after the window is shown:
-        so the window is sized on the X server, and Chromium's own report is read back until
-        it has said the full size a few times in a row; then a guard keeps it so for a while.
-        """
+        """Make the window fill the screen, as the viewport says. Chromium makes every window
+        it sizes to its whole screen 1 px smaller (``Browser.setWindowBounds`` included), so
+        the window is sized on the X server; and as Chromium may take in that resize late on a
+        busy machine, its own report is read back until it has said the full size twice in a
+        row, so that no page reads the old size."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FILL_TIMEOUT_S
         held = 0
@@ -429,8 +435,6 @@ class XScreen:
                 await asyncio.sleep(FILL_INTERVAL_S)
         with contextlib.suppress(ApiError):
             await self._run("xdotool", "windowmove", window, "0", "0", "windowfocus", window)
-        if isinstance(mux, CdpMux):
-            background.start(self._keep_filled(window, mux), name="keep a window filled")
 
     async def _filled(self, window: str, mux: object) -> bool:
         """Whether Chromium reports the full size; if not, size the window on the X server.
@@ -442,14 +446,6 @@ class XScreen:
             await self._run("xdotool", "windowsize", window, str(self.width),
                             str(self.height), "windowmove", window, "0", "0")
         return not isinstance(mux, CdpMux)
-
-    async def _keep_filled(self, window: str, mux: CdpMux) -> None:
-        loop = asyncio.get_running_loop()
-        until = loop.time() + FILL_GUARD_S
-        while not self._closed and not mux.closed.is_set() and loop.time() < until:
-            await asyncio.sleep(FILL_GUARD_INTERVAL_S)
-            if not self._closed:
-                await self._filled(window, mux)
 
     async def mouse_position(self) -> tuple[int, int]:
         out = await self._run("xdotool", "getmouselocation", "--shell")

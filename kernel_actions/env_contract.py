@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EnvVar", "declared_env", "missing_env", "missing_message", "parse_env_spec"]
+__all__ = ["EnvVar", "declared_env", "example_env", "literal_env", "missing_env",
+           "missing_message", "parse_env_spec"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Set by the platform (hosted or local) for every app; never the deployer's to give.
@@ -66,18 +67,35 @@ def _declared_in_source(path: Path) -> tuple[EnvVar, ...] | None:
             func.attr if isinstance(func, ast.Attribute) else None)
         if name != "App":
             continue
-        for kw in node.keywords:
-            if kw.arg != "env" or not isinstance(kw.value, ast.List | ast.Tuple):
-                continue
-            values = [e.value for e in kw.value.elts
-                      if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-            try:
-                parsed = parse_env_spec(values)
-            except ValueError:
-                continue  # the import will say what is wrong, with its line
+        parsed = literal_env(node)
+        if parsed is not None:
             declared = True
             found += [v for v in parsed if all(f.name != v.name for f in found)]
     return tuple(found) if declared else None
+
+
+def literal_env(call: ast.Call) -> tuple[EnvVar, ...] | None:
+    """The literal ``env=[...]`` of an ``App(...)`` call; None when it has none, or one that
+    is not valid (the import will say what is wrong, with its line)."""
+    for kw in call.keywords:
+        if kw.arg != "env" or not isinstance(kw.value, ast.List | ast.Tuple):
+            continue
+        values = [e.value for e in kw.value.elts
+                  if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        try:
+            return parse_env_spec(values)
+        except ValueError:
+            return None
+    return None
+
+
+def example_env(entrypoint: Path) -> list[dict[str, object]]:
+    """The names, as the manifest lists them, that the ``.env.example`` beside
+    ``entrypoint`` declares for apps whose source declares none; [] otherwise."""
+    found = declared_env(entrypoint)
+    if found is None or found[1] != ".env.example":
+        return []
+    return [v.describe() for v in found[0]]
 
 
 def _declared_in_example(path: Path) -> tuple[EnvVar, ...] | None:

@@ -25,12 +25,11 @@ def build_manifest(apps: Iterable[App], entrypoint: str | None = None,
     """
     described = [app.describe() for app in apps]
     if source is not None and any(not d["env"] for d in described):
-        from .env_contract import declared_env
+        from .env_contract import example_env
 
-        found = declared_env(Path(source))
-        if found is not None and found[1] == ".env.example":
-            for d in described:
-                d["env"] = d["env"] or [v.describe() for v in found[0]]
+        names = example_env(Path(source))
+        for d in described:
+            d["env"] = d["env"] or names
     return {
         "manifest_version": MANIFEST_VERSION,
         "entrypoint": entrypoint,

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from .env_contract import declared_env, parse_env_spec
+from .env_contract import example_env, literal_env
 
 __all__ = ["scan_manifest", "StaticScanError"]
 
@@ -52,19 +52,6 @@ def _constructors(tree: ast.AST) -> frozenset[str]:
         if isinstance(node, ast.ImportFrom):
             names.update(a.asname for a in node.names if a.name in _APP_CLASSES and a.asname)
     return frozenset(names)
-
-
-def _env_of(call: ast.Call) -> list[dict[str, object]]:
-    """The names of a literal ``env=[...]`` of an ``App(...)`` call (none when it has none)."""
-    for kw in call.keywords:
-        if kw.arg == "env" and isinstance(kw.value, ast.List | ast.Tuple):
-            values = [e.value for e in kw.value.elts
-                      if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-            try:
-                return [v.describe() for v in parse_env_spec(values)]
-            except ValueError:
-                return []
-    return []
 
 
 def _action(decorator: ast.expr) -> tuple[str, str] | None:
@@ -113,7 +100,7 @@ def scan_manifest(path: Path, entrypoint: str | None = None) -> dict[str, Any]:
         if name is None:
             continue
         assert isinstance(value, ast.Call)  # _app_name found a constructor call
-        apps.setdefault(name, {"name": name, "actions": [], "env": _env_of(value)})
+        apps.setdefault(name, {"name": name, "actions": [], "env": [v.describe() for v in literal_env(value) or ()]})
         for target in targets:
             if isinstance(target, ast.Name):
                 variables[target.id] = name
@@ -131,9 +118,8 @@ def scan_manifest(path: Path, entrypoint: str | None = None) -> dict[str, Any]:
     if not apps:
         raise StaticScanError(f"{path.name} defines no App(\"…\") the source scan can find")
     if not any(app["env"] for app in apps.values()):
-        found = declared_env(path)
-        if found is not None and found[1] == ".env.example":
-            for app in apps.values():
-                app["env"] = [v.describe() for v in found[0]]
+        names = example_env(path)
+        for app in apps.values():
+            app["env"] = names
     return {"manifest_version": MANIFEST_VERSION, "entrypoint": entrypoint,
             "apps": list(apps.values())}

@@ -45,6 +45,14 @@ class RunnerAPI(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         return self._front_door(super().build_middleware_stack())
 
+    @property
+    def door(self) -> FrontDoor | None:
+        """The front door, for the connection to serve direct endpoints without ASGI."""
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        stack = self.middleware_stack
+        return stack if isinstance(stack, FrontDoor) else None
+
 
 def build_api(
     services: RunnerServices,

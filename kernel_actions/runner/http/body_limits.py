@@ -20,10 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .common import PathPatterns, json_response
 
-__all__ = ["BodyLimits", "BodyRefused"]
+__all__ = ["BodyLimits", "BodyRefused", "content_length", "stalled"]
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
     for key, value in scope["headers"]:
         if key == b"content-length":
             try:
@@ -63,7 +63,7 @@ class BodyLimits:
     async def refuse_declared(self, scope: Scope, receive: Receive, send: Send,
                               limit: int) -> bool:
         """Answer (and return True) when the declared ``Content-Length`` is over ``limit``."""
-        length = _content_length(scope)
+        length = content_length(scope)
         if length is None or length <= limit:
             return False
         await self.refuse(scope, receive, send, _too_large(limit))
@@ -98,7 +98,7 @@ class BodyLimits:
                         break
                     deadline.reschedule(asyncio.get_running_loop().time() + idle)
         except TimeoutError:
-            raise BodyRefused(*_stalled(idle)) from None
+            raise BodyRefused(*stalled(idle)) from None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send,
@@ -124,7 +124,7 @@ class BodyLimits:
                 async with asyncio.timeout(idle):
                     message = await receive()
             except TimeoutError:
-                refusal = _stalled(idle)
+                refusal = stalled(idle)
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -152,6 +152,6 @@ class BodyLimits:
             await self.refuse(scope, receive, send, refusal)
 
 
-def _stalled(idle: float) -> tuple[int, str, str]:
+def stalled(idle: float) -> tuple[int, str, str]:
     return (408, "request_timeout",
             f"the request body stopped arriving: nothing for {idle:g} s")

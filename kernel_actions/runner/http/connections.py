@@ -190,12 +190,46 @@ def _httptools_class() -> type | None:
     except ImportError:
         return None
 
+    from .direct_cycle import DirectCycle
+
     class _HttpTools(HeadDeadline, HttpToolsProtocol):
         _corked: CorkedWrites | None = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            cycle = self.cycle
+            if type(cycle) is DirectCycle and cycle.more_body:
+                cycle.body_pending()
+
+        def _direct(self) -> bool:
+            """Serve this request without ASGI when the front door allows it."""
+            door = getattr(self.app, "door", None)
+            if door is None or self.expect_100_continue or self.parser.should_upgrade():
+                return False
+            method = self.parser.get_method()
+            if method != b"POST" or b"?" in self.url or b"%" in self.url:
+                return False
+            scope = self.scope
+            path = self.url.decode("ascii")
+            scope["method"] = "POST"
+            scope["path"] = path
+            scope["raw_path"] = self.url
+            scope["query_string"] = b""
+            version = self.parser.get_http_version()
+            if version != "1.1":
+                scope["http_version"] = version
+            endpoint = door.direct_for(scope)
+            if endpoint is None:
+                return False
+            self.cycle = DirectCycle(self, door, endpoint, scope,
+                                     version != "1.0" and self.parser.should_keep_alive())
+            return True
 
         def on_headers_complete(self) -> None:
             self._head_arrived()
             before = self.cycle
+            if (before is None or before.response_complete) and self._direct():
+                return
             super().on_headers_complete()
             if self.cycle is not before and self.cycle is not None:
                 # The answer's writes go through the cork (the protocol's own don't).

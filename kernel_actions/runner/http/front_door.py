@@ -18,6 +18,7 @@ and content type (403/415) first, then the declared body size (400), then the ke
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -27,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ApiError
 from .auth import ApiKeyGate
-from .body_limits import BodyLimits, BodyRefused
+from .body_limits import BodyLimits, BodyRefused, content_length, stalled
 from .common import json_response
 from .retry import advise_retry, should_retry
 from .security import RequestRules
@@ -49,8 +50,8 @@ class Answer:
         self.body = body
         self.headers = headers
 
-    async def send(self, send: Send) -> None:
-        """Send it, with ``x-should-retry: false`` where a retry can't change it."""
+    def head(self) -> list[tuple[bytes, bytes]]:
+        """Its headers, with ``x-should-retry: false`` where a retry can't change it."""
         headers = [(b"content-length", str(len(self.body)).encode()), _JSON]
         extra = self.headers
         if extra:
@@ -58,7 +59,11 @@ class Answer:
         if should_retry(self.status) is False and not (
                 extra and any(k == b"x-should-retry" for k, _ in extra)):
             headers.append(_NO_RETRY)
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        return headers
+
+    async def send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": self.head()})
         await send({"type": "http.response.body", "body": self.body})
 
 
@@ -91,8 +96,11 @@ class DirectEndpoint:
     path has no parameters.
     """
 
-    def __init__(self, handler: DirectHandler) -> None:
+    def __init__(self, handler: DirectHandler, *, whole: bool = False) -> None:
         self.handler = handler
+        #: The handler always answers an :class:`Answer` (never a streamed app): the
+        #: connection may then serve it without ASGI (:mod:`.direct_cycle`).
+        self.whole = whole
 
     async def respond(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         try:
@@ -169,6 +177,47 @@ class FrontDoor:
             await self.keys.refuse(self._limited(limit), scope, receive, send, given)
             return
         await self.limits.serve(self.app, scope, receive, send, limit)
+
+    def direct_for(self, scope: Scope) -> DirectEndpoint | None:
+        """The endpoint that may answer this request right from the connection: a whole
+        direct endpoint, for a request that every rule lets through with nothing to say
+        (the host, origin and content type pass; a ``Content-Length`` within the limit;
+        no API key missing). ``None``: the request goes the ASGI way, which answers it."""
+        endpoint = self.direct.get((scope["method"], scope["path"]))
+        if endpoint is None or not endpoint.whole or self.rules.check(scope) is not None:
+            return None
+        length = content_length(scope)
+        if length is None or length > self.limits.limit_for(scope):
+            return None
+        if self.keys.given(scope) is not None:
+            return None
+        return endpoint
+
+    async def answer_direct(self, endpoint: DirectEndpoint, scope: Scope,
+                            body: bytes) -> Answer:
+        """The handler's answer, an :class:`ApiError` as its JSON, anything else a 500."""
+        try:
+            answer = await endpoint.handler(scope, body)
+        except ApiError as exc:
+            return error_answer(exc)
+        except Exception as exc:
+            self.log(f"internal error on {scope['method']} {scope['path']}: {exc!r}")
+            asyncio.get_running_loop().call_exception_handler({
+                "message": f"internal error on {scope['method']} {scope['path']}",
+                "exception": exc,
+            })
+            return json_answer({"code": "internal_error",
+                                "message": "internal error in the runner"}, 500,
+                               {"x-should-retry": "false"})
+        if not isinstance(answer, Answer):  # pragma: no cover - a whole endpoint's promise
+            raise TypeError(f"{endpoint.handler!r} answered {answer!r}, not an Answer")
+        return answer
+
+    def stalled_answer(self) -> Answer:
+        """What a body that stopped arriving is answered (as :class:`BodyLimits` does)."""
+        status, code, message = stalled(self.limits.idle_timeout)
+        return json_answer({"code": code, "message": message}, status,
+                           {"connection": "close"})
 
     def _limited(self, limit: int) -> ASGIApp:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -130,7 +130,8 @@ class InvocationRoutes:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/invocations", DirectEndpoint(self.create_invocation), methods=["POST"]),
+            Route("/invocations", DirectEndpoint(self.create_invocation,
+                                                 whole=not self.hold_open), methods=["POST"]),
             Route("/invocations", guard(self.list_invocations), methods=["GET"]),
             Route("/invocations/{id}", guard(self.get_invocation), methods=["GET"]),
             Route("/invocations/{id}", guard(self.update_invocation), methods=["PATCH"]),

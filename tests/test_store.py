@@ -215,3 +215,44 @@ def test_the_log_is_checkpointed_off_the_loop_and_stays_bounded(tmp_path: Path) 
         assert reopened.get("inv2999") is not None and reopened.get("inv0") is not None
     finally:
         reopened.close()
+
+
+def test_a_held_insert_is_written_once_in_its_final_state(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        statements: list[str] = []
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        quick = _new("quick", 1, is_async=False)
+        store.insert_nowait(quick, hold=60)
+        quick.status = "running"
+        store.save(quick)  # carried by the held row
+        await store.flush()
+        assert await asyncio.to_thread(store.get, "quick") is None  # still held
+        quick.status, quick.output = "succeeded", "1"
+        done = store.save(quick, wait=True)
+        assert done is not None
+        await done
+        assert await asyncio.to_thread(store.get, "quick") == quick
+        assert not [s for s in statements if s.startswith("UPDATE")], statements
+        # One held past its time is written as it is then; later states update it.
+        slow = _new("slow", 2, is_async=False, status="running")
+        store.insert_nowait(slow, hold=0.01)
+        deadline = asyncio.get_running_loop().time() + 30
+        while await asyncio.to_thread(store.get, "slow") is None:
+            assert asyncio.get_running_loop().time() < deadline, "never written"
+            await asyncio.sleep(0.01)
+        slow.status = "failed"
+        await store.save(slow, wait=True)  # type: ignore[misc]
+        assert (await asyncio.to_thread(store.get, "slow")).status == "failed"  # type: ignore[union-attr]
+        # Closing writes what is still held.
+        store.insert_nowait(_new("at-close", 3, is_async=False), hold=60)
+        store.close()
+
+    asyncio.run(main())
+    reopened = Store.open(tmp_path / "runner.db")
+    try:
+        assert reopened.get("at-close") is not None
+    finally:
+        reopened.close()

@@ -197,6 +197,9 @@ class Store:
         #: Who waits for an invocation's state to be committed, by id.
         self._save_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._flush_scheduled = False
+        #: Inserts kept back (``insert_nowait(hold=...)``): invocation and when it is due.
+        self._held: dict[str, tuple[Invocation, float]] = {}
+        self._held_timer: asyncio.TimerHandle | None = None
         #: Rows in ``invocations``, kept up to date by the batches (see ``_seq_at``).
         self._rows = int(
             self._conn.execute("SELECT count(*) FROM invocations").fetchone()[0])
@@ -337,9 +340,38 @@ class Store:
         if fut is not None:
             await fut
 
-    def insert_nowait(self, inv: Invocation) -> None:
-        """Queue an insert without waiting for its commit (later writes still follow it)."""
+    def insert_nowait(self, inv: Invocation, *, hold: float = 0.0) -> None:
+        """Queue an insert without waiting for its commit (later writes still follow it).
+
+        With ``hold``, the row is kept back for up to that many seconds: an invocation
+        whose final state is saved (``wait=True``) within them is written once, in that
+        state, instead of inserted and then updated (a quick sync invocation: one row
+        write, not two, and no index entry changed twice). Past ``hold`` it is written as
+        it is then, and every later state as usual.
+        """
+        if hold > 0 and self._loop is not None:
+            due = self._loop.time() + hold
+            self._held[inv.id] = (inv, due)
+            timer = self._held_timer
+            if timer is None or timer.when() > due:
+                if timer is not None:
+                    timer.cancel()
+                self._held_timer = self._loop.call_at(due, self._release_held)
+            return
         self._put(_INSERT, inv, False, False)
+
+    def _release_held(self) -> None:
+        """Write the held rows whose time is up; wake again for the next one due."""
+        self._held_timer = None
+        assert self._loop is not None
+        now = self._loop.time()
+        held = self._held
+        due = [inv_id for inv_id, (_, when) in held.items() if when <= now]
+        for inv_id in due:
+            self._put(_INSERT, held.pop(inv_id)[0], False, False)
+        if held:
+            self._held_timer = self._loop.call_at(min(when for _, when in held.values()),
+                                                  self._release_held)
 
     def save(self, inv: Invocation, *, wait: bool = False) -> asyncio.Future[None] | None:
         """Write an invocation's state; with ``wait``, a future resolved at commit.
@@ -349,6 +381,11 @@ class Store:
         """
         if self._loop is None:
             return self._put(_UPDATE, _update_params(inv), False, False)
+        if self._held and inv.id in self._held:
+            if not wait:
+                return None  # the held insert writes the state it has when written
+            del self._held[inv.id]
+            return self._put(_INSERT, inv, False, True)
         self._saves[inv.id] = _update_params(inv)
         fut = None
         if wait:
@@ -382,6 +419,11 @@ class Store:
             return
         self._closed = True
         if self._loop is not None:
+            for inv, _ in self._held.values():
+                self._put(_INSERT, inv, False, False)
+            self._held.clear()
+            if self._held_timer is not None:
+                self._held_timer.cancel()
             self._flush()
         if self._checkpointer is not None:
             self._checkpointer.close()

@@ -29,12 +29,25 @@ BODY = {"app_name": "bench", "action_name": "add", "version": "latest",
 
 
 SYNC = json.dumps(BODY).encode()
+#: Requests every server answers before a throughput measure starts: what is measured is
+#: the steady state, not a process that just started (imports finishing, a standby worker
+#: loading its code, first-call caches).
+WARM_UP = 1000
 
 
-async def throughput(url: str, total: int, clients: int) -> float:
+async def throughput(url: str, total: int, clients: int, warm_up: int = WARM_UP) -> float:
     conns = [RawClient(url) for _ in range(clients)]
-    for conn in conns:  # warm up connections
+    for conn in conns:  # connect; the first request alone (the floor starts its worker)
         await conn.request("POST", "/invocations", SYNC)
+    left = warm_up
+
+    async def warm(conn: RawClient) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await conn.request("POST", "/invocations", SYNC)
+
+    await asyncio.gather(*(warm(c) for c in conns))
     left = total
 
     async def worker(conn: RawClient) -> None:
@@ -156,7 +169,7 @@ async def main(quick: bool, rounds: int) -> None:
     servers = {
         "bare": lambda: uvicorn("bare:app", APPS),
         "floor": lambda: uvicorn("floor:app", APPS, "--http", "httptools", "--loop", "uvloop"),
-        "runner": lambda: runner(APPS / "trivial.py"),
+        "runner": lambda: runner(APPS / "trivial.py", "--no-reload"),
     }
     tps: dict[str, list[float]] = {k: [] for k in servers}
     p50s: dict[str, list[float]] = {k: [] for k in servers}

@@ -86,6 +86,12 @@ class FakePool:
         return worker
 
     # What the scheduler calls on a pool.
+    def app(self, name: str) -> tuple[dict[str, Any], frozenset[str]] | None:
+        for app in (self.manifest or {"apps": []})["apps"]:
+            if app["name"] == name:
+                return app, frozenset(a["name"] for a in app["actions"])
+        return None
+
     def maybe_stop(self, worker: FakeWorker) -> None:
         pass
 

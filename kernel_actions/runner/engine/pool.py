@@ -295,6 +295,8 @@ class CodePool:
         self.generation = 0
         self.load_error: LoadFailure | None = None
         self.manifest: dict[str, Any] | None = None
+        self._apps: tuple[dict[str, Any], dict[str, tuple[dict[str, Any], frozenset[str]]]] | None \
+            = None
         #: Names of the environment variables this version is configured with (values hidden).
         self.env_keys: list[str] = []
         self._standby: asyncio.Task[WorkerProcess] | None = None
@@ -309,6 +311,21 @@ class CodePool:
 
     # -- standby ----------------------------------------------------------------------
 
+
+    def app(self, name: str) -> tuple[dict[str, Any], frozenset[str]] | None:
+        """App ``name`` of the loaded manifest and its action names, or ``None``.
+
+        Indexed once per manifest: every invocation asks, twice.
+        """
+        manifest = self.manifest
+        if manifest is None:
+            return None
+        index = self._apps
+        if index is None or index[0] is not manifest:
+            index = self._apps = (manifest, {
+                app["name"]: (app, frozenset(a["name"] for a in app["actions"]))
+                for app in manifest["apps"]})
+        return index[1].get(name)
     def _spawn_standby(self) -> None:
         if self._closing:
             return

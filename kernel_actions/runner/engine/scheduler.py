@@ -48,6 +48,8 @@ class Active:
     counted: bool = False
     #: Log lines so far ``(ts_ns, line)``: replayed to new SSE subscribers while it runs.
     logs: list[tuple[int, str]] = field(default_factory=list)
+    #: The pool its version was routed to when it was submitted.
+    pool: CodePool | None = None
     #: The answer to ``POST /invocations`` as it was when created (``queued``).
     created: dict[str, Any] = field(default_factory=dict)
     #: Seconds left on the timeout while its worker is stopped in a debugger.
@@ -151,18 +153,23 @@ class Scheduler:
         ]
 
     def route(self, app_name: str, version: str) -> tuple[CodePool, dict[str, Any]] | None:
+        found = self._find(app_name, version)
+        return (found[0], found[1]) if found is not None else None
+
+    def _find(self, app_name: str, version: str
+              ) -> tuple[CodePool, dict[str, Any], frozenset[str]] | None:
+        """The pool serving ``app_name``/``version``, the app, and its action names."""
         for pool in self.pools:
-            manifest = pool.manifest
-            if manifest is None or pool.version != version:
+            if pool.version != version:
                 continue
-            for app in manifest["apps"]:
-                if app["name"] == app_name:
-                    return pool, app
+            app = pool.app(app_name)
+            if app is not None:
+                return pool, app[0], app[1]
         return None
 
     def check_target(self, app_name: str, action_name: str, version: str) -> CodePool:
         """The pool that serves ``app_name``/``version`` and has ``action_name``, or a 404."""
-        found = self.route(app_name, version)
+        found = self._find(app_name, version)
         if found is None:
             versions = sorted({p.version for p, a in self.serving() if a["name"] == app_name})
             if versions:
@@ -176,9 +183,9 @@ class Scheduler:
                 f"app {app_name!r} not found{did_you_mean(app_name, names)}; "
                 f"apps: {', '.join(names) or 'none'}{hint}"
             )
-        pool, app = found
-        actions = [a["name"] for a in app["actions"]]
-        if action_name not in actions:
+        pool, app, names = found
+        if action_name not in names:
+            actions = [a["name"] for a in app["actions"]]
             raise not_found(
                 f"action {action_name!r} not found in app {app_name!r} version {version!r}"
                 f"{did_you_mean(action_name, actions)}; actions: {', '.join(actions) or 'none'}"
@@ -222,7 +229,7 @@ class Scheduler:
             timeout_s=async_timeout if is_async else self.sync_timeout, is_async=is_async,
             deployment_id=pool.deployment_id,
         )
-        active = Active(inv, loop.create_future())
+        active = Active(inv, loop.create_future(), pool=pool)
         self.active[inv.id] = active
         if is_async:
             await self.store.insert(inv)  # a 202 tells the client it exists: durable first
@@ -244,7 +251,7 @@ class Scheduler:
             if active is None or active.inv.status != "queued":
                 continue
             inv = active.inv
-            found = self.route(inv.app_name, inv.version)
+            found = self._find(inv.app_name, inv.version)
             if found is None:
                 if any(p.current is None or not p.current.alive for p in self.pools):
                     self.queue.append(inv_id)  # code (re)loading: wait for it
@@ -253,12 +260,12 @@ class Scheduler:
                     "load_failed", f"app {inv.app_name!r} version {inv.version!r} is no longer "
                     "served by the loaded code"), "App version no longer served")
                 continue
-            pool, app = found
+            pool, _, names = found
             worker = pool.current
             if worker is None or not worker.alive:
                 self.queue.append(inv_id)  # no worker, or one that died: wait for the next
                 continue
-            if inv.action_name not in {a["name"] for a in app["actions"]}:
+            if inv.action_name not in names:
                 self._finish(active, "failed", _failure_output(
                     "load_failed", f"action {inv.action_name!r} is not in the loaded code"),
                     "Action no longer exists in the loaded code")

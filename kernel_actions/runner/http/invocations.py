@@ -21,7 +21,7 @@ from ..engine.events import EventBus
 from ..engine.invocation import TERMINAL, Invocation
 from ..engine.scheduler import Scheduler
 from ..engine.store import ListFilters, Store
-from ..engine.text import check_json_text, check_text
+from ..engine.text import check_json_text
 from ..errors import bad_request, not_found
 from ..stale import stale_headers
 from .common import (
@@ -155,9 +155,6 @@ class InvocationRoutes:
             raise bad_request(
                 f"'async_timeout_seconds' must be between 10 and 3600, got {timeout!r}")
         assert app_name is not None and action_name is not None
-        for name in ("app_name", "action_name", "version"):
-            check_text(name, body.get(name))
-        check_json_text("payload", payload)
         if not is_async:
             retries = read_timeout = None
             for key, value in scope["headers"]:
@@ -170,8 +167,7 @@ class InvocationRoutes:
             app_name, action_name, version, payload, is_async=is_async,
             async_timeout=float(timeout),
         )
-        routed = self.scheduler.route(app_name, version)
-        headers = stale_headers(routed[0] if routed else None)
+        headers = stale_headers(active.pool)
         if is_async:
             return json_answer(active.created, 202, headers)
         if self.hold_open:

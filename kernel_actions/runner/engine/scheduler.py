@@ -50,7 +50,7 @@ class Active:
     logs: list[tuple[int, str]] = field(default_factory=list)
     #: The pool its version was routed to when it was submitted.
     pool: CodePool | None = None
-    #: The answer to ``POST /invocations`` as it was when created (``queued``).
+    #: The answer to an async ``POST /invocations``: the invocation as created (``queued``).
     created: dict[str, Any] = field(default_factory=dict)
     #: Seconds left on the timeout while its worker is stopped in a debugger.
     paused_left: float | None = None
@@ -232,11 +232,11 @@ class Scheduler:
         active = Active(inv, loop.create_future(), pool=pool)
         self.active[inv.id] = active
         if is_async:
+            active.created = inv.to_created()
             await self.store.insert(inv)  # a 202 tells the client it exists: durable first
         else:
             self.store.insert_nowait(inv, hold=SYNC_HOLD)
             active.timer = loop.call_later(inv.timeout_s, self._timed_out, inv.id)
-        active.created = inv.to_created()
         self._publish(inv)
         self.queue.append(inv.id)
         self._dispatch()

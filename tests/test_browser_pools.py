@@ -83,3 +83,51 @@ def test_a_pool_keeps_warm_browsers_and_hands_them_out(
     poll(lambda: k.browsers.list().items == [], timeout=30)
     with pytest.raises(NotFoundError):
         k.browser_pools.retrieve(pool.id)
+
+
+def test_a_pool_keeps_filling_after_an_unexpected_error() -> None:
+    """A failure the pool doesn't expect (not an API or DevTools error) is logged and
+    retried: the filler must not die silently and leave the pool empty for good."""
+    import asyncio
+    from types import SimpleNamespace
+    from typing import Any
+
+    from kernel_actions.runner.browsers.pools import Pools, _Pool
+
+    class FakeKeeper:
+        closed = False
+
+    class FakeBrowsers:
+        def __init__(self) -> None:
+            self.items: dict[str, Any] = {}
+            self.logged: list[str] = []
+            self.calls = 0
+
+        def log(self, line: str) -> None:
+            self.logged.append(line)
+
+        async def create(self, body: dict[str, Any], *, warm: bool) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                raise OSError("Too many open files")
+            browser = SimpleNamespace(id=f"b{self.calls}", cdp=SimpleNamespace(
+                attach=lambda *a, **k: asyncio.sleep(0, FakeKeeper())))
+            self.items[browser.id] = browser
+            return browser
+
+    async def main() -> tuple[int, list[str]]:
+        browsers = FakeBrowsers()
+        pools = Pools(browsers)  # type: ignore[arg-type]
+        pool = _Pool(id="p1", config={"size": 1}, created_ns=0)
+        pools.items[pool.id] = pool
+        pools._start(pool)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not pool.available:
+            assert asyncio.get_running_loop().time() < deadline, browsers.logged
+            await asyncio.sleep(0.01)
+        pools.close_all()
+        return len(pool.available), browsers.logged
+
+    available, logged = asyncio.run(main())
+    assert available == 1
+    assert logged == ["browser pool p1: OSError: Too many open files"]

@@ -127,8 +127,9 @@ class Pools:
                     # The pool's browsers are its own warm ones: no spare of the runner's.
                     browser = await self.browsers.create(self._browser_body(pool), warm=False)
                     keeper = await self._keep(browser)
-                except (ApiError, CdpError) as exc:
-                    message = exc.message if isinstance(exc, ApiError) else str(exc)
+                except Exception as exc:  # noqa: BLE001 - the pool keeps trying, and says why
+                    message = (exc.message if isinstance(exc, ApiError) else str(exc)
+                               if isinstance(exc, CdpError) else f"{type(exc).__name__}: {exc}")
                     if pool.last_error != message:
                         self.browsers.log(f"browser pool {pool.id}: {message}")
                     pool.last_error = message

@@ -92,7 +92,7 @@ def test_a_pool_keeps_filling_after_an_unexpected_error() -> None:
     from types import SimpleNamespace
     from typing import Any
 
-    from kernel_actions.runner.browsers.pools import Pools, _Pool
+    from kernel_actions.runner.browsers.pools import Pools
 
     class FakeKeeper:
         closed = False
@@ -118,9 +118,7 @@ def test_a_pool_keeps_filling_after_an_unexpected_error() -> None:
     async def main() -> tuple[int, list[str]]:
         browsers = FakeBrowsers()
         pools = Pools(browsers)  # type: ignore[arg-type]
-        pool = _Pool(id="p1", config={"size": 1}, created_ns=0)
-        pools.items[pool.id] = pool
-        pools._start(pool)
+        pool = pools.open({"size": 1})
         deadline = asyncio.get_running_loop().time() + 30
         while not pool.available:
             assert asyncio.get_running_loop().time() < deadline, browsers.logged
@@ -130,4 +128,4 @@ def test_a_pool_keeps_filling_after_an_unexpected_error() -> None:
 
     available, logged = asyncio.run(main())
     assert available == 1
-    assert logged == ["browser pool p1: OSError: Too many open files"]
+    assert len(logged) == 1 and logged[0].endswith(": OSError: Too many open files")

@@ -111,6 +111,13 @@ class Pools:
             raise not_found(f"browser pool {id_or_name!r} not found")
         return pool
 
+    def open(self, config: dict[str, Any]) -> _Pool:
+        """A new pool of ``config`` (checked), filling from now on."""
+        pool = _Pool(new_id(), config, now_ns())
+        self.items[pool.id] = pool
+        self._start(pool)
+        return pool
+
     def _start(self, pool: _Pool) -> None:
         pool.filler = asyncio.ensure_future(self._fill(pool))
 
@@ -207,10 +214,7 @@ class Pools:
 
     def routes(self) -> list[BaseRoute]:
         async def create(request: Request) -> Response:
-            config = self._check(await read_json_body(request))
-            pool = _Pool(new_id(), config, now_ns())
-            self.items[pool.id] = pool
-            self._start(pool)
+            pool = self.open(self._check(await read_json_body(request)))
             return json_response(self._wire(pool))
 
         async def list_(request: Request) -> Response:

@@ -185,6 +185,37 @@ def test_typed_text_and_keys_land_in_the_input(k: Kernel, browser: str, page: Pa
     wait_state(page, lambda s: s["field"] == "")
 
 
+@NO_XVFB
+def test_a_clipboard_write_is_done_when_a_read_sees_it(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    """xclip returns before its forked owner has told the X server (a busy machine delays
+    that child): the write must not answer before the clipboard holds the text."""
+    real = shutil.which("xclip")
+    assert real is not None
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    slow = tools / "xclip"
+    slow.write_text(
+        "#!/bin/sh\n"
+        "# xclip on a busy machine: -i returns, the new owner takes over half a second later.\n"
+        'case " $* " in *" -i "*)\n'
+        '  data=$(cat; echo x); data=${data%x}\n'
+        f'  ( sleep 0.5; printf %s "$data" | {real} "$@" ) >/dev/null 2>&1 &\n'
+        "  exit 0 ;;\n"
+        "esac\n"
+        f'exec {real} "$@"\n')
+    slow.chmod(0o755)
+    runner = start_runner(None, command="serve",
+                          env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"})
+    k = Kernel(base_url=runner.url, api_key="local", max_retries=0, timeout=60)
+    created = k.browsers.create(viewport={"width": 800, "height": 600}, timeout_seconds=60)
+    try:
+        k.browsers.computer.write_clipboard(created.session_id, text="later ✓")
+        assert k.browsers.computer.read_clipboard(created.session_id).text == "later ✓"
+    finally:
+        k.browsers.delete_by_id(created.session_id)
+
+
 def test_the_clipboard_round_trips_and_pastes(k: Kernel, browser: str, page: PageServer,
                                               on_page: dict[str, Any]) -> None:
     k.browsers.computer.write_clipboard(browser, text="copied ✓ text")

@@ -49,6 +49,8 @@ MAX_KEYS = 100
 MAX_BATCH = 1_000
 #: How long one xdotool or xclip call may take before it counts as failed.
 TOOL_TIMEOUT_S = 30.0
+#: How long a clipboard write waits for a read to see it (see ``write_clipboard``).
+CLIPBOARD_SETTLE_S = 5.0
 #: How long a new window is resized until Chromium reports the screen's size, how many
 #: reports in a row must say so, and how far apart they are.
 FILL_TIMEOUT_S = 5.0
@@ -472,6 +474,14 @@ class XScreen:
         await asyncio.wait_for(proc.communicate(text.encode()), TOOL_TIMEOUT_S)
         if proc.returncode != 0:
             raise ApiError(500, "action_failed", f"xclip failed ({proc.returncode})")
+        # xclip exits once it has forked the owner, which may not have told the X server
+        # yet (its request sits in a buffer until it runs): a read at once could still see
+        # the old clipboard. The write is done when a read sees it (or, should another
+        # client take the clipboard meanwhile, after CLIPBOARD_SETTLE_S).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLIPBOARD_SETTLE_S
+        while await self.read_clipboard() != text and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     # -- batches ---------------------------------------------------------------------------
 

@@ -260,6 +260,10 @@ class WorkerProcess:
         return None
 
 
+#: An app of a loaded manifest, and the names of its actions.
+AppEntry = tuple[dict[str, Any], frozenset[str]]
+
+
 class CodePool:
     """The worker generations serving one entrypoint."""
 
@@ -295,8 +299,8 @@ class CodePool:
         self.generation = 0
         self.load_error: LoadFailure | None = None
         self.manifest: dict[str, Any] | None = None
-        self._apps: tuple[dict[str, Any], dict[str, tuple[dict[str, Any], frozenset[str]]]] | None \
-            = None
+        #: The manifest it was built from, and its apps by name (see :meth:`app`).
+        self._apps: tuple[dict[str, Any], dict[str, AppEntry]] | None = None
         #: Names of the environment variables this version is configured with (values hidden).
         self.env_keys: list[str] = []
         self._standby: asyncio.Task[WorkerProcess] | None = None
@@ -309,10 +313,7 @@ class CodePool:
         self._reload_pending = False
         self._closing = False
 
-    # -- standby ----------------------------------------------------------------------
-
-
-    def app(self, name: str) -> tuple[dict[str, Any], frozenset[str]] | None:
+    def app(self, name: str) -> AppEntry | None:
         """App ``name`` of the loaded manifest and its action names, or ``None``.
 
         Indexed once per manifest: every invocation asks, twice.
@@ -326,6 +327,9 @@ class CodePool:
                 app["name"]: (app, frozenset(a["name"] for a in app["actions"]))
                 for app in manifest["apps"]})
         return index[1].get(name)
+
+    # -- standby ----------------------------------------------------------------------
+
     def _spawn_standby(self) -> None:
         if self._closing:
             return

@@ -25,6 +25,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from .front_door import Answer
 
@@ -32,19 +33,6 @@ if TYPE_CHECKING:
     from .front_door import DirectEndpoint, FrontDoor
 
 __all__ = ["DirectCycle"]
-
-
-def _status_line(status: int) -> bytes:
-    from http import HTTPStatus
-
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
-
-
-_STATUS_LINES: dict[int, bytes] = {}
 
 
 class DirectCycle:
@@ -113,11 +101,7 @@ class DirectCycle:
         if self.disconnected or transport.is_closing():
             self.response_complete = True
             return
-        status = answer.status
-        line = _STATUS_LINES.get(status)
-        if line is None:
-            line = _STATUS_LINES[status] = _status_line(status)
-        parts = [line]
+        parts = [STATUS_LINE[answer.status]]
         for name, value in protocol.server_state.default_headers:
             parts += (name, b": ", value, b"\r\n")
         for name, value in answer.head():

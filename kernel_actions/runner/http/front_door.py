@@ -33,7 +33,8 @@ from .common import json_response
 from .retry import advise_retry, should_retry
 from .security import RequestRules
 
-__all__ = ["Answer", "DirectEndpoint", "FrontDoor", "error_answer", "json_answer"]
+__all__ = ["Answer", "DirectEndpoint", "FrontDoor", "error_answer", "internal_error",
+           "json_answer"]
 
 _JSON = (b"content-type", b"application/json")
 _NO_RETRY = (b"x-should-retry", b"false")
@@ -83,6 +84,12 @@ def error_answer(exc: ApiError) -> Answer:
     return json_answer(exc.body(), exc.status, exc.headers)
 
 
+def internal_error() -> Answer:
+    """The answer to a request whose handler failed unexpectedly (the 500)."""
+    return json_answer({"code": "internal_error", "message": "internal error in the runner"},
+                       500, {"x-should-retry": "false"})
+
+
 #: What a direct endpoint's handler does: the request (scope, whole body) to its answer.
 #: It may return any ASGI app instead (a streamed answer), which is then run.
 DirectHandler = Callable[[Scope, bytes], Awaitable["Answer | ASGIApp"]]
@@ -102,11 +109,15 @@ class DirectEndpoint:
         #: connection may then serve it without ASGI (:mod:`.direct_cycle`).
         self.whole = whole
 
-    async def respond(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+    async def answer(self, scope: Scope, body: bytes) -> Answer | ASGIApp:
+        """The handler's answer; an :class:`ApiError` it raises as its JSON answer."""
         try:
-            answer = await self.handler(scope, body)
+            return await self.handler(scope, body)
         except ApiError as exc:
-            answer = error_answer(exc)
+            return error_answer(exc)
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+        answer = await self.answer(scope, body)
         if isinstance(answer, Answer):
             await answer.send(send)
         else:
@@ -197,18 +208,14 @@ class FrontDoor:
                             body: bytes) -> Answer:
         """The handler's answer, an :class:`ApiError` as its JSON, anything else a 500."""
         try:
-            answer = await endpoint.handler(scope, body)
-        except ApiError as exc:
-            return error_answer(exc)
+            answer = await endpoint.answer(scope, body)
         except Exception as exc:
             self.log(f"internal error on {scope['method']} {scope['path']}: {exc!r}")
             asyncio.get_running_loop().call_exception_handler({
                 "message": f"internal error on {scope['method']} {scope['path']}",
                 "exception": exc,
             })
-            return json_answer({"code": "internal_error",
-                                "message": "internal error in the runner"}, 500,
-                               {"x-should-retry": "false"})
+            return internal_error()
         if not isinstance(answer, Answer):  # pragma: no cover - a whole endpoint's promise
             raise TypeError(f"{endpoint.handler!r} answered {answer!r}, not an Answer")
         return answer
@@ -247,9 +254,7 @@ class FrontDoor:
             # nothing was sent yet), and let the server log the traceback.
             self.log(f"internal error on {scope['method']} {scope['path']}: {exc!r}")
             if not started:
-                await json_response({"code": "internal_error",
-                                     "message": "internal error in the runner"}, 500,
-                                    {"x-should-retry": "false"})(scope, receive, send)
+                await internal_error().send(send)
             raise
 
     @staticmethod

@@ -212,6 +212,7 @@ def test_half_sent_requests_are_dropped_after_the_timeout(tmp_path: Path) -> Non
                 if kind == "half a body":
                     assert data.startswith(b"HTTP/1.1 408 "), data[:200]
                     assert b'"request_timeout"' in data
+                    assert data.lower().count(b"connection: close") == 1, data
                 else:
                     assert data == b"", (kind, data[:200])
         finally:

@@ -221,10 +221,10 @@ class FrontDoor:
         return answer
 
     def stalled_answer(self) -> Answer:
-        """What a body that stopped arriving is answered (as :class:`BodyLimits` does)."""
+        """What a body that stopped arriving is answered (as :class:`BodyLimits` does; the
+        connection that sends it adds ``connection: close``)."""
         status, code, message = stalled(self.limits.idle_timeout)
-        return json_answer({"code": code, "message": message}, status,
-                           {"connection": "close"})
+        return json_answer({"code": code, "message": message}, status)
 
     def _limited(self, limit: int) -> ASGIApp:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:

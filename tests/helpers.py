@@ -17,13 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 from kernel import Kernel
 
+if TYPE_CHECKING:
+    from kernel_actions.runner.server import Runner
+
 __all__ = [
     "APPS", "TESTS", "Answer", "RunnerProcess", "ServerProcess", "http_server", "invoke",
-    "poll", "sdk_client", "send_invocation",
+    "poll", "runner_in_process", "sdk_client", "send_invocation",
 ]
 
 TESTS = Path(__file__).parent
@@ -246,3 +251,35 @@ def all_invocations(c: httpx.Client) -> list[dict]:
         if r.headers["X-Has-More"] != "true":
             return out
         offset = int(r.headers["X-Next-Offset"])
+
+
+@contextmanager
+def runner_in_process(tmp_path: Path, entrypoint: Path | None = None,
+                      **settings: object) -> Iterator[Runner]:
+    """A runner serving on a loopback port from a thread of this process (no code, or
+    ``entrypoint``'s, run in worker processes as ever)."""
+    from kernel_actions.runner.config import Config
+    from kernel_actions.runner.server import serve
+
+    if entrypoint is None:
+        config = Config(entrypoint=None, port=0, data_dir=tmp_path / "inproc", **settings)  # type: ignore[arg-type]
+    else:
+        config = Config.for_entrypoint(str(entrypoint), port=0, data_dir=tmp_path / "inproc",
+                                       **settings)
+    ready = threading.Event()
+    holder: dict[str, Runner] = {}
+
+    def started(r: Runner) -> None:
+        holder["runner"] = r
+        ready.set()
+
+    thread = threading.Thread(target=lambda: anyio.run(lambda: serve(config, started=started)),
+                              daemon=True)
+    thread.start()
+    assert ready.wait(60), "the runner did not start"
+    runner = holder["runner"]
+    try:
+        yield runner
+    finally:
+        runner.request_exit()
+        thread.join(30)

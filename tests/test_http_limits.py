@@ -6,20 +6,15 @@ from __future__ import annotations
 import json
 import select
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 
-from kernel_actions.runner.config import Config
-from kernel_actions.runner.server import Runner, serve
-
 from .conftest import APPS, RunnerProcess, poll
+from .helpers import runner_in_process
 
 LIMIT = 13_500_000  # the JSON body limit: 3 × the 4.5 MB payload limit
 UPLOAD_LIMIT = 200 * 1024 * 1024 + 1024 * 1024
@@ -30,29 +25,6 @@ def runner(start_runner: Callable[..., RunnerProcess], app_copy: Callable[[str],
            ) -> RunnerProcess:
     entry = app_copy("conformance_app.py")
     return start_runner(entry, cwd=entry.parent)
-
-
-@contextmanager
-def runner_in_process(tmp_path: Path, **settings: object) -> Iterator[Runner]:
-    """A runner serving on a loopback port from a thread of this process."""
-    config = Config(entrypoint=None, port=0, data_dir=tmp_path / "inproc", **settings)  # type: ignore[arg-type]
-    ready = threading.Event()
-    holder: dict[str, Runner] = {}
-
-    def started(r: Runner) -> None:
-        holder["runner"] = r
-        ready.set()
-
-    thread = threading.Thread(target=lambda: anyio.run(lambda: serve(config, started=started)),
-                              daemon=True)
-    thread.start()
-    assert ready.wait(60), "the runner did not start"
-    runner = holder["runner"]
-    try:
-        yield runner
-    finally:
-        runner.request_exit()
-        thread.join(30)
 
 
 def address(url: str) -> tuple[str, int]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from kernel_actions.runner.engine import store as store_module
 from kernel_actions.runner.engine.events import EventBus
 from kernel_actions.runner.engine.invocation import Invocation
 from kernel_actions.runner.engine.scheduler import Scheduler
@@ -159,6 +160,25 @@ def test_a_sync_invocation_runs_on_the_current_worker_and_succeeds(tmp_path: Pat
         assert (row.status, row.output, row.finished_ns is not None) == (
             "succeeded", '{"n": 2}', True)
         assert scheduler.running == 0
+
+    run(tmp_path, scenario)
+
+
+def test_an_answered_invocation_is_read_back_before_its_lazy_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "LAZY_COMMIT_S", 3600.0)
+
+    async def scenario(scheduler: Scheduler, pool: FakePool, store: Store, bus: EventBus) -> None:
+        worker = pool.current
+        assert worker is not None
+        active = await scheduler.submit("app", "run", "latest", None, is_async=False)
+        inv_id = active.inv.id
+        worker.answer(scheduler, inv_id, output='{"n": 2}')
+        await active.done  # answered without waiting for the commit
+        assert inv_id not in scheduler.active
+        assert await asyncio.to_thread(store.get, inv_id) is None  # not committed yet
+        read = await scheduler.get(inv_id)  # a client's read commits first
+        assert read is not None and (read.status, read.output) == ("succeeded", '{"n": 2}')
 
     run(tmp_path, scenario)
 

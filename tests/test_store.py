@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from kernel_actions.runner.engine import store as store_module
 from kernel_actions.runner.engine.invocation import Invocation
 from kernel_actions.runner.engine.store import ListFilters, Store
 
@@ -235,6 +238,13 @@ def test_a_held_insert_is_written_once_in_its_final_state(tmp_path: Path) -> Non
         assert done is not None
         await done
         assert await asyncio.to_thread(store.get, "quick") == quick
+        # A final state nobody waits for releases the held row too (the scheduler's way).
+        answered = _new("answered", 4, is_async=False)
+        store.insert_nowait(answered, hold=60)
+        answered.status, answered.output = "succeeded", "2"
+        assert store.save(answered) is None
+        store.commit_pending()
+        assert await asyncio.to_thread(store.get, "answered") == answered
         assert not [s for s in statements if s.startswith("UPDATE")], statements
         # One held past its time is written as it is then; later states update it.
         slow = _new("slow", 2, is_async=False, status="running")
@@ -256,3 +266,59 @@ def test_a_held_insert_is_written_once_in_its_final_state(tmp_path: Path) -> Non
         assert reopened.get("at-close") is not None
     finally:
         reopened.close()
+
+
+def test_a_write_nobody_waits_for_is_committed_lazily_and_read_after_commit_pending(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "LAZY_COMMIT_S", 3600.0)
+
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        statements: list[str] = []
+        assert store._conn is not None
+        store._conn.set_trace_callback(statements.append)
+        first = _new("first", 1, is_async=False, status="succeeded")
+        store.insert_nowait(first)
+        for _ in range(20):  # turns of the loop go by: nothing is committed yet
+            await asyncio.sleep(0)
+        assert "COMMIT" not in statements
+        assert await asyncio.to_thread(store.get, "first") is None
+        # A read for a client commits first: what it was answered is there.
+        store.commit_pending()
+        assert await asyncio.to_thread(store.get, "first") == first
+        assert statements.count("COMMIT") == 1
+        # A write somebody waits for takes the lazy ones queued before it along, in order.
+        store.insert_nowait(_new("second", 2, is_async=False))
+        await store.insert(_new("third", 3))
+        assert statements.count("COMMIT") == 2
+        assert await asyncio.to_thread(store.get, "second") is not None
+        # Enough writes in waiting are committed without waiting for the delay.
+        for i in range(store_module.LAZY_MAX_WRITES):
+            store.insert_nowait(_new(f"many{i}", 10 + i, is_async=False))
+        await asyncio.sleep(0)
+        assert statements.count("COMMIT") == 3
+        store.insert_nowait(_new("at-close", 9999, is_async=False))
+        store.close()
+
+    asyncio.run(main())
+    reopened = Store.open(tmp_path / "runner.db")
+    try:
+        assert reopened.get("at-close") is not None
+        assert reopened.get(f"many{store_module.LAZY_MAX_WRITES - 1}") is not None
+    finally:
+        reopened.close()
+
+
+def test_lazy_writes_are_committed_within_the_delay_with_no_read(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store.open(tmp_path / "runner.db")
+        store.start(asyncio.get_running_loop())
+        store.insert_nowait(_new("lazy", 1, is_async=False, status="succeeded"))
+        deadline = asyncio.get_running_loop().time() + 30
+        while await asyncio.to_thread(store.get, "lazy") is None:
+            assert asyncio.get_running_loop().time() < deadline, "never committed"
+            await asyncio.sleep(store_module.LAZY_COMMIT_S)
+        store.close()
+
+    asyncio.run(main())

@@ -331,12 +331,13 @@ class Scheduler:
             })
 
     def _persist(self, active: Active) -> None:
-        """Save the terminal state; whoever awaits ``active.done`` wakes once it is durable."""
-        fut = self.store.save(active.inv, wait=True)
-        if fut is None:
-            self._settle(active)
-        else:
-            fut.add_done_callback(lambda _: self._settle(active))
+        """Save the terminal state and wake whoever awaits ``active.done``.
+
+        The answer does not wait for the commit (it follows within the store's lazy
+        delay): whatever the client reads next commits it first.
+        """
+        self.store.save(active.inv)
+        self._settle(active)
 
     def _settle(self, active: Active) -> None:
         self.active.pop(active.inv.id, None)
@@ -481,6 +482,7 @@ class Scheduler:
         active = self.active.get(inv_id)
         if active is not None:
             return active.inv
+        self.store.commit_pending()
         return await asyncio.to_thread(self.store.get, inv_id)
 
     async def update(self, inv_id: str, status: Literal["succeeded", "failed"],
@@ -488,6 +490,7 @@ class Scheduler:
         check_json_text("output", output)
         active = self.active.get(inv_id)
         if active is None:
+            self.store.commit_pending()
             inv = await asyncio.to_thread(self.store.get, inv_id)
             if inv is None:
                 raise not_found(f"invocation {inv_id!r} not found")

@@ -223,6 +223,7 @@ class InvocationRoutes:
         mode = detail_mode(q.get("detail"))
         if mode is None:
             raise bad_request(f"'detail' must be 1, 0 or summary; got {q['detail']!r}")
+        self.store.commit_pending()
         items, has_more = await asyncio.to_thread(self.store.list, filters, limit, offset,
                                                   summary=True)
 
@@ -250,6 +251,7 @@ class InvocationRoutes:
                 replay = [(ts, line) for ts, line in active.logs
                           if since_ns is None or ts >= since_ns]
             else:
+                self.store.commit_pending()
                 snapshot = await asyncio.to_thread(self.store.get, inv_id)
                 if snapshot is None:
                     raise not_found(f"invocation {inv_id!r} not found")

@@ -4,8 +4,9 @@ Started by the runner as ``python -m kernel_actions.runner.engine.worker`` with 
 of a socket pair in ``KERNEL_ACTIONS_WORKER_FD``. It imports the framework at
 once and says ``ready`` (so a standby worker is warm), loads code when told,
 then runs every invocation it is sent as a task on its event loop (blocking
-handlers in threads). Output is routed per invocation; the worker never writes
-protocol messages to stdout. It exits when the runner closes the socket.
+handlers in threads, or on the loop when they are known to be quick). Output is
+routed per invocation; the worker never writes protocol messages to stdout. It
+exits when the runner closes the socket.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
@@ -32,6 +33,7 @@ from ...outcome import Outcome, failure
 from .children import group_members, kill_members, reap_zombies
 from .debugging import WorkerDebugger
 from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
+from .quick_handlers import QuickHandlers, call_outside_loop
 
 __all__ = ["main", "MAX_LOG_LINES"]
 
@@ -83,6 +85,8 @@ class Worker:
         self._loop_thread = 0
         self.outbox: Outbox
         self.threads: HandlerThreads
+        #: Which blocking handlers are quick enough to run on the loop.
+        self.quick = QuickHandlers()
 
     def send(self, message: dict[str, Any]) -> None:
         self.outbox.send(message)
@@ -159,10 +163,16 @@ class Worker:
         sink = LogSink(lambda line: self._log(inv_id, line))
         if runs_in_thread(action):
             # A blocking handler: the whole invocation runs in a handler thread (one
-            # hand-off there and back, no task).
-            self.tasks[inv_id] = self.threads.submit(
-                partial(execute_blocking, action, ctx, msg.get("payload"), sink),
-                partial(self._returned, msg, action, ctx, sink))
+            # hand-off there and back, no task), or on the loop when it is known quick
+            # and nothing else runs (see :mod:`.quick_handlers`).
+            key = (action.app_name, action.name)
+            call = self.quick.timed(
+                key, partial(execute_blocking, action, ctx, msg.get("payload"), sink))
+            if not self.tasks and self.debugger is None and self.quick.is_quick(key):
+                self._blocking_done(msg, action, ctx, sink, partial(call_outside_loop, call))
+            else:
+                self.tasks[inv_id] = self.threads.submit(
+                    call, partial(self._returned, msg, action, ctx, sink))
         else:
             self.tasks[inv_id] = self.loop.create_task(
                 self._run(msg, execute(action, ctx, msg.get("payload"), sink), ctx))
@@ -170,8 +180,13 @@ class Worker:
     def _returned(self, msg: dict[str, Any], action: Action, ctx: Context, sink: LogSink,
                   job: Job) -> None:
         """A blocking handler's thread is done (on the loop)."""
+        self._blocking_done(msg, action, ctx, sink, job.value)
+
+    def _blocking_done(self, msg: dict[str, Any], action: Action, ctx: Context, sink: LogSink,
+                       value: Callable[[], Outcome | Pending]) -> None:
+        """Finish a blocking handler's invocation with what ``value()`` returns or raises."""
         try:
-            outcome = job.value()
+            outcome = value()
         except BaseException as exc:  # noqa: BLE001 - e.g. raised while serialising
             outcome = failure("action_raised", f"{type(exc).__name__}: {exc}")
         if isinstance(outcome, Pending):  # a ``def`` returned an awaitable: await it here

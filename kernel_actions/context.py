@@ -185,12 +185,18 @@ def capture_output() -> Iterator[None]:
                 _saved = None
 
 
-@contextmanager
-def bind_sink(sink: LogSink) -> Iterator[None]:
-    """Make ``sink`` the current one for this context (and threads it starts via anyio)."""
-    token = _sink.set(sink)
-    try:
-        yield
-    finally:
-        _sink.reset(token)
-        sink.close()
+class bind_sink:  # noqa: N801 - used as a function: ``with bind_sink(sink):``
+    """Make ``sink`` the current one for this context (and threads it starts via anyio),
+    and close it on the way out. A class, not a generator: it wraps every invocation."""
+
+    __slots__ = ("_sink", "_token")
+
+    def __init__(self, sink: LogSink) -> None:
+        self._sink = sink
+
+    def __enter__(self) -> None:
+        self._token = _sink.set(self._sink)
+
+    def __exit__(self, *exc: object) -> None:
+        _sink.reset(self._token)
+        self._sink.close()

@@ -31,6 +31,12 @@ def where(ctx: Context, payload=None) -> dict:  # noqa: ANN001 - any JSON
     }
 
 
+@app.action("block")
+def block(ctx: Context, payload: float) -> str:
+    time.sleep(payload)
+    return "unblocked"
+
+
 @app.action("nap")
 async def nap(ctx: Context, payload: float) -> str:
     await asyncio.sleep(payload)

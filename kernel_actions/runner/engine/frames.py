@@ -18,6 +18,10 @@ MAX_MESSAGE = 256 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
 
+#: Built once: ``json.dumps`` with options builds an encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    body = _ENCODER.encode(message).encode()
     return HEADER.pack(len(body)) + body

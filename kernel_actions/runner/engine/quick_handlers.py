@@ -5,9 +5,10 @@ it can never stall the worker's loop. For one that returns in microseconds the h
 costs more than the handler: a thread woken, the GIL passed to it and back, the loop
 woken in turn (the benchmarks' trivial action spent half its worker's time there). So a
 handler that returned within :data:`QUICK_SECONDS` each of its last :data:`QUICK_RUNS`
-times runs on the loop, when nothing else runs in the worker: no invocation can be held
-up by it but those that arrive while it runs. One that then takes longer goes back to
-threads until it has been quick that many times again.
+times runs on the loop, when no ``async`` handler's invocation runs there: none can be
+held up by it but those that arrive while it runs (and the results of blocking handlers
+running beside it in threads, collected once it returns). One that then takes longer
+goes back to threads until it has been quick that many times again.
 
 On the loop the handler sees what a thread would show it: no running event loop
 (``asyncio.run`` and Playwright's sync API work in it) and a copy of the context.
@@ -67,6 +68,7 @@ class QuickHandlers:
 def call_outside_loop(fn: Callable[[], T]) -> T:
     """Call ``fn`` on the event loop's thread as a handler thread would: with no running
     loop, in a copy of the current context."""
+    # asyncio's own hooks for event loop implementations (listed in asyncio.events.__all__).
     loop = asyncio._get_running_loop()
     asyncio._set_running_loop(None)
     try:

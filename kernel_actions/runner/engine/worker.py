@@ -67,6 +67,9 @@ class Worker:
         self.actions: dict[tuple[str, str], Action] = {}
         #: What runs each invocation: a task (async handlers) or a handler thread's job.
         self.tasks: dict[str, asyncio.Task[None] | Job] = {}
+        #: Invocations running as tasks on the loop (what a quick blocking handler run on
+        #: the loop would hold up; handler threads run on beside it).
+        self._on_loop = 0
         self._lock = threading.Lock()
         self._pending_logs: list[list[Any]] = []
         self._flush_scheduled = False
@@ -114,6 +117,8 @@ class Worker:
             pass
 
     def _flush_logs(self) -> None:
+        if not self._pending_logs and not self._flush_scheduled:
+            return  # nothing to send (what a thread adds meanwhile schedules its own flush)
         with self._lock:
             items, self._pending_logs = self._pending_logs, []
             self._flush_scheduled = False
@@ -164,18 +169,18 @@ class Worker:
         if runs_in_thread(action):
             # A blocking handler: the whole invocation runs in a handler thread (one
             # hand-off there and back, no task), or on the loop when it is known quick
-            # and nothing else runs (see :mod:`.quick_handlers`).
+            # and no task runs there (see :mod:`.quick_handlers`).
             key = (action.app_name, action.name)
             call = self.quick.timed(
                 key, partial(execute_blocking, action, ctx, msg.get("payload"), sink))
-            if not self.tasks and self.debugger is None and self.quick.is_quick(key):
+            if not self._on_loop and self.debugger is None and self.quick.is_quick(key):
                 self._blocking_done(msg, action, ctx, sink, partial(call_outside_loop, call))
             else:
                 self.tasks[inv_id] = self.threads.submit(
                     call, partial(self._returned, msg, action, ctx, sink))
         else:
-            self.tasks[inv_id] = self.loop.create_task(
-                self._run(msg, execute(action, ctx, msg.get("payload"), sink), ctx))
+            self._start_task(inv_id, self._run(
+                msg, execute(action, ctx, msg.get("payload"), sink), ctx))
 
     def _returned(self, msg: dict[str, Any], action: Action, ctx: Context, sink: LogSink,
                   job: Job) -> None:
@@ -190,10 +195,19 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001 - e.g. raised while serialising
             outcome = failure("action_raised", f"{type(exc).__name__}: {exc}")
         if isinstance(outcome, Pending):  # a ``def`` returned an awaitable: await it here
-            self.tasks[msg["id"]] = self.loop.create_task(
-                self._run(msg, finish_awaitable(action, ctx, outcome.awaitable, sink), ctx))
+            self._start_task(msg["id"], self._run(
+                msg, finish_awaitable(action, ctx, outcome.awaitable, sink), ctx))
             return
         self._finish_outcome(msg["id"], msg, outcome)
+
+    def _start_task(self, inv_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(work)
+        self.tasks[inv_id] = task
+        self._on_loop += 1
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, _: asyncio.Task[None]) -> None:
+        self._on_loop -= 1
 
     def _cancel(self, inv_id: str) -> None:
         running = self.tasks.get(inv_id)

@@ -17,7 +17,7 @@ from ..errors import ApiError, bad_request
 __all__ = [
     "PathPatterns",
     "MAX_OFFSET", "MAX_PAYLOAD_BYTES", "Handler", "error_response", "guard", "int_param",
-    "json_object", "json_response", "page_headers", "paged", "parse_json", "read_json_body",
+    "compact_json", "json_object", "json_response", "page_headers", "paged", "parse_json", "read_json_body",
     "sse_event",
 ]
 
@@ -26,9 +26,18 @@ MAX_BODY_BYTES = 3 * MAX_PAYLOAD_BYTES  # a JSON-escaped payload inside the requ
 MAX_OFFSET = 10**12
 
 
+#: Built once: ``json.dumps`` with options builds an encoder on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as JSON text without spaces (what every answer body is)."""
+    return _COMPACT.encode(value)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        compact_json(body),
         status_code=status, headers=headers, media_type="application/json",
     )
 

@@ -19,7 +19,6 @@ and content type (403/415) first, then the declared body size (400), then the ke
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -29,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..errors import ApiError
 from .auth import ApiKeyGate
 from .body_limits import BodyLimits, BodyRefused, content_length, stalled
-from .common import json_response
+from .common import compact_json, json_response
 from .retry import advise_retry, should_retry
 from .security import RequestRules
 
@@ -76,7 +75,7 @@ def _header_list(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]] | 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
     """The same answer as ``common.json_response``, without a Response object."""
-    return Answer(status, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+    return Answer(status, compact_json(body).encode(),
                   _header_list(headers))
 
 

@@ -27,6 +27,7 @@ from ..stale import stale_headers
 from .common import (
     MAX_OFFSET,
     MAX_PAYLOAD_BYTES,
+    compact_json,
     guard,
     int_param,
     json_object,
@@ -107,7 +108,7 @@ async def _held_open(done: asyncio.Future[None], result: Callable[[], dict[str, 
                 break
             except TimeoutError:
                 yield b" "
-        yield json.dumps(result(), separators=(",", ":"), ensure_ascii=False).encode()
+        yield compact_json(result()).encode()
 
     return StreamingResponse(body(), media_type="application/json")
 

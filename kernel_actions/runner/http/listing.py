@@ -10,7 +10,6 @@ dashboard's list asks for ``detail=summary``, which never reads them at all.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from ..engine.invocation import Invocation
+from .common import compact_json
 
 __all__ = ["DETAIL_MODES", "JSONArrayResponse", "detail_mode", "invocation_rows", "summary"]
 
@@ -79,7 +79,7 @@ class JSONArrayResponse(StreamingResponse):
 async def _encode(items: AsyncIterable[Any]) -> AsyncIterator[bytes]:
     first = True
     async for item in items:
-        text = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+        text = compact_json(item)
         yield (b"[" if first else b",") + text.encode()
         first = False
     yield b"[]" if first else b"]"

@@ -61,6 +61,15 @@ def _new(inv_id: str, created_ns: int, **fields: object) -> Invocation:
     return Invocation(**values)  # type: ignore[arg-type]
 
 
+async def _until_stored(store: Store, inv_id: str, timeout: float = 30) -> Invocation:
+    """The row of ``inv_id`` once a commit wrote it (read on another connection)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (inv := await asyncio.to_thread(store.get, inv_id)) is None:
+        assert asyncio.get_running_loop().time() < deadline, f"{inv_id} never committed"
+        await asyncio.sleep(0.005)
+    return inv
+
+
 def test_an_invocation_round_trips_through_its_states(tmp_path: Path) -> None:
     async def main() -> None:
         store = Store.open(tmp_path / "runner.db")
@@ -249,10 +258,7 @@ def test_a_held_insert_is_written_once_in_its_final_state(tmp_path: Path) -> Non
         # One held past its time is written as it is then; later states update it.
         slow = _new("slow", 2, is_async=False, status="running")
         store.insert_nowait(slow, hold=0.01)
-        deadline = asyncio.get_running_loop().time() + 30
-        while await asyncio.to_thread(store.get, "slow") is None:
-            assert asyncio.get_running_loop().time() < deadline, "never written"
-            await asyncio.sleep(0.01)
+        await _until_stored(store, "slow")
         slow.status = "failed"
         await store.save(slow, wait=True)  # type: ignore[misc]
         assert (await asyncio.to_thread(store.get, "slow")).status == "failed"  # type: ignore[union-attr]
@@ -315,10 +321,7 @@ def test_lazy_writes_are_committed_within_the_delay_with_no_read(tmp_path: Path)
         store = Store.open(tmp_path / "runner.db")
         store.start(asyncio.get_running_loop())
         store.insert_nowait(_new("lazy", 1, is_async=False, status="succeeded"))
-        deadline = asyncio.get_running_loop().time() + 30
-        while await asyncio.to_thread(store.get, "lazy") is None:
-            assert asyncio.get_running_loop().time() < deadline, "never committed"
-            await asyncio.sleep(store_module.LAZY_COMMIT_S)
+        await _until_stored(store, "lazy")
         store.close()
 
     asyncio.run(main())

@@ -40,6 +40,8 @@ from .http.connections import LazyWebSocketProtocol, protocol_class
 from .listening import bind, url_for
 from .services import RunnerServices
 from .stale import unloaded_summary
+from .supervisor import supervisor
+from .watchdog import LoopWatchdog
 from .worker_env import read_env_file, worker_environment
 
 __all__ = ["Runner", "serve"]
@@ -320,6 +322,13 @@ async def serve(
     server = _Server(uv_config, runner)
     runner._stop_serving = lambda: setattr(server, "should_exit", True)
     watch_task: asyncio.Task[Any] | None = None
+    assert config.data_dir is not None
+    left = await asyncio.to_thread(supervisor.attach, config.data_dir)
+    if left:
+        runner.log(f"killed {len(left)} process(es) a previous run on this data folder left")
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), runner.log, _force_exit)
+    watchdog.start()
+    reaper = asyncio.ensure_future(_reap_orphans())
     try:
         await runner.startup()
         if watcher is not None:
@@ -350,5 +359,24 @@ async def serve(
         if watch_task is not None:
             watch_task.cancel()
         await runner.close()
+        reaper.cancel()
+        watchdog.stop()
+        supervisor.detach(config.data_dir)
         sock.close()
     return runner
+
+
+#: How often orphans that came back to the runner (a subreaper) are reaped.
+REAP_INTERVAL_S = 2.0
+
+
+async def _reap_orphans() -> None:
+    while True:
+        await asyncio.sleep(REAP_INTERVAL_S)
+        await asyncio.to_thread(supervisor.reap_orphans)
+
+
+def _force_exit() -> None:
+    """Stop now, from any thread, with the loop frozen: kill every child, exit 130."""
+    supervisor.stop()
+    os._exit(130)

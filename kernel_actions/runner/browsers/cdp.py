@@ -57,7 +57,7 @@ class CdpError(Exception):
 class PipeEnds:
     """The two pipes between the runner and one Chromium, made before it starts.
 
-    The child's ends are kept on fds of 10 and up so that :meth:`install` can put them on
+    The child's ends are kept on fds of 10 and up so that the start (:meth:`fd_map`) puts them on
     3 and 4 in the child without one overwriting the other; the runner's ends are
     close-on-exec, so Chromium never holds them.
     """
@@ -69,16 +69,11 @@ class PipeEnds:
         self.child_write = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(to_child_r)
         os.close(from_child_w)
-        # Looked up now: between fork and exec the child only makes plain system calls.
-        self._max_fd = os.sysconf("SC_OPEN_MAX")
 
-    def install(self) -> None:
-        """In the child, between fork and exec (``preexec_fn``, with ``close_fds=False``):
-        the pipe ends on fds 3 and 4 and every other descriptor above stderr closed, the
-        runner's inheritable listening socket included."""
-        os.dup2(self.child_read, CHILD_READ_FD)
-        os.dup2(self.child_write, CHILD_WRITE_FD)
-        os.closerange(CHILD_WRITE_FD + 1, self._max_fd)
+    def fd_map(self) -> dict[int, int]:
+        """Where the child's ends go in Chromium (``{target: source}``): fds 3 and 4, put
+        there by the supervisor's ``posix_spawn`` file actions (no code runs in between)."""
+        return {CHILD_READ_FD: self.child_read, CHILD_WRITE_FD: self.child_write}
 
     def close_child_ends(self) -> None:
         """Once the child started (or failed to): the runner keeps only its own ends, so

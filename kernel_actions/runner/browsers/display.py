@@ -21,11 +21,12 @@ import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..supervisor import Child, SpawnError, supervisor
 
 __all__ = ["Display", "DisplayError", "XVFB_ENV", "display_support", "kill_leftover_display"]
 
@@ -36,8 +37,9 @@ START_DEADLINE_S = 10.0
 #: How long a stopping Xvfb gets to remove its socket and lock file before SIGKILL.
 STOP_GRACE_S = 2.0
 PID_FILE = "display.pid"
-#: Tools the display mode needs besides Xvfb: input (xdotool) and the clipboard (xclip).
-TOOLS = ("Xvfb", "xdotool", "xclip")
+#: Tools the display mode needs (input and the clipboard go through the runner's own X
+#: connection: see ``xinput``).
+TOOLS = ("Xvfb",)
 
 
 class DisplayError(RuntimeError):
@@ -52,7 +54,7 @@ def display_support() -> str | None:
         return "virtual displays need Linux (Xvfb)"
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
-        return (f"{', '.join(missing)} not found (Debian: apt install xvfb xdotool xclip)")
+        return (f"{', '.join(missing)} not found (Debian: apt install xvfb)")
     return None
 
 
@@ -63,7 +65,7 @@ class Display:
     number: int
     width: int
     height: int
-    proc: subprocess.Popen[bytes]
+    proc: Child
     folder: Path
 
     @property
@@ -79,9 +81,11 @@ class Display:
         return env
 
     @classmethod
-    async def start(cls, width: int, height: int, folder: Path) -> Display:
+    async def start(cls, width: int, height: int, folder: Path,
+                    owner: str | None = None) -> Display:
         """Start Xvfb with one ``width`` × ``height`` 24-bit screen; its output goes to
-        ``folder/xvfb.log``. Raises :class:`DisplayError` if it does not come up."""
+        ``folder/xvfb.log``; ``owner``: the supervisor's owner token it carries. Raises
+        :class:`DisplayError` if it does not come up."""
         read_fd, write_fd = os.pipe()
         command = ["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
                    f"{width}x{height}x24", "-nolisten", "tcp", "-noreset", "-dpi", "96"]
@@ -90,12 +94,13 @@ class Display:
             command = [setpriv, "--pdeathsig", "KILL", "--", *command]
         try:
             with open(folder / "xvfb.log", "wb") as log:
-                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=log, pass_fds=(write_fd,),
-                                        start_new_session=True, cwd=str(folder))
+                proc = await supervisor.start(command, name="Xvfb", stdout=log, stderr=log,
+                                              pass_fds=(write_fd,), cwd=str(folder),
+                                              owner=owner)
         except OSError as exc:
             os.close(read_fd)
-            raise DisplayError(f"cannot start Xvfb: {exc.strerror or exc}") from None
+            why = str(exc) if isinstance(exc, SpawnError) else exc.strerror or exc
+            raise DisplayError(f"cannot start Xvfb: {why}") from None
         finally:
             os.close(write_fd)
         (folder / PID_FILE).write_text(str(proc.pid))
@@ -114,7 +119,7 @@ class Display:
         stop_process(self.proc)
 
 
-def _read_display_number(fd: int, proc: subprocess.Popen[bytes]) -> int:
+def _read_display_number(fd: int, proc: Child) -> int:
     """The number Xvfb writes to ``-displayfd`` once it accepts clients."""
     deadline = time.monotonic() + START_DEADLINE_S
     data = b""
@@ -138,18 +143,9 @@ def _read_display_number(fd: int, proc: subprocess.Popen[bytes]) -> int:
     return int(text)
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: Child) -> None:
     """SIGTERM the process group ``proc`` leads, then SIGKILL it if it lingers; reap it."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc.stop(STOP_GRACE_S)
 
 
 def kill_leftover_display(folder: Path) -> int | None:

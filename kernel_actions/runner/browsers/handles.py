@@ -24,6 +24,8 @@ class RunningBrowser(Protocol):
     last_active: float
     #: Its virtual screen, if it has one (replays record it).
     display: ScreenSource | None
+    #: The owner token its processes carry (see :mod:`..supervisor`).
+    owner: str
 
     @property
     def cdp_ws_url(self) -> str: ...

@@ -33,6 +33,7 @@ from typing import Any
 
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, bad_request, not_found
+from ..supervisor import Process, supervisor
 
 __all__ = ["DEFAULT_EXECUTOR", "Executor", "ExecutorPool", "PlaywrightRuntime",
            "find_playwright_runtime", "EXECUTOR_SCRIPT"]
@@ -97,7 +98,7 @@ class Executor:
     url: str | None = None
     busy: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
-    proc: asyncio.subprocess.Process | None = field(default=None, repr=False)
+    proc: Process | None = field(default=None, repr=False)
     reader: asyncio.Task[None] | None = field(default=None, repr=False)
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict, repr=False)
     stray_out: list[str] = field(default_factory=list, repr=False)
@@ -122,7 +123,8 @@ class Executor:
 
     # -- the process -------------------------------------------------------------------
 
-    async def start(self, runtime: PlaywrightRuntime, cdp_ws_url: str, marker: Path) -> None:
+    async def start(self, runtime: PlaywrightRuntime, cdp_ws_url: str, marker: Path,
+                    owner: str | None = None) -> None:
         """Start the Node process and wait until it has loaded Playwright."""
         self.stopped = None
         self.stray_out.clear()
@@ -134,11 +136,8 @@ class Executor:
         setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
         if setpriv:  # dies with the runner, even one killed with SIGKILL
             command = [setpriv, "--pdeathsig", "KILL", "--", *command]
-        self.proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=64 * 2**20,
-        )
+        self.proc = await supervisor.start_process(command, name="playwright executor",
+                                                   limit=64 * 2**20, owner=owner)
         self.reader = asyncio.create_task(self._read(self.proc), name=f"executor {self.name}")
         if self.stopped is not None:  # deleted or restarted while the process was spawned
             await self.stop(self.stopped)
@@ -167,7 +166,7 @@ class Executor:
             raise ExecutorGone()
         self.proc.stdin.write(json.dumps(message).encode() + b"\n")
 
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+    async def _read(self, proc: Process) -> None:
         assert proc.stdout is not None and proc.stderr is not None
 
         async def errors() -> None:
@@ -230,10 +229,12 @@ def _keep(buffer: list[str], text: str) -> None:
 class ExecutorPool:
     """The executors of one browser."""
 
-    def __init__(self, browser_id: str, cdp_ws_url: str, folder: Path) -> None:
+    def __init__(self, browser_id: str, cdp_ws_url: str, folder: Path,
+                 owner: str | None = None) -> None:
         self.browser_id = browser_id
         self.cdp_ws_url = cdp_ws_url
         self.marker = folder / "playwright"
+        self.owner = owner
         self.executors: dict[str, Executor] = {DEFAULT_EXECUTOR: Executor(DEFAULT_EXECUTOR)}
         self.closed: str | None = None
 
@@ -276,7 +277,7 @@ class ExecutorPool:
         started = time.monotonic()
         try:
             if not executor.alive:
-                await executor.start(runtime, self.cdp_ws_url, self.marker)
+                await executor.start(runtime, self.cdp_ws_url, self.marker, self.owner)
             executor.stray_out.clear()
             executor.stray_err.clear()
             owned = [e.target_id for e in self.executors.values()

@@ -58,7 +58,7 @@ class PlaywrightApi:
         pool = self.pools.get(browser.id)
         if pool is None:
             pool = self.pools[browser.id] = ExecutorPool(browser.id, browser.cdp_ws_url,
-                                                         browser.folder)
+                                                         browser.folder, browser.owner)
         return pool
 
     def browser_closed(self, browser: RunningBrowser) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import contextlib
 import fcntl
-import functools
 import os
 import pwd
 import signal
@@ -35,6 +34,7 @@ from ...ids import new_id
 from ...timeutil import format_ns, now_ns
 from ..errors import ApiError, bad_request, not_found
 from ..http.common import guard, json_response, read_json_body, sse_event
+from ..supervisor import PIPE, Process, supervisor
 from .files import Sandbox
 
 __all__ = ["ProcessService", "ALLOW_FLAG"]
@@ -59,7 +59,7 @@ def _refused() -> ApiError:
 @dataclass(eq=False)
 class _Process:
     id: str
-    proc: asyncio.subprocess.Process
+    proc: Process
     started_ns: int
     tty: int | None = None
     #: Output so far, as (stream, bytes) chunks, for readers that come late.
@@ -87,9 +87,12 @@ class ProcessService:
     """The process endpoints. ``find(id_or_name)`` gives a running browser's ``(id, folder)``;
     ``sandbox(id_or_name)`` its file system."""
 
-    def __init__(self, allowed: bool, sandbox: Callable[[str], tuple[str, Sandbox]]) -> None:
+    def __init__(self, allowed: bool, sandbox: Callable[[str], tuple[str, Sandbox]],
+                 owner: Callable[[str], str | None] = lambda browser_id: None) -> None:
         self.allowed = allowed
         self._sandbox = sandbox
+        #: A browser's owner token: its processes carry it, so closing it ends them all.
+        self._owner = owner
         self._processes: dict[str, dict[str, _Process]] = {}
 
     def forget(self, browser_id: str) -> None:
@@ -103,7 +106,7 @@ class ProcessService:
 
     # -- starting ----------------------------------------------------------------------------
 
-    def _options(self, data: dict[str, Any], box: Sandbox) -> dict[str, Any]:
+    def _options(self, data: dict[str, Any], box: Sandbox, browser_id: str) -> dict[str, Any]:
         command = data.get("command")
         if not isinstance(command, str) or not command.strip():
             raise bad_request("'command' must be a non-empty string")
@@ -136,28 +139,21 @@ class ProcessService:
             raise ApiError(403, "forbidden", "running as another user needs the runner to run "
                            "as root")
         return {"argv": argv, "env": {**os.environ, **(env or {})}, "cwd": str(cwd),
-                "timeout": timeout, "user": user}
+                "timeout": timeout, "user": user, "owner": self._owner(browser_id)}
 
     async def _start(self, options: dict[str, Any], tty: tuple[int, int] | None = None
-                     ) -> tuple[asyncio.subprocess.Process, int | None]:
+                     ) -> tuple[Process, int | None]:
         master: int | None = None
-        streams: dict[str, Any] = {"stdin": asyncio.subprocess.PIPE,
-                                   "stdout": asyncio.subprocess.PIPE,
-                                   "stderr": asyncio.subprocess.PIPE}
+        streams: dict[str, Any] = {"stdin": PIPE, "stdout": PIPE, "stderr": PIPE}
         slave = None
         if tty is not None:
             master, slave = os.openpty()
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", tty[1], tty[0], 0, 0))
             streams = {"stdin": slave, "stdout": slave, "stderr": slave}
         try:
-            # Not ``user=``: uvloop's subprocesses don't take it. The switch happens in the
-            # child before exec, as subprocess does it.
-            user = options["user"]
-            proc = await asyncio.create_subprocess_exec(
-                *options["argv"], cwd=options["cwd"], env=options["env"],
-                start_new_session=True,
-                preexec_fn=None if user is None else functools.partial(_become, user),
-                **streams)
+            proc = await supervisor.start_process(
+                options["argv"], name="process", cwd=options["cwd"], env=options["env"],
+                user=options["user"], owner=options["owner"], **streams)
         except OSError as exc:
             if master is not None:
                 os.close(master)
@@ -184,8 +180,8 @@ class ProcessService:
             return process
 
         async def exec_(request: Request) -> Response:
-            _, box = open_(request)
-            options = self._options(await read_json_body(request), box)
+            browser_id, box = open_(request)
+            options = self._options(await read_json_body(request), box, browser_id)
             started = time.monotonic()
             proc, _ = await self._start(options)
             try:
@@ -209,7 +205,7 @@ class ProcessService:
         async def spawn(request: Request) -> Response:
             browser_id, box = open_(request)
             data = await read_json_body(request)
-            options = self._options(data, box)
+            options = self._options(data, box, browser_id)
             processes = self._processes.setdefault(browser_id, {})
             if sum(1 for p in processes.values() if p.exit_code is None) >= MAX_PROCESSES:
                 raise ApiError(429, "rate_limited", f"at most {MAX_PROCESSES} running processes "
@@ -359,7 +355,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _collect(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+async def _collect(proc: Process) -> tuple[bytes, bytes]:
     async def read(reader: asyncio.StreamReader | None) -> bytes:
         kept = bytearray()
         if reader is None:
@@ -395,11 +391,3 @@ def _usage(pid: int, started_ns: int) -> dict[str, Any]:
     return {"cpu_pct": round(100 * cpu_s / elapsed, 1), "mem_bytes": rss}
 
 
-def _become(uid: int) -> None:
-    """In the child: run as ``uid`` (and its primary group), as ``subprocess``'s ``user=``."""
-
-
-    entry = pwd.getpwuid(uid)
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(uid)

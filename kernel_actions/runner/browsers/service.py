@@ -35,7 +35,6 @@ import importlib.util
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -54,13 +53,14 @@ from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
+from ..supervisor import Child, SpawnError, new_owner, supervisor
 from .automation import automation_routes
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
 from .computer_routes import computer_routes
 from .curl import curl_routes
 from .display import START_DEADLINE_S as DISPLAY_START_DEADLINE_S
-from .display import Display, DisplayError, display_support, kill_leftover_display
+from .display import Display, DisplayError, display_support
 from .files import FileService, Sandbox
 from .logs import log_routes
 from .pools import Pools
@@ -182,55 +182,6 @@ def _unavailable(message: str) -> ApiError:
 # -- processes ----------------------------------------------------------------------------
 
 
-def _cmdline(pid: int) -> str:
-    """A process's command line ("" when it is gone, a zombie, or not ours to read)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
-
-
-def _processes_matching(marker: str) -> list[int]:
-    """Live processes whose command line contains ``marker``."""
-    if not os.path.isdir("/proc"):
-        return []
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid() and marker in _cmdline(int(entry)):
-            found.append(int(entry))
-    return found
-
-
-def _kill_group(pid: int) -> None:
-    """SIGKILL the process group ``pid`` leads (or ``pid`` alone if it leads none)."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-async def _reap_orphans(pids: list[int]) -> None:
-    """Reap those of ``pids`` that were orphaned to this process. Only a runner that is
-    PID 1 (or a subreaper) inherits them, e.g. in a container; elsewhere init does it."""
-    pending = set(pids)
-    deadline = time.monotonic() + 5
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
-            try:
-                reaped, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # not this process's child
-                pending.discard(pid)
-                continue
-            if reaped:
-                pending.discard(pid)
-        if pending:
-            await asyncio.sleep(0.02)
-
-
 def _tail(log: Path, lines: int = 15) -> str:
     """The end of Chromium's output, without the D-Bus complaints of machines without D-Bus."""
     try:
@@ -262,7 +213,10 @@ class LocalBrowser:
     name: str | None = None
     tags: dict[str, str] | None = None
     region: str = "us-east"
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Child | None = None
+    #: The token every process of this browser carries (Xvfb, Chromium, executors, the
+    #: process API's): what closing it kills (see :mod:`..supervisor`).
+    owner: str = field(default_factory=lambda: new_owner("browser"), repr=False)
     #: The DevTools pipe, shared by every client of ``cdp_ws_url`` (set once it answers).
     cdp: CdpMux | None = None
     #: The secret part of ``cdp_ws_url``.
@@ -275,8 +229,6 @@ class LocalBrowser:
     closing: str | None = None
     #: The saved profile it started from, if any (see :mod:`.profiles`).
     profile_use: ProfileUse | None = None
-    #: Its processes when it was closed (to reap those that were orphaned to the runner).
-    members: list[int] = field(default_factory=list, repr=False)
     close_task: asyncio.Task[None] | None = field(default=None, repr=False)
     kiosk: bool = False
     #: Its virtual screen and the computer controls on it (``None`` when it runs headless).
@@ -377,7 +329,9 @@ class Browsers:
         #: to stop what they run for it). A listener must not raise or block.
         self.close_listeners: list[Callable[[LocalBrowser], None]] = []
         self.files = FileService(self._folder_of)
-        self.processes = ProcessService(runner.config.allow_process, self.files.sandbox)
+        self.processes = ProcessService(
+            runner.config.allow_process, self.files.sandbox,
+            lambda browser_id: b.owner if (b := self.items.get(browser_id)) else None)
         #: Closed browsers, newest first, as ``GET /browsers?status=deleted`` lists them.
         self.deleted: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELETED)
         self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
@@ -440,27 +394,11 @@ class Browsers:
             folders.append(folder)
         if not folders:
             return
-        killed: list[int] = []
-        for folder in folders:
-            marker = str(folder) + os.sep
-            pid = _read_pid(folder / "pid")
-            if pid is not None and marker in _cmdline(pid):
-                _kill_group(pid)
-                killed.append(pid)
-            for stray in _processes_matching(marker):
-                _kill_group(stray)
-                killed.append(stray)
-            xvfb = kill_leftover_display(folder)
-            if xvfb is not None:
-                killed.append(xvfb)
-        deadline = time.monotonic() + 5
-        while any(_cmdline(pid) for pid in killed) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        # Their processes were killed when the runner attached to the data folder (the
+        # supervisor's record names each, and the owner token each carries).
         for folder in folders:
             await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
-        running = len({*killed})
-        self.runner.log(f"browsers: removed {len(folders)} browser folder(s) a previous run left"
-                        + (f", killing {running} Chromium process(es)" if running else ""))
+        self.runner.log(f"browsers: removed {len(folders)} browser folder(s) a previous run left")
 
     async def _sweep(self) -> None:
         while True:
@@ -769,16 +707,14 @@ class Browsers:
         try:
             with open(browser.log_path, "wb") as log:
                 try:
-                    browser.proc = subprocess.Popen(
-                        self._command(browser, executable), stdin=subprocess.DEVNULL,
-                        stdout=log, stderr=log, cwd=str(browser.folder), start_new_session=True,
-                        env=env,
+                    browser.proc = await supervisor.start(
+                        self._command(browser, executable), name="chromium", env=env,
+                        stdout=log, owner=browser.owner,
                         # The DevTools pipe on fds 3 and 4, and no other fd of the runner.
-                        close_fds=False, preexec_fn=pipe.install,
-                    )
+                        fd_map=pipe.fd_map())
                 except OSError as exc:
-                    raise _unavailable(f"cannot start {executable}: {exc.strerror or exc}"
-                                       ) from None
+                    why = str(exc) if isinstance(exc, SpawnError) else exc.strerror or exc
+                    raise _unavailable(f"cannot start {executable}: {why}") from None
             pipe.close_child_ends()
             mux = CdpMux()
             await mux.open(pipe)
@@ -852,7 +788,8 @@ class Browsers:
             return
         try:
             browser.display = await Display.start(browser.viewport["width"],
-                                                  browser.viewport["height"], browser.folder)
+                                                  browser.viewport["height"], browser.folder,
+                                                  owner=browser.owner)
         except DisplayError as exc:
             self._notice("display-failed", f"{exc}: browsers run headless, with emulated "
                                            "computer controls")
@@ -902,10 +839,8 @@ class Browsers:
                     and browser.proc.poll() is None)
         if browser.cdp is not None and not graceful:
             browser.cdp.close()
-        if browser.proc is not None:
-            browser.members = _processes_matching(str(browser.folder) + os.sep)
-            if browser.proc.returncode is None and not graceful:
-                _kill_group(browser.proc.pid)
+        if browser.proc is not None and not graceful:
+            browser.proc.kill()
         browser.close_task = background.start(self._finish_close(browser, released),
                                               name=f"close browser {browser.id}")
         return browser.close_task
@@ -921,9 +856,7 @@ class Browsers:
                 if browser.screen is not None and released is None:
                     released = browser.screen.close()
                 if browser.proc is not None:
-                    browser.members = _processes_matching(str(browser.folder) + os.sep)
-                    if browser.proc.poll() is None:
-                        _kill_group(browser.proc.pid)
+                    browser.proc.kill()
             if browser.cdp is not None and not browser.cdp.closed.is_set():
                 await self._ask_to_close(browser)
             if browser.proc is not None:
@@ -933,9 +866,7 @@ class Browsers:
                     await asyncio.sleep(interval)
                     interval = min(interval * 2, 0.1)
                 if browser.proc.returncode is not None:  # anything that outlived its leader
-                    for stray in _processes_matching(str(browser.folder) + os.sep):
-                        _kill_group(stray)
-                await _reap_orphans([p for p in browser.members if p != browser.proc.pid])
+                    await asyncio.to_thread(supervisor.kill_owner, browser.owner)
             if browser.display is not None:  # after Chromium, so it never sees its screen go
                 if released is not None:
                     with contextlib.suppress(Exception):
@@ -963,8 +894,7 @@ class Browsers:
         while browser.proc.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         browser.cdp.close()
-        if browser.proc.returncode is None:
-            _kill_group(browser.proc.pid)
+        browser.proc.kill()
 
     def _api_url(self) -> str:
         """Where this runner's API listens, as it tells its own workers (the port is only
@@ -1110,6 +1040,15 @@ def _read_pid(path: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line ("" when it is gone, a zombie, or not ours to read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
 
 
 def _is_runner(pid: int) -> bool:

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from ..supervisor import DEVNULL, PIPE, STDOUT, supervisor
+
 __all__ = [
     "DependencyError", "Installer", "declared_dependencies", "parse_requirements",
     "unsatisfied",
@@ -133,11 +135,10 @@ class Installer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             # Requirement strings only, after "--": nothing in them can be read as an option.
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-                "--no-input", "--target", str(tmp), "--", *texts,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )
+            proc = await supervisor.start_process(
+                [sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
+                 "--no-input", "--target", str(tmp), "--", *texts],
+                name="pip", stdin=DEVNULL, stdout=PIPE, stderr=STDOUT)
             assert proc.stdout is not None
             async for raw in proc.stdout:
                 line = raw.decode(errors="replace").rstrip()

@@ -1,12 +1,15 @@
-"""The processes an action starts: found through the worker's process group, killed, reaped.
+"""The processes an action starts: found through the worker's group and descendants.
 
 Each worker runs in its own session and process group (the runner starts it so), and
 every process an action starts, and whatever those start, inherits that group unless
-it leaves on purpose. That makes the group the set of "processes this worker's
-actions started", which lets the worker kill what a cancelled or timed-out action
-left running, reap children that exited without being waited for, and lets the
-runner kill the whole group when the worker goes away. Linux only (``/proc``);
-elsewhere these find nothing.
+it leaves on purpose (``setsid``). The worker is also a child subreaper
+(:func:`become_subreaper`), so a process that left the group and whose parent then
+exited comes back to the worker instead of init: the group plus the worker's
+descendants is the set of "processes this worker's actions started". That lets the
+worker kill what a cancelled or timed-out action left running and reap children that
+exited without being waited for; the runner kills the rest (by owner token, see
+:mod:`kernel_actions.runner.supervisor`) when the worker goes away. Linux only
+(``/proc``); elsewhere these find nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import signal
 import time
 from pathlib import Path
 
-__all__ = ["group_members", "kill_members", "reap_zombies"]
+__all__ = ["group_members", "kill_members", "reap_zombies", "become_subreaper"]
 
 _PROC = Path("/proc")
 
@@ -36,8 +39,21 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         return None
 
 
+def become_subreaper() -> bool:
+    """Orphaned descendants of this process come back to it (Linux 3.4+)."""
+    if not os.path.isdir(_PROC):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
 def group_members(pgid: int | None = None) -> set[int]:
-    """Live (not zombie) processes of process group ``pgid`` (this one's), except this one."""
+    """Live (not zombie) processes of process group ``pgid`` (this one's) or below this
+    process (``setsid`` ones too), except this one."""
     pgid = os.getpgrp() if pgid is None else pgid
     me = os.getpid()
     found: set[int] = set()
@@ -45,13 +61,25 @@ def group_members(pgid: int | None = None) -> set[int]:
         names = os.listdir(_PROC)
     except OSError:
         return found
+    parents: dict[int, int] = {}
     for name in names:
         if not name.isdigit() or int(name) == me:
             continue
         info = _stat(int(name))
-        if info is not None and info[2] == pgid and info[0] != "Z":
+        if info is None or info[0] == "Z":
+            continue
+        parents[int(name)] = info[1]
+        if info[2] == pgid:
             found.add(int(name))
-    return found
+    below = {me}
+    grew = True
+    while grew:  # the descendants: children of this process, of those, ...
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in below and pid not in below:
+                below.add(pid)
+                grew = True
+    return found | (below - {me})
 
 
 def kill_members(keep: set[int] | frozenset[int] = frozenset()) -> list[int]:

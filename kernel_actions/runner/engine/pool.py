@@ -14,15 +14,13 @@ show. A worker that dies is replaced by a fresh one with the same code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..supervisor import Child, supervisor
 from .protocol import FrameProtocol, Outbox, connect
 from .spawning import StartedWorker, base_env, start_worker_process
 
@@ -55,23 +53,17 @@ class WorkerListener(Protocol):
 READY_TIMEOUT = 60.0
 
 
-async def _reap(proc: subprocess.Popen[bytes], interval: float = 0.005) -> int:
-    """The exit status of a process that is exiting (its socket reached end-of-stream)."""
-    while (code := proc.poll()) is None:
-        await asyncio.sleep(interval)
-        interval = min(interval * 2, 0.2)
+async def _reap(proc: Child) -> int:
+    """The exit status of a worker that is exiting (its socket reached end-of-stream);
+    then whatever its actions started that outlived it (``setsid`` or not) is killed."""
+    code = await proc.wait_async()
+    await asyncio.to_thread(supervisor.kill_owner, proc.owner)
     return code
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: Child) -> None:
     """SIGKILL a worker's process group (the worker and what its actions started)."""
-    if proc.returncode is not None:
-        return  # reaped: its id may belong to someone else now
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+    proc.kill()  # unless reaped: its id may belong to someone else now
 
 
 def describe_exit(code: int | None) -> str:
@@ -88,7 +80,7 @@ def describe_exit(code: int | None) -> str:
 class WorkerProcess:
     """The runner's handle on one worker process."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: Child) -> None:
         self.proc = proc
         loop = asyncio.get_running_loop()
         self.protocol = FrameProtocol(self._received, self._closed)
@@ -117,7 +109,9 @@ class WorkerProcess:
 
     @classmethod
     async def spawn(cls, cwd: Path, env: Mapping[str, str]) -> WorkerProcess:
-        return await cls.adopt(start_worker_process(str(cwd), env))
+        started = await supervisor.off_loop(lambda: start_worker_process(str(cwd), env),
+                                            what="a worker", abandon=StartedWorker.abandon)
+        return await cls.adopt(started)
 
     @classmethod
     async def adopt(cls, started: StartedWorker) -> WorkerProcess:

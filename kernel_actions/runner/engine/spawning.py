@@ -9,13 +9,12 @@ asyncio, so the worker is on its way within milliseconds of the command starting
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..supervisor import Child, supervisor
 from .frames import encode
 
 __all__ = ["WORKER_FD_ENV", "StartedWorker", "start_worker_process", "preload", "base_env"]
@@ -30,7 +29,7 @@ class StartedWorker:
 
     Not yet connected to an event loop: :meth:`WorkerProcess.adopt` does that."""
 
-    proc: subprocess.Popen[bytes]
+    proc: Child
     sock: socket.socket
     #: The code it was told to load as soon as it is up (see :func:`preload`), if any.
     preloaded: str | None = None
@@ -38,31 +37,24 @@ class StartedWorker:
     def abandon(self) -> None:
         """Kill it (and its process group) and close the socket: it will never serve."""
         self.sock.close()
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
+        self.proc.kill()
         self.proc.wait()
+        supervisor.kill_owner(self.proc.owner)
 
 
 def start_worker_process(cwd: str, env: Mapping[str, str]) -> StartedWorker:
     """Start ``python -m kernel_actions.runner.engine.worker`` in ``cwd``.
 
-    A plain Popen: the worker's exit shows as end-of-stream on the socket, and its
-    status is then reaped by polling (no thread, no child watcher)."""
+    Started by the supervisor, on this thread (it is quick: ``vfork`` and ``exec``), in its
+    own session and process group; whatever an action starts carries the worker's owner
+    token, so the whole tree goes when the worker does. The worker's exit shows as
+    end-of-stream on the socket, and its status is then reaped by polling."""
     parent, child = socket.socketpair()
     try:
-        proc = subprocess.Popen(
+        proc = supervisor.spawn(
             [sys.executable, "-m", "kernel_actions.runner.engine.worker"],
-            cwd=cwd,
-            env={**env, WORKER_FD_ENV: str(child.fileno())},
-            pass_fds=(child.fileno(),),
-            stdin=subprocess.DEVNULL,
-            # Its own session and process group: whatever an action starts belongs to
-            # the group, and killing the group leaves nothing behind.
-            start_new_session=True,
-        )
+            name="worker", cwd=cwd, env={**env, WORKER_FD_ENV: str(child.fileno())},
+            pass_fds=(child.fileno(),))
     except BaseException:
         parent.close()
         raise

@@ -30,8 +30,9 @@ from ...handler_threads import HandlerThreads, Job
 from ...loader import load_apps
 from ...manifest import build_manifest
 from ...outcome import Outcome, failure
-from .children import group_members, kill_members, reap_zombies
+from .children import become_subreaper, group_members, kill_members, reap_zombies
 from .debugging import WorkerDebugger
+from .private_files import restore_umask
 from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
 from .quick_handlers import QuickHandlers, call_outside_loop
 
@@ -333,6 +334,8 @@ class Worker:
 
 def main() -> None:
     _die_with_parent()
+    restore_umask()
+    become_subreaper()  # what an action's processes leave behind comes back here
     fd = int(os.environ.pop(WORKER_FD_ENV))
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle

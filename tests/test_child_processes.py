@@ -1,4 +1,8 @@
-"""Processes an action starts don't outlive cancel, timeout or the runner; none is a zombie."""
+"""Processes an action starts don't outlive cancel, timeout or the runner; none is a zombie.
+
+Each action starts six: three children, an orphan (its shell exits), a child in a session
+of its own (``start_new_session``) and an orphan in a session of its own (``setsid``).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ def read_pids(path: Path) -> list[int]:
         return [int(p) for p in text.split()] if text.endswith("\n") else None
 
     pids = poll(ready, timeout=30)
-    assert isinstance(pids, list) and len(pids) == 4
+    assert isinstance(pids, list) and len(pids) == 6
     return pids
 
 
@@ -116,3 +120,26 @@ def test_a_replaced_worker_takes_its_processes_along(
         poll(lambda: c.get("/_runner/status").json()["live"]["pid"] not in (None, worker),
              timeout=20)
         poll(lambda: not lingering(pids, worker), timeout=15)
+
+
+def test_after_kill_9_the_next_runner_on_the_data_dir_leaves_nothing_running(
+        start_runner: Callable[..., RunnerProcess], app_copy: Callable[[str], Path],
+        tmp_path: Path) -> None:
+    """A runner killed with ``kill -9`` can't take anything along (its workers die with it,
+    what they started does not); the next start on the same data dir kills it all."""
+    entry = app_copy("children_app.py")
+    runner = start_runner(entry, cwd=entry.parent)
+    with runner.client() as c:
+        worker = worker_pid(c)
+        left = spawn(c, "spawn-and-leave", tmp_path / "left", 0)
+        running = spawn(c, "spawn-and-wait", tmp_path / "running", 300, **{"async": True})
+        pids = json.loads(left["output"]) + read_pids(tmp_path / "running")
+        assert running["status"] in ("queued", "running")
+    assert lingering(pids, worker) == pids
+    runner.kill()
+    # The worker goes with the runner; the processes its actions started are orphans now.
+    poll(lambda: not lingering([worker], None), timeout=15)
+    assert lingering(pids, None) != []
+    again = start_runner(entry, cwd=entry.parent)
+    poll(lambda: not lingering(pids, None), timeout=15)
+    again.wait_line("process(es) a previous run on this data folder left")

@@ -57,7 +57,8 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["Child", "Process", "Supervisor", "SpawnError", "supervisor", "OWNER_ENV",
-           "RECORD_FILE", "PIPE", "DEVNULL", "STDOUT", "process_start_time", "new_owner"]
+           "RECORD_FILE", "PIPE", "DEVNULL", "STDOUT", "process_start_time", "new_owner",
+           "kill_if_named"]
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
@@ -647,6 +648,20 @@ class Supervisor:
             killed.append(pid)
         self.reap_orphans()
         return sorted(set(killed))
+
+
+def kill_if_named(pid: int, marker: str) -> bool:
+    """SIGKILL ``pid`` (its group when it leads one) if its command line contains ``marker``:
+    for a pid a file kept, which may by now name another process."""
+    try:
+        cmdline = (_PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    if marker.encode() not in cmdline:
+        return False
+    info = _stat(pid)
+    _kill(pid, info is not None and info[2] == pid)
+    return True
 
 
 def _inheritable_fds() -> list[int]:

@@ -19,14 +19,22 @@ class Spawn(TypedDict):
     wait: float
 
 
+def _orphan(command: str) -> int:
+    """Start ``command`` from a shell that exits at once: it is no child of the worker's."""
+    shell = subprocess.Popen(["sh", "-c", f"{command} & echo $!"], stdout=subprocess.PIPE,
+                             text=True)
+    assert shell.stdout is not None
+    pid = int(shell.stdout.readline())
+    shell.wait()
+    return pid
+
+
 def _start(pids_file: str, program: list[str]) -> list[int]:
     pids = [subprocess.Popen(program).pid for _ in range(3)]
-    # A grandchild whose parent exits at once: it is no child of the worker's any more.
-    shell = subprocess.Popen(["sh", "-c", f"{' '.join(program)} & echo $!"],
-                             stdout=subprocess.PIPE, text=True)
-    assert shell.stdout is not None
-    pids.append(int(shell.stdout.readline()))
-    shell.wait()
+    pids.append(_orphan(" ".join(program)))
+    # Two that leave the worker's process group: a session of their own, one an orphan too.
+    pids.append(subprocess.Popen(program, start_new_session=True).pid)
+    pids.append(_orphan(f"setsid {' '.join(program)}"))
     Path(pids_file).write_text("\n".join(map(str, pids)) + "\n")
     return pids
 

@@ -9,18 +9,16 @@ started at once never race for a number. It listens on no TCP port
 
 Xvfb runs in its own process group with ``PR_SET_PDEATHSIG`` (through
 ``setpriv`` when present), like Chromium, so a runner killed with ``kill -9``
-takes it along; its pid is kept in the browser's folder (``display.pid``) so
-that a runner starting on the same data folder stops what a crashed one left.
+takes it along; it is started by the supervisor with its browser's owner token,
+so a runner starting on the same data folder stops what a crashed one left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import select
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from pathlib import Path
 
 from ..supervisor import Child, SpawnError, supervisor
 
-__all__ = ["Display", "DisplayError", "XVFB_ENV", "display_support", "kill_leftover_display"]
+__all__ = ["Display", "DisplayError", "XVFB_ENV", "display_support"]
 
 #: Set to ``0`` to never start Xvfb (browsers then run headless with emulated input).
 XVFB_ENV = "KERNEL_ACTIONS_XVFB"
@@ -146,23 +144,3 @@ def _read_display_number(fd: int, proc: Child) -> int:
 def stop_process(proc: Child) -> None:
     """SIGTERM the process group ``proc`` leads, then SIGKILL it if it lingers; reap it."""
     proc.stop(STOP_GRACE_S)
-
-
-def kill_leftover_display(folder: Path) -> int | None:
-    """Kill the Xvfb a crashed runner left for the browser in ``folder``; its pid, if any."""
-    try:
-        text = (folder / PID_FILE).read_text().strip()
-    except OSError:
-        return None
-    if not text.isdigit():
-        return None
-    pid = int(text)
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    if b"Xvfb" not in cmdline or b"-displayfd" not in cmdline:
-        return None  # the pid was reused by something else
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
-    return pid

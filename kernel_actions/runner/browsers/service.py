@@ -53,7 +53,7 @@ from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, bad_request, conflict, not_found
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
-from ..supervisor import Child, SpawnError, new_owner, supervisor
+from ..supervisor import Child, SpawnError, kill_if_named, new_owner, supervisor
 from .automation import automation_routes
 from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from .cdp_route import cdp_path, cdp_route, new_token
@@ -395,7 +395,13 @@ class Browsers:
         if not folders:
             return
         # Their processes were killed when the runner attached to the data folder (the
-        # supervisor's record names each, and the owner token each carries).
+        # supervisor's record names each, and the owner token each carries); a Chromium
+        # whose pid a folder kept (a runner from before the record) is killed here.
+        killed = [pid for folder in folders if (pid := _read_pid(folder / "pid")) is not None
+                  and kill_if_named(pid, str(folder) + os.sep)]
+        deadline = time.monotonic() + 5
+        while any(_cmdline(pid) for pid in killed) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         for folder in folders:
             await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
         self.runner.log(f"browsers: removed {len(folders)} browser folder(s) a previous run left")

@@ -54,6 +54,17 @@ def worker_pid(c: httpx.Client) -> int:
     return pid
 
 
+def leave_and_keep_running(c: httpx.Client, tmp_path: Path) -> tuple[int, list[int]]:
+    """One action leaves its processes running, another runs on: the worker, their pids."""
+    worker = worker_pid(c)
+    left = spawn(c, "spawn-and-leave", tmp_path / "left", 0)
+    running = spawn(c, "spawn-and-wait", tmp_path / "running", 300, **{"async": True})
+    pids = json.loads(left["output"]) + read_pids(tmp_path / "running")
+    assert running["status"] in ("queued", "running")
+    assert lingering(pids, worker) == pids
+    return worker, pids
+
+
 def test_cancel_and_timeout_kill_what_the_action_started(
         start_runner: Callable[..., RunnerProcess], app_copy: Callable[[str], Path],
         tmp_path: Path) -> None:
@@ -95,12 +106,7 @@ def test_runner_stop_leaves_no_child_behind(
     entry = app_copy("children_app.py")
     runner = start_runner(entry, cwd=entry.parent)
     with runner.client() as c:
-        worker = worker_pid(c)
-        left = spawn(c, "spawn-and-leave", tmp_path / "left", 0)
-        running = spawn(c, "spawn-and-wait", tmp_path / "running", 300, **{"async": True})
-        pids = json.loads(left["output"]) + read_pids(tmp_path / "running")
-        assert running["status"] in ("queued", "running")
-        assert lingering(pids, worker) == pids
+        worker, pids = leave_and_keep_running(c, tmp_path)
     runner.signal(signal.SIGINT)
     assert runner.proc.wait(30) == 0
     poll(lambda: not lingering(pids, worker), timeout=15)
@@ -130,12 +136,7 @@ def test_after_kill_9_the_next_runner_on_the_data_dir_leaves_nothing_running(
     entry = app_copy("children_app.py")
     runner = start_runner(entry, cwd=entry.parent)
     with runner.client() as c:
-        worker = worker_pid(c)
-        left = spawn(c, "spawn-and-leave", tmp_path / "left", 0)
-        running = spawn(c, "spawn-and-wait", tmp_path / "running", 300, **{"async": True})
-        pids = json.loads(left["output"]) + read_pids(tmp_path / "running")
-        assert running["status"] in ("queued", "running")
-    assert lingering(pids, worker) == pids
+        worker, pids = leave_and_keep_running(c, tmp_path)
     runner.kill()
     # The worker goes with the runner; the processes its actions started are orphans now.
     poll(lambda: not lingering([worker], None), timeout=15)

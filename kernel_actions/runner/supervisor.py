@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Child", "Process", "Supervisor", "SpawnError", "supervisor", "OWNER_ENV",
            "RECORD_FILE", "PIPE", "DEVNULL", "STDOUT", "process_start_time", "new_owner",
-           "kill_if_named"]
+           "kill_if_named", "process_stat"]
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
@@ -92,7 +92,7 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
+def process_stat(pid: int) -> tuple[str, int, int] | None:
     """``(state, ppid, pgrp)`` of a process, or ``None`` when it is gone."""
     try:
         raw = (_PROC / str(pid) / "stat").read_bytes()
@@ -505,7 +505,7 @@ class Supervisor:
         me = os.getpid()
         killed = []
         for pid in _pids():
-            info = _stat(pid)
+            info = process_stat(pid)
             if info is None or info[1] != me or pid in self._children:
                 continue
             with contextlib.suppress(OSError):
@@ -566,7 +566,7 @@ class Supervisor:
                 continue
             owner = _owner_of(pid)
             if owner is not None and test(owner):
-                info = _stat(pid)
+                info = process_stat(pid)
                 if info is not None and info[0] != "Z":
                     found.append(pid)
         return found
@@ -590,7 +590,7 @@ class Supervisor:
         for pid in _pids():
             if pid in tracked:
                 continue
-            info = _stat(pid)
+            info = process_stat(pid)
             if info is None or info[1] != me:
                 continue
             if info[0] != "Z":
@@ -641,7 +641,7 @@ class Supervisor:
             owners.add(str(owner))
             if isinstance(pid, int) and started is not None and (
                     process_start_time(pid) == started):
-                _kill(pid, bool(group) and _stat(pid) is not None and _stat(pid)[2] == pid)
+                _kill(pid, bool(group) and process_stat(pid) is not None and process_stat(pid)[2] == pid)
                 killed.append(pid)
         for pid in self.owned_by(owners):
             _kill(pid, False)
@@ -659,7 +659,7 @@ def kill_if_named(pid: int, marker: str) -> bool:
         return False
     if marker.encode() not in cmdline:
         return False
-    info = _stat(pid)
+    info = process_stat(pid)
     _kill(pid, info is not None and info[2] == pid)
     return True
 

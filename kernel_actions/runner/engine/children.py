@@ -20,23 +20,11 @@ import signal
 import time
 from pathlib import Path
 
+from ..supervisor import process_stat
+
 __all__ = ["group_members", "kill_members", "reap_zombies", "become_subreaper"]
 
 _PROC = Path("/proc")
-
-
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """``(state, ppid, pgrp)`` of a process, or ``None`` when it is gone."""
-    try:
-        raw = (_PROC / str(pid) / "stat").read_bytes()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces or parentheses itself.
-    fields = raw[raw.rfind(b")") + 2:].split()
-    try:
-        return fields[0].decode(), int(fields[1]), int(fields[2])
-    except (IndexError, ValueError):
-        return None
 
 
 def become_subreaper() -> bool:
@@ -65,7 +53,7 @@ def group_members(pgid: int | None = None) -> set[int]:
     for name in names:
         if not name.isdigit() or int(name) == me:
             continue
-        info = _stat(int(name))
+        info = process_stat(int(name))
         if info is None or info[0] == "Z":
             continue
         parents[int(name)] = info[1]
@@ -96,7 +84,7 @@ def kill_members(keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
     deadline = time.monotonic() + 1.0
     for pid in killed:
         while True:
-            info = _stat(pid)
+            info = process_stat(pid)
             if info is None or info[1] != me:
                 break  # gone, or not ours to reap
             if info[0] == "Z":
@@ -119,7 +107,7 @@ def _children() -> set[int]:
         return found
     for name in names:
         if name.isdigit():
-            info = _stat(int(name))
+            info = process_stat(int(name))
             if info is not None and info[1] == me:
                 found.add(int(name))
     return found
@@ -129,7 +117,7 @@ def reap_zombies() -> list[int]:
     """Wait for direct children that exited without anyone waiting for them."""
     reaped = []
     for pid in _children():
-        info = _stat(pid)
+        info = process_stat(pid)
         if info is not None and info[0] == "Z":
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:

@@ -62,6 +62,9 @@ RUNNER_OPTIONS: tuple[Callable[[F], F], ...] = (
                  help="Let deployments declare local paths and file: URLs as dependencies."),
     click.option("--allow-process", "allow_process", is_flag=True,
                  help="Serve browsers.process: commands run on this machine as your user."),
+    click.option("--allow-other-users", "allow_other_users", is_flag=True,
+                 help="Let other users of this machine use a runner without --api-key "
+                      "[default: only you and root]. See README: Security model."),
     click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME[:PORT]",
                  help="Also accept requests addressed to this host name (repeatable; * for "
                       "any). See README: Security model."),
@@ -97,6 +100,14 @@ def runner_options(f: F) -> F:
     for option in reversed(RUNNER_OPTIONS):
         wrapped = option(wrapped)
     return cast(F, wrapped)
+
+
+def keep_files_private() -> None:
+    """What this process (a runner, from here on) and what it starts for itself create is
+    its owner's only (see :mod:`..runner.engine.private_files`)."""
+    from ..runner.engine.private_files import keep_files_private as owner_only
+
+    owner_only()
 
 
 def build_config(make: Callable[[], Config]) -> Config:
@@ -241,6 +252,7 @@ def dev(entrypoint: str, data_dir: Path | None, app_version: str | None,
         entrypoint, data_dir=data_dir, version=app_version, reload=reload,
         echo_logs=echo_logs, debug=debug, debug_port=debug_port, debug_wait=debug_wait,
         **settings))
+    keep_files_private()
 
     def started(runner: Runner) -> None:
         click.echo(f"kernel-actions runner listening on {runner.url}", err=True)
@@ -292,6 +304,7 @@ def serve(data_dir: Path, settings: dict[str, Any]) -> None:
 
     config = build_config(lambda: Config(entrypoint=None, data_dir=data_dir, reload=False,
                                          **settings))
+    keep_files_private()
 
     def started(runner: Runner) -> None:
         click.echo(f"kernel-actions runner listening on {runner.url}", err=True)

@@ -65,6 +65,9 @@ class Config:
     debug_wait: bool = False
     #: Serve ``browsers.process`` (commands run on this machine, as the runner's user).
     allow_process: bool = False
+    #: Let every local user use a runner without an API key (by default only the user who
+    #: started it, and root, may: see ``runner.http.local_users``).
+    allow_other_users: bool = False
     #: ``Host`` names accepted besides the bound address (``--allowed-host``): ``name``,
     #: ``name:port``, or ``*`` for any (see ``runner.http.security``).
     allowed_hosts: tuple[str, ...] = ()

@@ -37,6 +37,7 @@ from .engine.spawning import StartedWorker
 from .engine.store import Store
 from .http.api import build_api
 from .http.connections import LazyWebSocketProtocol, protocol_class
+from .http.local_users import LocalUsers
 from .listening import bind, url_for
 from .services import RunnerServices
 from .stale import unloaded_summary
@@ -307,6 +308,9 @@ async def serve(
     """
     config.validate()
     runner = runner or Runner(config)
+    users = LocalUsers.for_config(config)
+    if users.unknown_note:
+        runner.log(users.unknown_note)
     uv_config = uvicorn.Config(
         runner.api(), host=config.host, port=config.port, log_level="warning",
         lifespan="off", access_log=False, timeout_graceful_shutdown=2,
@@ -315,7 +319,7 @@ async def serve(
         proxy_headers=False,
         # WebSockets: each browser's cdp_ws_url (DevTools messages can be screenshots).
         ws=LazyWebSocketProtocol, ws_max_size=256 * 1024 * 1024, ws_per_message_deflate=False,
-        http=protocol_class(config.body_timeout),
+        http=protocol_class(config.body_timeout, users),
     )
     sock = sock or bind(config.host, config.port)
     runner.port = sock.getsockname()[1]

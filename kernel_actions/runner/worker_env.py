@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..log_levels import LOG_LEVEL_ENV
 from .config import Config
+from .engine.private_files import umask_env
 from .engine.spawning import base_env
 
 __all__ = ["read_env_file", "worker_environment"]
@@ -44,4 +45,5 @@ def worker_environment(config: Config, url: str, *, dotenv: dict[str, str] | Non
         env["ENTRYPOINT_RELPATH"] = relpath
     if debug_env:
         env.update(debug_env)
+    env.update(umask_env())  # the runner's own files are private; the app's code keeps yours
     return env

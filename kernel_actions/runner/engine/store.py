@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 
 from .checkpoints import Checkpointer
 from .invocation import Invocation, Status
+from .private_files import private_dir
 
 __all__ = ["Store", "ListFilters", "LogRecord", "LAZY_COMMIT_S"]
 
@@ -159,7 +161,12 @@ class Store:
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        # Made 0600 whatever the umask: SQLite gives the files it makes beside the
+        # database (the log, the shared memory) the database's mode.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for name in (path.name, path.name + "-wal", path.name + "-shm"):
+            _owner_only(path.with_name(name))
         store = cls(path)
         store._conn = store._connect()
         store._conn.executescript(_SCHEMA)
@@ -566,6 +573,14 @@ class Store:
 
     def run_in_reader(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return fn(self._reader())
+
+
+def _owner_only(path: Path) -> None:
+    """Tighten a file of this user that others could read (left by an older runner)."""
+    with contextlib.suppress(OSError):
+        info = path.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            path.chmod(0o600)
 
 
 def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

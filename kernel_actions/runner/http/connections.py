@@ -9,6 +9,9 @@ must arrive within ``head_timeout`` seconds of the connection opening or the
 previous answer ending; a body that stalls is timed out by
 :class:`~.body_limits.BodyLimits`.
 
+Every connection is first checked against :class:`~.local_users.OwnerOnly` (who may
+use the runner), once, when it opens.
+
 A request line or header the parser rejects (raw non-ASCII bytes, say) never reaches
 the app, so uvicorn answers it itself, in plain text; this answers it with the
 runner's JSON error shape instead.
@@ -24,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+
+from .local_users import LocalUsers, OwnerOnly
 
 __all__ = ["CorkedWrites", "HeadDeadline", "LazyWebSocketProtocol", "protocol_class"]
 
@@ -240,8 +245,10 @@ def _httptools_class() -> type | None:
     return _HttpTools
 
 
-def protocol_class(head_timeout: float) -> type:
+def protocol_class(head_timeout: float, users: LocalUsers | None = None) -> type:
     """The protocol class uvicorn instantiates per connection (httptools when installed,
-    as uvicorn itself prefers, else h11), with this head deadline."""
+    as uvicorn itself prefers, else h11), with this head deadline, refusing connections
+    from the local users ``users`` refuses (see :mod:`.local_users`)."""
     base = _httptools_class() or _h11_class()
-    return type("RunnerHTTPProtocol", (base,), {"head_timeout": head_timeout})
+    return type("RunnerHTTPProtocol", (OwnerOnly, base),
+                {"head_timeout": head_timeout, "users": users})

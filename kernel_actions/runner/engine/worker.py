@@ -32,6 +32,7 @@ from ...manifest import build_manifest
 from ...outcome import Outcome, failure
 from .children import become_subreaper, group_members, kill_members, reap_zombies
 from .debugging import WorkerDebugger
+from .private_files import restore_umask
 from .protocol import WORKER_FD_ENV, FrameProtocol, Outbox, connect
 from .quick_handlers import QuickHandlers, call_outside_loop
 
@@ -333,6 +334,7 @@ class Worker:
 
 def main() -> None:
     _die_with_parent()
+    restore_umask()
     become_subreaper()  # what an action's processes leave behind comes back here
     fd = int(os.environ.pop(WORKER_FD_ENV))
     sock = socket.socket(fileno=fd)

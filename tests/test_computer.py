@@ -5,10 +5,13 @@ page served on loopback that reports what happened in its DOM."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,34 +189,79 @@ def test_typed_text_and_keys_land_in_the_input(k: Kernel, browser: str, page: Pa
 
 
 @NO_XVFB
-def test_a_clipboard_write_is_done_when_a_read_sees_it(
-        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
-    """xclip returns before its forked owner has told the X server (a busy machine delays
-    that child): the write must not answer before the clipboard holds the text."""
-    real = shutil.which("xclip")
-    assert real is not None
+def test_computer_actions_start_no_process(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path, page: PageServer) -> None:
+    """Input, windows and the clipboard go through the runner's own X connection: with an
+    ``xdotool`` and an ``xclip`` first on PATH that only note that they ran, every action
+    works and neither ever runs; and the runner has no child but Xvfb and Chromium's."""
     tools = tmp_path / "bin"
     tools.mkdir()
-    slow = tools / "xclip"
-    slow.write_text(
-        "#!/bin/sh\n"
-        "# xclip on a busy machine: -i returns, the new owner takes over half a second later.\n"
-        'case " $* " in *" -i "*)\n'
-        '  data=$(cat; echo x); data=${data%x}\n'
-        f'  ( sleep 0.5; printf %s "$data" | {real} "$@" ) >/dev/null 2>&1 &\n'
-        "  exit 0 ;;\n"
-        "esac\n"
-        f'exec {real} "$@"\n')
-    slow.chmod(0o755)
+    ran = tmp_path / "ran"
+    for tool in ("xdotool", "xclip"):
+        fake = tools / tool
+        fake.write_text(f'#!/bin/sh\necho "{tool} $*" >> {ran}\nexit 1\n')
+        fake.chmod(0o755)
     runner = start_runner(None, command="serve",
                           env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"})
     k = Kernel(base_url=runner.url, api_key="local", max_retries=0, timeout=60)
-    created = k.browsers.create(viewport={"width": 800, "height": 600}, timeout_seconds=60)
+    created = k.browsers.create(viewport={"width": 1024, "height": 768},
+                                start_url=page.url + "?noproc=1")
+    b, computer = created.session_id, k.browsers.computer
     try:
-        k.browsers.computer.write_clipboard(created.session_id, text="later ✓")
-        assert k.browsers.computer.read_clipboard(created.session_id).text == "later ✓"
+        state = wait_state(page, lambda s: s["href"].endswith("?noproc=1"))
+        name = display_of(runner, b)
+        assert window_fills_screen(name, 1024, 768)  # sized, moved and focused, no xdotool
+        computer.click_mouse(b, x=300, y=state["uiTop"] + FIELD_Y)
+        computer.type_text(b, text="ok ✓", delay=0)
+        wait_state(page, lambda s: s["field"] == "ok ✓")
+        computer.press_key(b, keys=["BackSpace"], duration=20)
+        computer.move_mouse(b, x=20, y=30, smooth=True, duration_ms=50)
+        assert computer.get_mouse_position(b).x == 20
+        computer.drag_mouse(b, path=[[10, 500], [60, 520]], steps_per_segment=2)
+        computer.scroll(b, x=400, y=300, delta_y=1, delta_x=-1)
+        computer.batch(b, actions=[{"type": "press_key", "press_key": {"keys": ["End"]}}])
+        computer.write_clipboard(b, text="served ✓")
+        assert computer.read_clipboard(b).text == "served ✓"
+        # Another client reads it from the runner's X connection at once, in each form.
+        assert x_read_clipboard(name) == "served ✓".encode()
+        assert x_read_clipboard(name, "STRING") == b"served ?"
+        targets = x_read_clipboard(name, "TARGETS", as_atoms=True)
+        assert {"UTF8_STRING", "STRING", "TARGETS"} <= set(targets)
+        with x_clipboard_owner(name, "from another client ö"):
+            assert computer.read_clipboard(b).text == "from another client ö"
+        assert png_size(computer.capture_screenshot(b).read()) == (1024, 768)
+        assert not ran.exists(), ran.read_text()
+        children = _descendant_names(runner.proc.pid)
+        assert not children & {"xdotool", "xclip"}, children
     finally:
-        k.browsers.delete_by_id(created.session_id)
+        k.browsers.delete_by_id(b)
+
+
+def test_the_runner_names_no_input_tool() -> None:
+    """No runner module runs xdotool or xclip: neither is named in its code (docstrings
+    aside), so no action can start one."""
+    import ast
+
+    import kernel_actions.runner as runner_package
+
+    root = Path(runner_package.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                                    | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and id(node) not in docstrings
+                    and any(tool in node.value.split() for tool in ("xdotool", "xclip"))):
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value!r}")
+    assert not found, found
+    # Nor does the display mode need either installed: Xvfb is all.
+    from kernel_actions.runner.browsers.display import TOOLS
+
+    assert TOOLS == ("Xvfb",)
 
 
 def test_the_clipboard_round_trips_and_pastes(k: Kernel, browser: str, page: PageServer,
@@ -567,36 +615,327 @@ def test_a_browsers_display_goes_with_it(runner: RunnerProcess, k: Kernel, mode:
         created.session_id
     if mode == "emulated":  # no display server: the clipboard is the runner's own
         assert not (folder / "display.pid").exists()
-        before = _xclips()
         k.browsers.computer.write_clipboard(created.session_id, text="kept by the runner")
         assert k.browsers.computer.read_clipboard(created.session_id).text == \
             "kept by the runner"
-        assert _xclips() == before
         k.browsers.delete_by_id(created.session_id)
         assert not folder.exists()
         return
     xvfb = int((folder / "display.pid").read_text())
     assert b"Xvfb" in Path(f"/proc/{xvfb}/cmdline").read_bytes()
-    before = _xclips()
-    k.browsers.computer.write_clipboard(created.session_id, text="kept by xclip")
-    owners = _xclips() - before  # xclip stays to serve the clipboard, as X11 needs
-    assert owners
+    name = display_of(runner, created.session_id)
+    # The runner owns the clipboard on the display and serves it to other clients.
+    k.browsers.computer.write_clipboard(created.session_id, text="kept by the runner")
+    assert x_read_clipboard(name) == b"kept by the runner"
     k.browsers.delete_by_id(created.session_id)
     assert not Path(f"/proc/{xvfb}").exists() or b"Xvfb" not in Path(
         f"/proc/{xvfb}/cmdline").read_bytes()
     assert not folder.exists()
-    poll(lambda: not (_xclips() & owners), timeout=10)  # and left with its display
 
 
-def _xclips() -> set[int]:
-    found = set()
+# -- the X display, as another client sees it ------------------------------------------------------
+
+
+def display_of(runner: RunnerProcess, browser: str) -> str:
+    """The ``DISPLAY`` of a browser's Xvfb: the X socket among the sockets it holds."""
+    folder = Path(runner.args[runner.args.index("--data-dir") + 1]) / "browsers" / browser
+    pid = int((folder / "display.pid").read_text())
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[6] in inodes and ".X11-unix/X" in fields[7]:
+            return ":" + fields[7].rsplit("/X", 1)[1]
+    raise AssertionError(f"Xvfb {pid} holds no X socket")
+
+
+@contextlib.contextmanager
+def x_client(name: str) -> Iterator[Any]:
+    from Xlib.display import Display as XDisplay
+
+    dpy = XDisplay(name)
+    try:
+        yield dpy
+    finally:
+        dpy.close()
+
+
+def _x_event(dpy: Any, kind: int, timeout: float) -> Any:
+    """The next event of ``kind`` on ``dpy``, waiting at most ``timeout`` seconds."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    while True:
+        while dpy.pending_events():
+            ev = dpy.next_event()
+            if ev.type == kind:
+                return ev
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no X event {kind} within {timeout} s")
+        select.select([dpy.fileno()], [], [], left)
+
+
+def x_read_clipboard(name: str, target: str = "UTF8_STRING", *,
+                     as_atoms: bool = False) -> Any:
+    """The clipboard as another X client reads it: the bytes of ``target`` (atom names
+    with ``as_atoms``); ``None`` if the owner refuses that target."""
+    from Xlib import X
+
+    with x_client(name) as dpy:
+        window = dpy.screen().root.create_window(0, 0, 1, 1, 0, X.CopyFromParent)
+        prop = dpy.intern_atom("TEST_CLIPBOARD")
+        window.convert_selection(dpy.intern_atom("CLIPBOARD"), dpy.intern_atom(target), prop,
+                                 X.CurrentTime)
+        dpy.flush()
+        ev = _x_event(dpy, X.SelectionNotify, 5)
+        if ev.property == X.NONE:
+            return None
+        got = window.get_full_property(prop, X.AnyPropertyType)
+        if as_atoms:
+            return [dpy.get_atom_name(atom) for atom in got.value]
+        return bytes(got.value)
+
+
+@contextlib.contextmanager
+def x_clipboard_owner(name: str, text: str) -> Iterator[None]:
+    """Another X client owns the clipboard with ``text`` (as UTF8_STRING) meanwhile."""
+    import select
+
+    from Xlib import X, Xatom
+    from Xlib.protocol import event
+
+    stop = threading.Event()
+    owned = threading.Event()
+
+    def serve() -> None:
+        with x_client(name) as dpy:
+            window = dpy.screen().root.create_window(0, 0, 1, 1, 0, X.CopyFromParent)
+            clipboard, utf8 = dpy.intern_atom("CLIPBOARD"), dpy.intern_atom("UTF8_STRING")
+            window.set_selection_owner(clipboard, X.CurrentTime)
+            dpy.sync()
+            owned.set()
+            while not stop.is_set():
+                while dpy.pending_events():
+                    ev = dpy.next_event()
+                    if ev.type != X.SelectionRequest:
+                        continue
+                    ok = ev.target in (utf8, Xatom.STRING)
+                    if ok:
+                        ev.requestor.change_property(ev.property, utf8, 8, text.encode())
+                    ev.requestor.send_event(event.SelectionNotify(
+                        time=ev.time, requestor=ev.requestor, selection=ev.selection,
+                        target=ev.target, property=ev.property if ok else X.NONE))
+                    dpy.flush()
+                select.select([dpy.fileno()], [], [], 0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert owned.wait(10)
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def window_fills_screen(name: str, width: int, height: int) -> bool:
+    """Whether a named, shown top-level window covers the screen and has the keyboard."""
+    from Xlib import X, Xatom
+
+    with x_client(name) as dpy:
+        root = dpy.screen().root
+        focus = dpy.get_input_focus().focus
+        names = (Xatom.WM_NAME, dpy.intern_atom("_NET_WM_NAME"))
+        for window in root.query_tree().children:
+            if window.get_attributes().map_state != X.IsViewable or not any(
+                    (p := window.get_full_property(atom, X.AnyPropertyType)) and p.value
+                    for atom in names):
+                continue
+            geometry = window.get_geometry()
+            if (geometry.x, geometry.y, geometry.width, geometry.height) == (0, 0, width,
+                                                                               height):
+                return getattr(focus, "id", focus) == window.id
+    return False
+
+
+# -- the X connection on its own, on a bare Xvfb ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bare_display() -> Iterator[str]:
+    """An Xvfb of 640×480 with no client on it; its ``DISPLAY``."""
+    if display_support() is not None:
+        pytest.skip(f"no virtual display: {display_support()}")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24",
+                             "-nolisten", "tcp"], pass_fds=(write_fd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as numbers:
+            yield ":" + numbers.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def _keys_down(name: str) -> list[int]:
+    with x_client(name) as dpy:
+        return [i * 8 + bit for i, byte in enumerate(dpy.query_keymap()) for bit in range(8)
+                if byte >> bit & 1]
+
+
+def test_the_x_connection_types_keys_the_map_lacks_once(bare_display: str) -> None:
+    from kernel_actions.runner.browsers.keymap import keysym_of
+    from kernel_actions.runner.browsers.xinput import Key, Move, Type, XConnection
+
+    async def main() -> None:
+        x = XConnection(bare_display)
+        try:
+            await x.play([Move(12, 34)])
+            assert await x.pointer() == (12, 34)
+            spare = len(x.keymap.spare)
+            assert spare >= 2 and keysym_of("✓") not in x.keymap.base
+            started = time.monotonic()
+            await x.play([Type("a✓é", 0)])  # two keys given out, with one pause for Chromium
+            first = time.monotonic() - started
+            assert {keysym_of("✓"), keysym_of("é")} <= set(x.keymap.spare.values())
+            with x_client(bare_display) as dpy:  # and the server's map says so
+                code = next(c for c, s in x.keymap.spare.items() if s == keysym_of("✓"))
+                assert dpy.get_keyboard_mapping(code, 1)[0][0] == keysym_of("✓")
+            started = time.monotonic()
+            await x.play([Type("✓é✓", 0), Key(keysym_of("é"), True), Key(keysym_of("é"), False)])
+            assert time.monotonic() - started < first  # kept: no new map, no pause
+            assert _keys_down(bare_display) == []
+        finally:
+            await asyncio.wrap_future(x.close())
+
+    import asyncio
+
+    _run(main())
+
+
+def test_a_cancelled_action_lets_go_and_the_queue_stays_live(bare_display: str) -> None:
+    """A long script is stopped by cancelling its caller: what it pressed is released; a
+    question about the pointer is answered during its pauses, not after it."""
+    import asyncio
+
+    from kernel_actions.runner.browsers.xinput import Button, Key, Move, Sleep, XConnection
+
+    async def main() -> None:
+        x = XConnection(bare_display)
+        try:
+            long = asyncio.ensure_future(x.play([
+                Move(5, 6), Key(0xFFE1, True), Key(ord("a"), True), Button(1, True),
+                Sleep(30), Key(ord("a"), False), Key(0xFFE1, False), Button(1, False)]))
+            held: list[int] = []
+            deadline = time.monotonic() + 10
+            while len(held) < 2 and time.monotonic() < deadline:  # Shift and a are down
+                held = await asyncio.to_thread(_keys_down, bare_display)
+            assert len(held) == 2, held
+            asked = time.monotonic()
+            assert await asyncio.wait_for(x.pointer(), 5) == (5, 6)
+            assert time.monotonic() - asked < 5
+            long.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await long
+            # The release is queued before anything else the connection is asked.
+            await x.play([Move(7, 8)])
+            assert await asyncio.to_thread(_keys_down, bare_display) == []
+            with x_client(bare_display) as dpy:
+                assert not dpy.screen().root.query_pointer().mask & 0x100  # Button1Mask
+        finally:
+            await asyncio.wrap_future(x.close())
+        with pytest.raises(ApiError) as closed:
+            await x.pointer()
+        assert closed.value.status == 409
+
+    _run(main())
+
+
+def test_the_x_connection_owns_and_reads_the_clipboard(bare_display: str) -> None:
+    import asyncio
+
+    from kernel_actions.runner.browsers.xinput import XConnection
+
+    async def main() -> None:
+        x = XConnection(bare_display)
+        try:
+            assert await x.read_clipboard() == ""  # nobody owns it yet
+            await x.write_clipboard("mine ✓")
+            assert await asyncio.to_thread(x_read_clipboard, bare_display) == "mine ✓".encode()
+            assert await asyncio.to_thread(x_read_clipboard, bare_display, "image/png") is None
+            with x_clipboard_owner(bare_display, "theirs ö"):
+                assert await x.read_clipboard() == "theirs ö"
+            with pytest.raises(ApiError) as big:  # more than one request carries: refused
+                await x.write_clipboard("ö" * 200_000)
+            assert big.value.status == 400 and "INCR" in big.value.message
+        finally:
+            await asyncio.wrap_future(x.close())
+
+    _run(main())
+
+
+def test_the_keymap_gives_out_spare_keys_longest_unused_first() -> None:
+    from kernel_actions.runner.browsers.keymap import REMAP_PAUSE_S, KeyCode, Keymap
+
+    now = [100.0]
+    km = Keymap(clock=lambda: now[0])
+    km.load(8, [[0, 0], [ord("a"), ord("A")], [0], [0], [0], [ord("<"), ord(">")],
+                [ord("A"), 0], [0]])
+    assert km.find(ord("a")) == KeyCode(9, False)
+    assert km.find(ord("A")) == KeyCode(14, False)  # without Shift where a key has it so
+    assert km.find(ord(">")) == KeyCode(13, True)
+    assert sorted(km.spare) == [8, 10, 11]  # the last two free keys are left to others
+    code, wait = km.place(0x10000E9)
+    assert (code, wait) == (8, 0.0)
+    km.assign(code, 0x10000E9)
+    assert km.place(0x1002713, taken=[10]) == (11, 0.0)
+    km.assign(10, 0x1002713)
+    km.assign(11, 0x1002714)
+    now[0] += 1
+    km.pressed(10)
+    assert km.place(0x1002715) == (8, 0.0)  # used longest ago
+    now[0] += 0.05
+    km.pressed(8)
+    km.pressed(11)
+    code, wait = km.place(0x1002715)
+    assert code == 10 and 0 < wait <= REMAP_PAUSE_S  # all just used: wait for the oldest
+    # Another client changes the map: the keys given out stay, the rest is read anew.
+    km.load(8, [[0x10000E9, 0x10000E9], [ord("b")], [0x1002713], [0x1002714], [0],
+                [ord("<")], [0], [0]])
+    assert sorted(km.spare) == [8, 10, 11] and km.find(ord("b")) == KeyCode(9, False)
+
+
+def _descendant_names(pid: int) -> set[str]:
+    """The program names of ``pid``'s descendants."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"xclip\0"):
-                    found.add(int(entry.name))
+                stat = (entry / "stat").read_text()
+                names[int(entry.name)] = (entry / "comm").read_text().strip()
             except OSError:
-                pass
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(names.get(child, ""))
+            todo.append(child)
     return found
 
 

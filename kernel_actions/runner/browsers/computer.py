@@ -1,12 +1,14 @@
 """Kernel's computer controls on a browser's virtual display: mouse, keyboard, screen.
 
-As on Kernel, they act at the OS level: the mouse and keyboard are X11's (driven
-with ``xdotool``, whose key names the SDK documents), the clipboard is the X
-clipboard (``xclip``), and a screenshot is the whole screen, browser UI
-included, captured with ``mss`` (shared-memory ``XShmGetImage``) and encoded as
-a PNG at a low compression level, on one thread per display. A capture whose
-pixels equal the previous one's reuses its PNG (a screen that did not change
-costs the grab and one comparison).
+As on Kernel, they act at the OS level: the mouse and keyboard are X11's, taking the key
+names the SDK documents (xdotool's: X11 keysym names and ``ctrl``, ``alt``, ``shift``,
+``super``, ``meta``), and the clipboard is the X clipboard. They go through one persistent
+X connection per display (:mod:`.xinput`: XTest input, the clipboard as an X selection the
+runner owns and serves), on a thread of its own that runs the display's input one action
+at a time; no process is started per action. A screenshot is the whole screen, browser UI
+included, captured with ``mss`` (shared-memory ``XShmGetImage``) and encoded as a PNG at a
+low compression level, on one thread per display. A capture whose pixels equal the previous
+one's reuses its PNG (a screen that did not change costs the grab and one comparison).
 
 Requests are checked field by field before anything runs; a bad field is a 400
 that names it (``actions[2].press_key.keys[0]`` inside a batch). A batch runs
@@ -24,14 +26,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from Xlib import XK
+
 from ..errors import ApiError, bad_request
 from .cdp import CdpError, CdpMux
 from .display import Display
 from .key_events import libx11
-from .keymap import Keymap
+from .keymap import keysym_of
+from .xinput import Button, Key, Move, Sleep, Step, Type, XConnection
 
 __all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "Fields", "Region", "normalize_key", "png_size",
-           "run_batch", "curve", "linear", "step_seconds", "read_region"]
+           "run_batch", "curve", "linear", "step_seconds", "read_region", "combo_keysyms"]
 
 #: X11 pointer buttons by the SDK's names.
 BUTTONS = {"left": 1, "middle": 2, "right": 3, "back": 8, "forward": 9}
@@ -47,10 +52,13 @@ MAX_STEPS = 1_000
 MAX_TEXT = 100_000
 MAX_KEYS = 100
 MAX_BATCH = 1_000
-#: How long one xdotool or xclip call may take before it counts as failed.
+#: How long one DevTools call made for the computer controls may take before it fails.
 TOOL_TIMEOUT_S = 30.0
-#: How long a clipboard write waits for a read to see it (see ``write_clipboard``).
-CLIPBOARD_SETTLE_S = 5.0
+#: xdotool's pauses between the clicks of a multiple click and the notches of a scroll.
+CLICK_GAP_S = 0.010
+WHEEL_GAP_S = 0.005
+#: How often a browser's screen is looked at until its first window shows.
+WINDOW_POLL_S = 0.02
 #: How long a new window is resized until Chromium reports the screen's size, how many
 #: reports in a row must say so, and how far apart they are.
 FILL_TIMEOUT_S = 5.0
@@ -58,15 +66,15 @@ FILL_CHECKS = 2
 FILL_INTERVAL_S = 0.05
 #: xdotool's own spacing of typed characters, used when ``delay`` is not given.
 DEFAULT_TYPE_DELAY_MS = 12
-#: Pause before the keyboard map changes under keys just typed (see ``keymap``).
-REMAP_PAUSE_S = 0.2
 #: zlib level of screenshots: fast to encode, still a fraction of the raw size.
 PNG_LEVEL = 1
 
-#: Modifier names as people write them, to xdotool's.
+#: Modifier names as people write them, to xdotool's (and to the keysym it presses).
 _MODIFIERS = {"ctrl": "ctrl", "control": "ctrl", "alt": "alt", "option": "alt", "shift": "shift",
               "super": "super", "meta": "meta", "cmd": "super", "command": "super",
               "win": "super"}
+_MODIFIER_KEYSYMS = {"ctrl": "Control_L", "alt": "Alt_L", "shift": "Shift_L",
+                     "super": "Super_L", "meta": "Meta_L"}
 #: Common names for keys whose X11 keysym is spelled otherwise.
 _KEY_ALIASES = {"enter": "Return", "return": "Return", "esc": "Escape", "escape": "Escape",
                 "backspace": "BackSpace", "del": "Delete", "delete": "Delete", "tab": "Tab",
@@ -101,19 +109,47 @@ def _key_name(part: str) -> str | None:
     return None
 
 
+def _split(combo: str) -> list[str]:
+    """A combination's keys: ``ctrl+plus`` → ``ctrl``, ``plus``; ``ctrl++`` → ``ctrl``, ``+``."""
+    if combo in ("+", "-"):
+        return [combo]
+    if combo.endswith("++"):
+        return [*combo[:-2].split("+"), "+"]
+    return combo.split("+")
+
+
+def keysym(name: str) -> int:
+    """The keysym of one key as :func:`normalize_key` spells it (``ctrl`` is ``Control_L``,
+    ``Return``, ``a``, ``U2713``); a 400 for a name X11 has no keysym for."""
+    name = _MODIFIER_KEYSYMS.get(name, name)
+    lib = libx11()
+    sym = 0
+    if lib is not None:
+        with contextlib.suppress(UnicodeEncodeError):
+            sym = int(lib.XStringToKeysym(name.encode()))
+    if not sym:
+        sym = XK.string_to_keysym(name)
+    if not sym and name[:1] == "U" and len(name) > 1:
+        with contextlib.suppress(ValueError):
+            sym = 0x01000000 + int(name[1:], 16)
+    if not sym and len(name) == 1:
+        sym = keysym_of(name)
+    if not sym:
+        raise bad_request(f"No such key name {name!r}")
+    return sym
+
+
+def combo_keysyms(combo: str) -> list[int]:
+    """The keysyms of a combination as :func:`normalize_key` spells it, in order."""
+    return [keysym(part) for part in _split(combo)]
+
+
 def normalize_key(combo: str, where: str) -> str:
     """``"Ctrl+Shift+Tab"`` → ``"ctrl+shift+Tab"``, ``"Ctrl+-"`` → ``"ctrl+minus"``; a 400
     naming ``where`` for anything X11 has no key for."""
     if not combo or not combo.strip():
         raise bad_request(f"{where!r} must be a key name such as 'Return' or 'Ctrl+t'")
-    text = combo.strip()
-    parts: list[str]
-    if text in ("+", "-"):
-        parts = [text]
-    elif text.endswith("++"):
-        parts = [*text[:-2].split("+"), "+"]
-    else:
-        parts = text.split("+")
+    parts = _split(combo.strip())
     out = []
     for part in parts:
         name = _key_name(part.strip()) if part.strip() else None
@@ -238,7 +274,7 @@ class Region:
 
 
 class XScreen:
-    """Computer controls on one Xvfb display."""
+    """Computer controls on one Xvfb display, through one persistent X connection."""
 
     #: The display mode, as ``_runner/status`` and the computer endpoints' header name it.
     mode = "xvfb"
@@ -248,7 +284,8 @@ class XScreen:
         self.cursor_hidden = False
         #: Input actions run one at a time, so a batch is never interleaved with another.
         self.input_lock = asyncio.Lock()
-        self.keymap = Keymap(display.name)
+        #: The display's X connection: input, windows and the clipboard (see :mod:`.xinput`).
+        self.x = XConnection(display.name)
         self._capture_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"screen{display.name}")
         self._grabber: Any = None
@@ -265,40 +302,14 @@ class XScreen:
     def height(self) -> int:
         return self.display.height
 
-    # -- tools -----------------------------------------------------------------------------
-
-    async def _run(self, *command: str, stdin: bytes | None = None,
-                   wait: bool = True) -> bytes:
-        """Run ``command`` on this display; its stdout. Output naming a key X11 lacks is a
-        400; any other failure an :class:`ApiError` 500 with the tool's words."""
-        proc = await asyncio.create_subprocess_exec(
-            *command, env=self.display.env, cwd=str(self.display.folder),
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), TOOL_TIMEOUT_S)
-        except (TimeoutError, asyncio.CancelledError):
-            with contextlib.suppress(Exception):
-                proc.kill()
-            await proc.wait()
-            raise
-        text = err.decode(errors="replace").strip()
-        if "No such key name" in text:
-            raise bad_request(text.splitlines()[0])
-        if proc.returncode != 0:
-            raise ApiError(500, "action_failed",
-                           f"{command[0]} failed ({proc.returncode}): {text or 'no output'}")
-        return out
-
     def _check_point(self, f: Fields) -> tuple[int, int]:
         return read_point(f, self.width, self.height)
 
     @staticmethod
-    def _hold(keys: list[str]) -> tuple[list[str], list[str]]:
-        if not keys:
-            return [], []
-        return ["keydown", *keys], ["keyup", *reversed(keys)]
+    def _hold(keys: list[str]) -> tuple[list[Step], list[Step]]:
+        """Steps that press ``keys`` (combinations, in order) and that release them."""
+        syms = [sym for combo in keys for sym in combo_keysyms(combo)]
+        return [Key(s, True) for s in syms], [Key(s, False) for s in reversed(syms)]
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -308,26 +319,30 @@ class XScreen:
         click_type = f.choice("click_type", ("down", "up", "click"), "click")
         clicks = f.int("num_clicks", 1, lo=1, hi=MAX_CLICKS)
         down, up = self._hold(f.keys("hold_keys"))
+        act: list[Step] = []
         if click_type == "click":
-            act = ["click", "--repeat", str(clicks), "--delay", "10", str(button)]
+            for i in range(clicks):
+                if i:
+                    act.append(Sleep(CLICK_GAP_S))
+                act += [Button(button, True), Button(button, False)]
         else:
-            act = ["mousedown" if click_type == "down" else "mouseup", str(button)]
-        await self._run("xdotool", "mousemove", str(x), str(y), *down, *act, *up)
+            act.append(Button(button, click_type == "down"))
+        await self.x.play([Move(x, y), *down, *act, *up])
 
     async def move_mouse(self, f: Fields) -> None:
         x, y = self._check_point(f)
         smooth = f.bool("smooth", False)
         duration = f.int("duration_ms", 0, hi=MAX_WAIT_MS) if "duration_ms" in f.body else None
         down, up = self._hold(f.keys("hold_keys"))
-        moves: list[str] = []
+        moves: list[Step] = []
         if smooth:
             start = await self.mouse_position()
             points = curve([start, (x, y)])
             step_s = step_seconds(points, duration)
             for px, py in points[1:]:
-                moves += ["mousemove", str(px), str(py), "sleep", f"{step_s:.4f}"]
-        moves += ["mousemove", str(x), str(y)]
-        await self._run("xdotool", *down, *moves, *up)
+                moves += [Move(px, py), Sleep(step_s)]
+        moves.append(Move(x, y))
+        await self.x.play([*down, *moves, *up])
 
     async def drag_mouse(self, f: Fields) -> None:
         path = read_path(f, self.width, self.height)
@@ -344,53 +359,49 @@ class XScreen:
         else:
             points = linear(path, steps)
             step_s = step_delay / 1000
-        moves: list[str] = []
+        moves: list[Step] = []
         for px, py in points[1:]:
-            moves += ["mousemove", str(px), str(py)]
+            moves.append(Move(px, py))
             if step_s:
-                moves += ["sleep", f"{step_s:.4f}"]
-        start = ["mousemove", str(path[0][0]), str(path[0][1])]
-        pause = ["sleep", f"{delay / 1000:.3f}"] if delay else []
-        await self._run("xdotool", *start, *down, "mousedown", str(button), *pause, *moves,
-                        "mouseup", str(button), *up)
+                moves.append(Sleep(step_s))
+        pause: list[Step] = [Sleep(delay / 1000)] if delay else []
+        await self.x.play([Move(*path[0]), *down, Button(button, True), *pause, *moves,
+                           Button(button, False), *up])
 
     async def scroll(self, f: Fields) -> None:
         x, y = self._check_point(f)
         dx = f.int("delta_x", 0, lo=-MAX_SCROLL, hi=MAX_SCROLL)
         dy = f.int("delta_y", 0, lo=-MAX_SCROLL, hi=MAX_SCROLL)
         down, up = self._hold(f.keys("hold_keys"))
-        wheel: list[str] = []
-        if dy:
-            wheel += ["click", "--repeat", str(abs(dy)), "--delay", "5", "5" if dy > 0 else "4"]
-        if dx:
-            wheel += ["click", "--repeat", str(abs(dx)), "--delay", "5", "7" if dx > 0 else "6"]
-        await self._run("xdotool", "mousemove", str(x), str(y), *down, *wheel, *up)
+        wheel: list[Step] = []
+        for delta, (back, forth) in ((dy, (4, 5)), (dx, (6, 7))):
+            button = forth if delta > 0 else back
+            for i in range(abs(delta)):
+                if i:
+                    wheel.append(Sleep(WHEEL_GAP_S))
+                wheel += [Button(button, True), Button(button, False)]
+        await self.x.play([Move(x, y), *down, *wheel, *up])
 
     async def type_text(self, f: Fields) -> None:
         text = f.str("text")
         delay = f.int("delay", DEFAULT_TYPE_DELAY_MS, hi=MAX_WAIT_MS)
         if not text:
             return
-        parts = await asyncio.to_thread(self.keymap.parts, text)
-        for i, (part, keysyms) in enumerate(parts):
-            changed = await asyncio.to_thread(self.keymap.ensure, keysyms)
-            if changed and i:  # let Chromium take in the keys the last part typed first
-                await asyncio.sleep(REMAP_PAUSE_S)
-            await self._run("xdotool", "type", "--delay", str(delay), "--", part)
+        await self.x.play([Type(text, delay / 1000)])
 
     async def press_key(self, f: Fields) -> None:
         keys = f.keys("keys", required=True)
         duration = f.int("duration", 0, hi=MAX_WAIT_MS)
         held = f.keys("hold_keys")
         down, up = self._hold(held)
-        keys = shortcut_keys(keys, held)
-        if duration:
-            press = []
-            for key in keys:
-                press += ["keydown", key, "sleep", f"{duration / 1000:.3f}", "keyup", key]
-        else:
-            press = ["key", "--delay", "10", *keys]
-        await self._run("xdotool", *down, *press, *up)
+        press: list[Step] = []
+        for combo in shortcut_keys(keys, held):
+            syms = combo_keysyms(combo)
+            press += [Key(s, True) for s in syms]
+            if duration:
+                press.append(Sleep(duration / 1000))
+            press += [Key(s, False) for s in reversed(syms)]
+        await self.x.play([*down, *press, *up])
 
     async def set_cursor(self, f: Fields) -> None:
         self.cursor_hidden = f.bool("hidden")
@@ -405,24 +416,21 @@ class XScreen:
         until = loop.time() + timeout
         while True:
             try:
-                out = await asyncio.wait_for(self._run(
-                    "xdotool", "search", "--sync", "--onlyvisible", "--name", "."),
-                    max(0.1, until - loop.time()))
-                break
+                window = await asyncio.wait_for(self.x.find_window(),
+                                                max(0.1, until - loop.time()))
             except TimeoutError:
                 return False
             except ApiError:
-                # A window went away while xdotool looked at it (X's BadWindow, as Chromium
-                # opens and closes windows of its own while it starts): look again.
-                if loop.time() >= until:
-                    return False
-                await asyncio.sleep(0.02)
-        windows = out.split()
-        if windows:
-            await self._fill_screen(windows[-1].decode(), mux)
-        return bool(windows)
+                window = None  # the display failed: it may have been stopped meanwhile
+            if window is not None:
+                break
+            if loop.time() >= until:
+                return False
+            await asyncio.sleep(WINDOW_POLL_S)
+        await self._fill_screen(window, mux)
+        return True
 
-    async def _fill_screen(self, window: str, mux: object) -> None:
+    async def _fill_screen(self, window: int, mux: object) -> None:
         """Make the window fill the screen, as the viewport says. Chromium makes every window
         it sizes to its whole screen 1 px smaller (``Browser.setWindowBounds`` included), so
         the window is sized on the X server; and as Chromium may take in that resize late on a
@@ -436,52 +444,29 @@ class XScreen:
             if held < FILL_CHECKS:
                 await asyncio.sleep(FILL_INTERVAL_S)
         with contextlib.suppress(ApiError):
-            await self._run("xdotool", "windowmove", window, "0", "0", "windowfocus", window)
+            await self.x.focus_window(window)
 
-    async def _filled(self, window: str, mux: object) -> bool:
+    async def _filled(self, window: int, mux: object) -> bool:
         """Whether Chromium reports the full size; if not, size the window on the X server.
         Without DevTools to ask, sizing it is all there is to do."""
         size = await _window_size(mux) if isinstance(mux, CdpMux) else None
         if size == (self.width, self.height):
             return True
         with contextlib.suppress(ApiError):
-            await self._run("xdotool", "windowsize", window, str(self.width),
-                            str(self.height), "windowmove", window, "0", "0")
+            await self.x.size_window(window, self.width, self.height)
         return not isinstance(mux, CdpMux)
 
     async def mouse_position(self) -> tuple[int, int]:
-        out = await self._run("xdotool", "getmouselocation", "--shell")
-        values = dict(line.split("=", 1) for line in out.decode().split() if "=" in line)
-        return int(values["X"]), int(values["Y"])
+        return await self.x.pointer()
 
     async def read_clipboard(self) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            "xclip", "-selection", "clipboard", "-o", env=self.display.env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        out, _ = await asyncio.wait_for(proc.communicate(), TOOL_TIMEOUT_S)
-        # An empty clipboard makes xclip fail ("target STRING not available"): that is "".
-        return out.decode(errors="replace") if proc.returncode == 0 else ""
+        return await self.x.read_clipboard()
 
     async def write_clipboard(self, f: Fields) -> None:
-        text = f.str("text")
-        # xclip stays on the display to serve the clipboard until another client owns it
-        # (or the display stops), as a clipboard owner must on X11: it keeps no pipe of ours.
-        proc = await asyncio.create_subprocess_exec(
-            "xclip", "-selection", "clipboard", "-i", env=self.display.env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
-        await asyncio.wait_for(proc.communicate(text.encode()), TOOL_TIMEOUT_S)
-        if proc.returncode != 0:
-            raise ApiError(500, "action_failed", f"xclip failed ({proc.returncode})")
-        # xclip exits once it has forked the owner, which may not have told the X server
-        # yet (its request sits in a buffer until it runs): a read at once could still see
-        # the old clipboard. The write is done when a read sees it (or, should another
-        # client take the clipboard meanwhile, after CLIPBOARD_SETTLE_S).
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + CLIPBOARD_SETTLE_S
-        while await self.read_clipboard() != text and loop.time() < deadline:
-            await asyncio.sleep(0.01)
+        # The runner owns the clipboard on the display and serves it to the other clients
+        # (Chromium's paste) from the connection's thread, until another client takes it;
+        # once the X server has made it the owner, a read by anyone sees the new text.
+        await self.x.write_clipboard(f.str("text"))
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -523,7 +508,8 @@ class XScreen:
 
     def close(self) -> Future[None]:
         """Refuse new captures and release the capture connection once the one under way
-        (if any) is done; the display may stop when the returned future is."""
+        (if any) is done; stop the input under way and close the X connection. The display
+        may stop when the returned future is."""
         self._closed = True
 
         def release() -> None:
@@ -533,8 +519,12 @@ class XScreen:
                 self._grabber = None
             self._last = None
 
-        done = self._capture_thread.submit(release)
+        captured = self._capture_thread.submit(release)
         self._capture_thread.shutdown(wait=False)
+        disconnected = self.x.close()
+        done: Future[None] = Future()
+        captured.add_done_callback(lambda _: disconnected.add_done_callback(
+            lambda _: done.set_result(None)))
         return done
 
 

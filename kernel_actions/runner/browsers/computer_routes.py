@@ -45,8 +45,8 @@ def computer_routes(find: Callable[[str], LocalBrowser]) -> list[BaseRoute]:
         if browser.screen is None:
             raise ApiError(409, "no_display", (
                 f"browser {browser.id} has no virtual display, so it has no computer controls: "
-                "install Xvfb, xdotool and xclip (Debian: apt install xvfb xdotool xclip) and "
-                "create the browser again"), headers={"x-should-retry": "false"})
+                "install Xvfb (Debian: apt install xvfb) and create the browser again"),
+                headers={"x-should-retry": "false"})
         return browser.screen
 
     async def body_of(request: Request) -> Fields:

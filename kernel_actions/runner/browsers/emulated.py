@@ -1,6 +1,6 @@
 """Kernel's computer controls without a display server, emulated over DevTools.
 
-Where no virtual display can be had (no Xvfb, xdotool or xclip; not Linux; or
+Where no virtual display can be had (no Xvfb; not Linux; or
 ``KERNEL_ACTIONS_XVFB=0``), a browser runs headless and its computer controls act on
 the tab it shows, through its DevTools pipe:
 

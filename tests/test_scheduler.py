@@ -164,21 +164,45 @@ def test_a_sync_invocation_runs_on_the_current_worker_and_succeeds(tmp_path: Pat
     run(tmp_path, scenario)
 
 
-def test_an_answered_invocation_is_read_back_before_its_lazy_commit(
+def test_final_states_are_committed_before_anyone_is_told_one_commit_a_turn(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No lazy commit comes during this test: only a final state about to be told commits.
     monkeypatch.setattr(store_module, "LAZY_COMMIT_S", 3600.0)
 
     async def scenario(scheduler: Scheduler, pool: FakePool, store: Store, bus: EventBus) -> None:
         worker = pool.current
         assert worker is not None
-        active = await scheduler.submit("app", "run", "latest", None, is_async=False)
-        inv_id = active.inv.id
-        worker.answer(scheduler, inv_id, output='{"n": 2}')
-        await active.done  # answered without waiting for the commit
-        assert inv_id not in scheduler.active
-        assert await asyncio.to_thread(store.get, inv_id) is None  # not committed yet
-        read = await scheduler.get(inv_id)  # a client's read commits first
-        assert read is not None and (read.status, read.output) == ("succeeded", '{"n": 2}')
+        actives = [await scheduler.submit("app", "run", "latest", None, is_async=False)
+                   for _ in range(3)]
+        ids = [a.inv.id for a in actives]
+        watching = bus.subscribe(ids[0])
+        sub = watching.__enter__()
+        commits: list[int] = []
+        flush = store._flush  # counting the store's commits
+
+        def counted() -> None:
+            commits.append(1)
+            flush()
+
+        monkeypatch.setattr(store, "_flush", counted)
+        for inv_id in ids:  # all three finish in one turn of the loop
+            worker.answer(scheduler, inv_id, output='{"n": 2}')
+        assert not any(a.done.done() for a in actives)  # not told before the commit
+        assert sub.queue.empty()  # nor streamed
+        await asyncio.gather(*(a.done for a in actives))
+        assert len(commits) == 1
+        for inv_id in ids:
+            row = await asyncio.to_thread(store.get, inv_id)  # no read-side commit
+            assert row is not None and (row.status, row.output) == ("succeeded", '{"n": 2}')
+        event = sub.queue.get_nowait()
+        assert event["invocation"]["status"] == "succeeded"
+
+        # A PATCH is answered once its final state is committed, too.
+        active = await scheduler.submit("app", "run", "latest", None, is_async=True)
+        patched = await scheduler.update(active.inv.id, "failed", '{"error": "no"}')
+        assert patched.status == "failed"
+        row = await asyncio.to_thread(store.get, active.inv.id)
+        assert row is not None and row.status == "failed"
 
     run(tmp_path, scenario)
 

@@ -2,8 +2,9 @@
 
 A bare Starlette endpoint that inserts the invocation into SQLite (WAL), forwards the call
 to one worker process over a unix socket (length-prefixed JSON), gets the result back,
-updates the row, and answers; the writes of one event-loop turn share one commit. Run it
-under uvicorn with httptools and uvloop:
+updates the row, and answers once that update is committed (an answer is never lost to a
+crash); the writes of one event-loop turn share one commit. Run it under uvicorn with
+httptools and uvloop:
 
     uvicorn floor:app --http httptools --loop uvloop
 """
@@ -59,6 +60,8 @@ class Floor:
                         " output TEXT, created REAL, finished REAL)")
         self.pending: list[tuple[str, tuple[Any, ...]]] = []
         self.commit_scheduled = False
+        #: Resolved when the writes queued so far are committed.
+        self.committed: asyncio.Future[None] | None = None
         self.waiters: dict[int, asyncio.Future[str]] = {}
         self.next_id = 0
         self.writer: asyncio.StreamWriter | None = None
@@ -77,19 +80,27 @@ class Floor:
             msg = json.loads(await reader.readexactly(HEADER.unpack(head)[0]))
             self.waiters.pop(msg["id"]).set_result(msg["output"])
 
-    def write(self, sql: str, params: tuple[Any, ...]) -> None:
+    def write(self, sql: str, params: tuple[Any, ...]) -> asyncio.Future[None]:
+        """Queue a write for this turn's commit; the future is resolved once it is done."""
         self.pending.append((sql, params))
         if not self.commit_scheduled:
             self.commit_scheduled = True
-            asyncio.get_running_loop().call_soon(self._commit)
+            loop = asyncio.get_running_loop()
+            self.committed = loop.create_future()
+            loop.call_soon(self._commit)
+        assert self.committed is not None
+        return self.committed
 
     def _commit(self) -> None:
         self.commit_scheduled = False
         batch, self.pending = self.pending, []
+        done, self.committed = self.committed, None
         self.db.execute("BEGIN")
         for sql, params in batch:
             self.db.execute(sql, params)
         self.db.execute("COMMIT")
+        if done is not None:
+            done.set_result(None)
 
     async def invoke(self, payload: str) -> str:
         if self.writer is None:
@@ -104,8 +115,8 @@ class Floor:
         data = json.dumps({"id": inv_id, "payload": payload}).encode()
         self.writer.write(HEADER.pack(len(data)) + data)
         output = await fut
-        self.write("UPDATE inv SET status='succeeded', output=?, finished=? WHERE id=?",
-                   (output, time.time(), inv_id))
+        await self.write("UPDATE inv SET status='succeeded', output=?, finished=? WHERE id=?",
+                         (output, time.time(), inv_id))
         return output
 
 

@@ -300,9 +300,7 @@ class Scheduler:
         self._stop_timer(active)
         self._release_slot(active)
         _set_outcome(inv, status, output, reason)
-        self._announce_error(inv, error)
-        self._publish(inv)
-        self._persist(active)
+        self._persist(active, error)
         if self.on_finished is not None:
             self.on_finished(inv)
         if dispatch:
@@ -330,19 +328,40 @@ class Scheduler:
                 "timestamp": format_ns(inv.finished_ns or now_ns()),
             })
 
-    def _persist(self, active: Active) -> None:
-        """Save the terminal state and wake whoever awaits ``active.done``.
+    def _persist(self, active: Active, error: FailureKind | None) -> None:
+        """Save the terminal state; once it is committed, tell it (the ``error`` event and
+        the final state on the invocation's stream) and wake whoever awaits ``active.done``
+        (a sync answer, a ``PATCH``). Everything that finishes in one turn of the loop
+        shares one commit, at the end of that turn."""
+        fut = self.store.save(active.inv, wait=True)
+        if fut is None:
+            self._settle(active, error)
+        else:
+            fut.add_done_callback(lambda done: self._committed(done, active, error))
 
-        The answer does not wait for the commit (it follows within the store's lazy
-        delay): whatever the client reads next commits it first.
-        """
-        self.store.save(active.inv)
-        self._settle(active)
+    def _committed(self, done: asyncio.Future[None], active: Active,
+                   error: FailureKind | None) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            # Told all the same: the state is final in memory, and the store says why
+            # it could not keep it (its batch was written again without this write).
+            self.log(f"could not store the final state of {active.inv.id}: "
+                     f"{done.exception()}")
+        self._settle(active, error)
 
-    def _settle(self, active: Active) -> None:
-        self.active.pop(active.inv.id, None)
+    def _settle(self, active: Active, error: FailureKind | None = None) -> None:
+        inv = active.inv
+        self._announce_error(inv, error)
+        self._publish(inv)
+        self.active.pop(inv.id, None)
         if not active.done.done():
             active.done.set_result(None)
+
+    async def final_committed(self, inv_id: str) -> None:
+        """Wait, when the invocation's final state is set but not yet committed, until it
+        is: a final state is told to nobody before it is durable."""
+        active = self.active.get(inv_id)
+        if active is not None and active.inv.terminal:
+            await asyncio.shield(active.done)
 
     def _timed_out(self, inv_id: str) -> None:
         active = self.active.get(inv_id)
@@ -481,6 +500,9 @@ class Scheduler:
     async def get(self, inv_id: str) -> Invocation | None:
         active = self.active.get(inv_id)
         if active is not None:
+            if not active.inv.terminal:
+                return active.inv
+            await asyncio.shield(active.done)  # its final state, once committed
             return active.inv
         self.store.commit_pending()
         return await asyncio.to_thread(self.store.get, inv_id)

@@ -2,14 +2,16 @@
 
 Writes are queued and run in one transaction, and whoever waits for that commit is
 woken: a burst of state changes costs one commit, not one each. A write somebody
-waits for (``queued`` before a 202 tells the client the invocation exists) is
-committed at the end of the loop's turn. Any other (a state change, a final state
-already answered, log lines) is committed within :data:`LAZY_COMMIT_S`, with
-whatever else comes meanwhile: each commit writes every page it touched to the log
-(two system calls a page, ~9 pages for a few rows with this table's indexes), so
-rows committed by tens cost a third less than rows committed by threes. What a
-client was answered is never missing from what it reads next: every read through the
-API first commits what is pending (:meth:`Store.commit_pending`).
+waits for is committed at the end of the loop's turn, with everything else queued by
+then: what a client is about to be told (``queued`` before a 202, a final state before
+a sync answer, a ``PATCH`` answer, or its stream's last event). So every invocation
+that finished in one turn shares one commit, and nothing a client was told is lost to
+a crash of the runner. Any other write (a state change nobody is told of yet, log
+lines) is committed within :data:`LAZY_COMMIT_S`, with whatever else comes meanwhile,
+or sooner with the next write somebody waits for: each commit writes every page it
+touched to the log (two system calls a page, ~9 pages for a few rows with this table's
+indexes), so rows committed by tens cost a third less than rows committed by threes.
+Every read through the API first commits what is pending (:meth:`Store.commit_pending`).
 
 A commit in WAL mode with ``synchronous=NORMAL`` survives the process being killed;
 it does not fsync, so a power loss may lose the last moments. Reads use their own

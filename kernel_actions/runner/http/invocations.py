@@ -229,8 +229,9 @@ class InvocationRoutes:
                                                   summary=True)
 
         def current(inv_id: str) -> Invocation | None:
+            # A final state not yet committed is not told: the stored row stands.
             live = self.scheduler.active.get(inv_id)
-            return live.inv if live is not None else None
+            return live.inv if live is not None and not live.inv.terminal else None
 
         return JSONArrayResponse(invocation_rows(items, mode, current, self.store.get),
                                  headers=page_headers(limit, offset, len(items), has_more))
@@ -243,6 +244,7 @@ class InvocationRoutes:
                 since_ns = parse_since(request.query_params["since"])
             except ValueError as exc:
                 raise bad_request(str(exc)) from None
+        await self.scheduler.final_committed(inv_id)
         with EventStream(self.bus, inv_id) as stream:
             # Snapshot and subscription happen in one step of the loop: nothing falls between.
             active = self.scheduler.active.get(inv_id)

@@ -33,6 +33,7 @@ from .cdp import CdpError, CdpMux
 from .display import Display
 from .key_events import libx11
 from .keymap import keysym_of
+from .png_frames import bgra_to_png, frame_digest
 from .xinput import Button, Key, Move, Sleep, Step, Type, XConnection
 
 __all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "Fields", "Region", "normalize_key", "png_size",
@@ -290,7 +291,7 @@ class XScreen:
             max_workers=1, thread_name_prefix=f"screen{display.name}")
         self._grabber: Any = None
         self._grabber_cursor: bool | None = None
-        #: The last capture: its area and cursor setting, raw pixels and PNG.
+        #: The last capture: its area and cursor setting, a digest of its pixels, its PNG.
         self._last: tuple[tuple[int, int, int, int, bool], bytes, bytes] | None = None
         self._closed = False
 
@@ -485,7 +486,6 @@ class XScreen:
     def _capture(self, region: Region | None) -> bytes:
         """On the capture thread (mss's X connection belongs to one thread)."""
         import mss
-        import mss.tools
 
         with_cursor = not self.cursor_hidden
         if self._grabber is None or self._grabber_cursor != with_cursor:
@@ -499,11 +499,11 @@ class XScreen:
                  "height": region.height})
         shot = self._grabber.grab(area)
         key = (area["left"], area["top"], area["width"], area["height"], with_cursor)
-        if self._last is not None and self._last[0] == key and shot.raw == self._last[1]:
+        digest = frame_digest(shot.raw)  # the capture is the one frame held
+        if self._last is not None and self._last[0] == key and digest == self._last[1]:
             return self._last[2]  # nothing on the screen changed: skip the encoding
-        png = mss.tools.to_png(shot.rgb, shot.size, level=PNG_LEVEL)
-        assert png is not None
-        self._last = (key, bytes(shot.raw), png)
+        png = bgra_to_png(shot.raw, shot.width, shot.height, PNG_LEVEL)
+        self._last = (key, digest, png)
         return png
 
     def close(self) -> Future[None]:

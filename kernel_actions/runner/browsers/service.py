@@ -69,6 +69,7 @@ from .profiles import Profiles, ProfileUse
 from .screen import Screen
 from .spare import Shape, WarmSpares
 from .update import update_browser
+from .viewports import check_viewport
 
 if TYPE_CHECKING:
     from ..services import RunnerServices
@@ -92,7 +93,6 @@ SWEEP_INTERVAL_S = 1.0
 #: Closed browsers remembered for ``GET /browsers?status=deleted``.
 MAX_DELETED = 1000
 DEFAULT_VIEWPORT = {"width": 1920, "height": 1080}
-MAX_VIEWPORT_SIDE = 16_384
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
 #: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
 CLOUD_ONLY = frozenset({
@@ -457,17 +457,7 @@ class Browsers:
         viewport = dict(DEFAULT_VIEWPORT)
         raw_viewport = body.get("viewport")
         if raw_viewport is not None:
-            if not isinstance(raw_viewport, dict):
-                raise bad_request("'viewport' must be an object with 'width' and 'height'")
-            viewport = {
-                "width": _positive_int(raw_viewport.get("width"), "viewport.width",
-                                       MAX_VIEWPORT_SIDE),
-                "height": _positive_int(raw_viewport.get("height"), "viewport.height",
-                                        MAX_VIEWPORT_SIDE),
-            }
-            if raw_viewport.get("refresh_rate") is not None:
-                viewport["refresh_rate"] = _positive_int(
-                    raw_viewport["refresh_rate"], "viewport.refresh_rate", 1000)
+            viewport = check_viewport(raw_viewport)  # Kernel's presets, and sizes within them
         start_url = body.get("start_url")
         if start_url is not None and not isinstance(start_url, str):
             raise bad_request("'start_url' must be a string")

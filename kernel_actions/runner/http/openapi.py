@@ -36,9 +36,10 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+#: Each side at most 2560 and the area at most 2560×1440 (``browsers.viewports``).
 _VIEWPORT = {"type": "object", "required": ["width", "height"], "properties": {
-    "width": {"type": "integer", "minimum": 1, "maximum": 16384},
-    "height": {"type": "integer", "minimum": 1, "maximum": 16384},
+    "width": {"type": "integer", "minimum": 1, "maximum": 2560},
+    "height": {"type": "integer", "minimum": 1, "maximum": 2560},
     "refresh_rate": {"type": "integer", "minimum": 1, "maximum": 1000}}}
 
 _BROWSER = {"type": "object", "required": [

@@ -486,6 +486,23 @@ class Store:
         ).fetchone()
         return _row(row) if row else None
 
+    def stored_bytes(self, invocation_id: str) -> int:
+        """The size of an invocation's stored payload and output, in bytes, read from the
+        row's header (neither is loaded); 0 for an unknown id."""
+        conn = self._reader()
+        row = conn.execute("SELECT seq FROM invocations WHERE id=?",
+                           (invocation_id,)).fetchone()
+        if row is None:
+            return 0
+        total = 0
+        for column in ("payload", "output"):
+            try:
+                with conn.blobopen("invocations", column, row[0], readonly=True) as blob:
+                    total += len(blob)
+            except sqlite3.OperationalError:
+                pass  # NULL (or the row is gone)
+        return total
+
     #: Past this offset, a page is found in two steps: the boundary through a slim index,
     #: then the rows from there (skipping a million full rows costs ~50 ms, index entries ~15).
     DEEP_OFFSET = 1000

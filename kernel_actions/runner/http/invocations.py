@@ -37,11 +37,16 @@ from .common import (
     read_json_body,
 )
 from .front_door import Answer, DirectEndpoint, json_answer
-from .listing import JSONArrayResponse, detail_mode, invocation_rows
+from .listing import InvocationList, detail_mode, invocation_rows
+from .memory_budget import MemoryBudget
 from .retry import warn_if_retried
 from .sse import EventStream
 
-__all__ = ["InvocationRoutes"]
+__all__ = ["InvocationRoutes", "LIST_MEMORY_BYTES"]
+
+#: Bytes of rows all list readers together may hold while their pages are sent: room for
+#: rows with the largest payload and output three at a time (see :mod:`.listing`).
+LIST_MEMORY_BYTES = 256 * 1024 * 1024
 
 
 def _str_field(body: dict[str, Any], name: str, *, required: bool = True,
@@ -128,6 +133,8 @@ class InvocationRoutes:
         self.hold_open = hold_open
         self.sync_timeout = sync_timeout
         self.log = log or (lambda line: None)
+        #: What all ``GET /invocations`` readers may hold of rows at once.
+        self.list_budget = MemoryBudget(LIST_MEMORY_BYTES)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -233,8 +240,10 @@ class InvocationRoutes:
             live = self.scheduler.active.get(inv_id)
             return live.inv if live is not None and not live.inv.terminal else None
 
-        return JSONArrayResponse(invocation_rows(items, mode, current, self.store.get),
-                                 headers=page_headers(limit, offset, len(items), has_more))
+        return InvocationList(
+            invocation_rows(items, mode, current, self.store.get, self.store.stored_bytes,
+                            self.list_budget),
+            headers=page_headers(limit, offset, len(items), has_more))
 
     async def invocation_events(self, request: Request) -> Response:
         inv_id = request.path_params["id"]

@@ -1,0 +1,97 @@
+"""An agent loop as Kernel's computer-use templates run one: wall time and per-step latency.
+
+    python benchmarks/bench_agent_loop.py [--browsers 1|2] [--steps N] [--no-replay]
+
+Starts ``kernel-actions serve`` and one or two 1024×768 browsers on the controls page
+(``tests/computer_page.py``), starts a replay of each (unless ``--no-replay``), then runs
+the loop of ``tests/test_agent_loop.py`` (``tests/agent_loop.py``) in every browser at once,
+one thread each, through the official SDK: N steps (default 60) cycling through screenshot,
+move, click, type, key, scroll and batch, each action followed by the screenshot a template
+takes, with a ``playwright.execute`` check of the page's DOM after every cycle of 7. Prints
+the wall time of the loop, the per-step p50/p90 (a step is its action and its screenshot)
+over all steps and by kind, the checks' p50/p90, and ``/health`` latency asked every 50 ms
+meanwhile. Compare runs of two trees on the same machine, interleaved: the figures move
+with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+from _common import RunnerProcess, machine, median, pct
+
+from tests.agent_loop import KINDS, VIEWPORT, Agent, HealthWatch
+from tests.computer_page import controls_page
+from tests.helpers import sdk_client
+
+
+def row(name: str, times: list[float]) -> str:
+    return f"| {name} | {len(times)} | {median(times):.1f} | {pct(times, 90):.1f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--browsers", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--no-replay", action="store_true", help="record no replays")
+    parser.add_argument("--framerate", type=int, default=10, help="of the replays")
+    args = parser.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="kernel-actions-bench-agent-"))
+    server = RunnerProcess(["serve", "--port", "0", "--data-dir", str(data)], cwd=data)
+    server.wait_ready()
+    server.wait_http("/health")
+    try:
+        assert server.url is not None
+        k = sdk_client(server)
+        with ExitStack() as stack:
+            agents: list[Agent] = []
+            for n in range(args.browsers):
+                page = stack.enter_context(controls_page())
+                browser = k.browsers.create(viewport=VIEWPORT, timeout_seconds=600)
+                agents.append(Agent(k, browser.session_id, page, "AB"[n]))
+            for agent in agents:
+                agent.open()
+            replays = [] if args.no_replay else [
+                (agent.session_id, k.browsers.replays.start(
+                    agent.session_id, framerate=args.framerate).replay_id)
+                for agent in agents]
+            with HealthWatch(server.url) as health, ThreadPoolExecutor(len(agents)) as pool:
+                started = time.perf_counter()
+                for done in [pool.submit(agent.run, args.steps) for agent in agents]:
+                    done.result()
+                wall = time.perf_counter() - started
+            started = time.perf_counter()
+            for session_id, replay_id in replays:
+                k.browsers.replays.stop(replay_id, id_or_name=session_id)
+                video = k.browsers.replays.download(replay_id, id_or_name=session_id).read()
+                assert video[4:8] == b"ftyp", video[:16]
+            stopped = time.perf_counter() - started
+            for agent in agents:
+                k.browsers.delete_by_id(agent.session_id)
+        steps = [t for agent in agents for t in agent.all_timings()]
+        print(f"machine: {machine()}; {args.browsers} browser(s) × {args.steps} steps, "
+              f"replays {'off' if args.no_replay else f'on ({args.framerate} fps)'}")
+        print(f"wall time of the loop: {wall:.2f} s ({len(steps) / wall:.1f} steps/s); "
+              f"replays stopped and downloaded in {stopped:.2f} s")
+        print("| step | n | p50 ms | p90 ms |\n|---|---|---|---|")
+        print(row("every step (action + screenshot)", steps))
+        for kind in KINDS:
+            times = [t for agent in agents for t in agent.timings[kind]]
+            if times:
+                print(row(kind if kind == "screenshot" else f"{kind} + screenshot", times))
+        print(row("`playwright.execute` check between cycles",
+                  [t for agent in agents for t in agent.checks]))
+        print(row("`GET /health` meanwhile", health.latencies))
+        print(f"/health: slowest {max(health.latencies):.0f} ms, "
+              f"{len(health.failures)} over 1 s or failed")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

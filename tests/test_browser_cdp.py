@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from websockets.sync.client import connect
 from kernel_actions.runner.browsers.cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
 from kernel_actions.runner.browsers.service import find_chromium
 from kernel_actions.runner.errors import ApiError
+from kernel_actions.runner.supervisor import Supervisor
 
 from .conftest import RunnerProcess, poll
 
@@ -96,11 +96,11 @@ def test_the_multiplexer_keeps_clients_apart_on_one_pipe(tmp_path: Path) -> None
 
     async def scenario() -> None:
         ends = PipeEnds()
-        proc = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--no-sandbox", PIPE_SWITCH,
-             f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=ends.install, start_new_session=True)
+        with open(os.devnull, "wb") as devnull:
+            proc = Supervisor().spawn(
+                [CHROMIUM, "--headless=new", "--no-sandbox", PIPE_SWITCH,
+                 f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
+                stdout=devnull, fd_map=ends.fd_map())
         ends.close_child_ends()
         mux = CdpMux()
         try:
@@ -173,14 +173,16 @@ def test_a_client_gets_an_error_for_a_malformed_message() -> None:
     assert [m["id"] for m in delivered] == [None, None, None, 1, 1]
 
 
-def test_pipe_ends_leave_no_runner_descriptor_in_the_child() -> None:
+def test_pipe_ends_leave_no_runner_descriptor_in_the_child(tmp_path: Path) -> None:
     ends = PipeEnds()
     listener = socket.socket()
     listener.set_inheritable(True)  # as the runner's own listening socket is
     try:
-        out = subprocess.run(
-            ["ls", "/proc/self/fd"], close_fds=False, preexec_fn=ends.install,
-            capture_output=True, text=True, check=True).stdout.split()
+        with open(tmp_path / "out", "wb") as listing:
+            child = Supervisor().spawn(["ls", "/proc/self/fd"], stdout=listing,
+                                       fd_map=ends.fd_map())
+        assert child.wait(30) == 0
+        out = (tmp_path / "out").read_text().split()
         # stdin, stdout, stderr, the pipe on 3 and 4, and the one ls opens to list them.
         assert {"0", "1", "2", "3", "4"} <= set(out) and len(out) <= 6
         assert str(listener.fileno()) not in out or listener.fileno() <= 5

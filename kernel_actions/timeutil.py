@@ -39,12 +39,16 @@ def parse_since(value: str, *, now: int | None = None) -> int:
     m = _DURATION.match(value)
     if m:
         amount = float(m.group(1))
+        too_large = ValueError(f"invalid 'since' {value[:40]!r}: the duration is too large "
+                               "(it reaches back before 1678; give an RFC 3339 time instead)")
         try:
             ago = int(amount * _UNITS[m.group(2) or "s"])
         except (OverflowError, ValueError):  # 1e400 is inf as a float
-            raise ValueError(f"invalid 'since' {value[:40]!r}: the duration is too large "
-                             "(give an RFC 3339 time instead)") from None
-        return _clamp((now if now is not None else now_ns()) - ago)
+            raise too_large from None
+        at = (now if now is not None else now_ns()) - ago
+        if not -_I64 <= at <= _I64:
+            raise too_large
+        return at
     text = value.strip()
     frac_ns = 0
     fm = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", text)

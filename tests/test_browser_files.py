@@ -217,6 +217,26 @@ def test_nothing_escapes_the_sandbox(served: tuple[Kernel, str, Path], tmp_path:
         fs.upload_zip(bid, dest_path="/z", zip_file=b"not a zip")
 
 
+def test_a_hard_link_planted_in_the_sandbox_is_neither_read_nor_packed(
+        served: tuple[Kernel, str, Path], tmp_path: Path) -> None:
+    k, bid, root = served
+    fs = k.browsers.fs
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside")
+    (root / "pack").mkdir(parents=True)
+    (root / "pack" / "in.txt").write_text("in")
+    # As code run for the browser (playwright.execute) could: a second name for a file
+    # of the developer's, inside the sandbox.
+    os.link(secret, root / "pack" / "linked.txt")
+    with pytest.raises(PermissionDeniedError) as refused:
+        fs.read_file(bid, path="/pack/linked.txt").read()
+    assert "hard links" in str(refused.value.body)
+    assert fs.read_file(bid, path="/pack/in.txt").read() == b"in"
+    packed = zipfile.ZipFile(io.BytesIO(fs.download_dir_zip(bid, path="/pack").read()))
+    assert packed.namelist() == ["in.txt"] and packed.read("in.txt") == b"in"
+    assert secret.read_text() == "outside"
+
+
 def test_a_download_lands_in_the_browser_file_system(served: tuple[Kernel, str, Path]) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -212,6 +212,9 @@ def test_deep_json_huge_numbers_and_non_ascii_bytes_get_json_400s(
             c.get(f"/invocations/{inv_id}/events", params={"since": "9" * 400}),
             c.get("/invocations", params={"since": "9" * 400 + "h"}),
             c.get("/invocations", params={"detail": "everything"}),
+            # A duration reaching back past what a time can be, like the others.
+            c.get("/invocations", params={"since": "99999999999999999999d"}),
+            c.get(f"/invocations/{inv_id}/events", params={"since": "999999d"}),
         ]
         for r in answers:
             assert r.status_code == 400, (r.request.url, r.text)
@@ -219,6 +222,8 @@ def test_deep_json_huge_numbers_and_non_ascii_bytes_get_json_400s(
             assert r.headers["x-should-retry"] == "false"
         assert "deep" in answers[0].json()["message"]
         assert "too large" in answers[4].json()["message"]
+        assert "too large" in answers[-2].json()["message"]
+        assert "too large" in answers[-1].json()["message"]
     assert "internal error" not in runner.output
 
     assert runner.url is not None

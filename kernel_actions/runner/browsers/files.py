@@ -7,7 +7,10 @@ it: a path is normalised as an absolute path (so ``/../../etc`` is ``/etc`` *ins
 sandbox), and once the existing part of it is resolved (symlinks followed, absolute ones
 included) it must still be inside the sandbox, or the request is refused. Uploaded zips
 go through :func:`~kernel_actions.bundle.extract_bundle` (no ``..``, absolute names,
-symlinks or bombs) and then each file through the same check.
+symlinks or bombs) and then each file through the same check. A regular file with more
+than one name (a hard link, which may be a file of the developer's anywhere on the same
+disk) is refused by ``read_file`` and left out of ``download_dir_zip``, as a symlink that
+leads out is.
 
 The browser's downloads land in it, at :data:`DOWNLOADS` (``Browser.setDownloadBehavior``
 on the browser's DevTools pipe), so an app clicks a link and reads the file back through
@@ -72,6 +75,13 @@ def _forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
+def _hard_linked(path: Any, links: int) -> ApiError:
+    """A regular file with other names: one of them may lie outside the browser's file
+    system (any file of the developer's), so it is refused, as a symlink out would be."""
+    return _forbidden(f"{path!r} has {links} hard links: a file linked from elsewhere is "
+                      "not read from a browser's file system")
+
+
 class Sandbox:
     """Maps a browser's absolute paths into its folder and refuses what would escape."""
 
@@ -120,6 +130,24 @@ class Sandbox:
             "mod_time": format_ns(info.st_mtime_ns),
             "mode": stat.filemode(info.st_mode),
         }
+
+
+def _pack(archive: zipfile.ZipFile, path: Path, name: str) -> None:
+    """Add the regular file at ``path`` to ``archive``, checked on the open file: one with
+    other names (hard links) is left out, as a symlink leading out of the sandbox is."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return  # gone, or not ours to read
+    with os.fdopen(fd, "rb") as source:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            return
+        entry = zipfile.ZipInfo.from_file(path, name)
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        entry.file_size = info.st_size
+        with archive.open(entry, "w") as sink:
+            shutil.copyfileobj(source, sink, 1024 * 1024)
 
 
 def _mode(value: Any, default: int) -> int:
@@ -534,8 +562,7 @@ class FileService:
                         real = Path(os.path.realpath(path))
                         if box.real_root not in real.parents:
                             continue  # never pack what lies outside the sandbox
-                    if path.is_file():
-                        archive.write(path, path.relative_to(folder).as_posix())
+                    _pack(archive, path, path.relative_to(folder).as_posix())
                 for name in sorted(dirs):
                     if not any((here / name).iterdir()):
                         archive.writestr(f"{(here / name).relative_to(folder).as_posix()}/", b"")
@@ -586,6 +613,9 @@ async def _file_as_it_is_now(target: Path, path: str | None) -> Response:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise bad_request(f"{path!r} is not a regular file")
+    if info.st_nlink > 1:
+        os.close(fd)
+        raise _hard_linked(path, info.st_nlink)
     file = os.fdopen(fd, "rb")
     headers = {"Content-Disposition": "attachment"}
     try:

@@ -3,7 +3,8 @@
 A ``fork`` of the threaded runner that runs Python before ``exec`` can hang for good (see
 :mod:`kernel_actions.runner.supervisor`), so no module of the package may start a process
 any other way: no ``subprocess`` call, no ``os.fork``/``posix_spawn``/``exec*``, no
-``asyncio.create_subprocess_*`` or ``loop.subprocess_*``, and no ``preexec_fn`` anywhere.
+``asyncio.create_subprocess_*`` or ``loop.subprocess_*``, no ``ctypes.util.find_library``
+(it runs ``ldconfig``), and no ``preexec_fn`` anywhere.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def process_starts(source: str) -> list[tuple[int, str]]:
                 found.append((node.lineno, f"os.{name}"))
             elif name in _ASYNCIO:
                 found.append((node.lineno, name))
+            elif name == "find_library":  # ctypes.util runs ldconfig or gcc to look
+                found.append((node.lineno, name))
             found += [(node.lineno, "preexec_fn") for kw in node.keywords
                       if kw.arg == "preexec_fn"]
         elif isinstance(node, ast.ImportFrom) and node.module in ("subprocess", "os"):
@@ -66,10 +69,12 @@ def test_the_scan_finds_each_way_of_starting_a_process() -> None:
         "    await asyncio.create_subprocess_exec('x')\n"
         "    await loop.subprocess_exec(P, 'x')\n"
         "from subprocess import check_output\n"
+        "ctypes.util.find_library('X11')\n"
         "subprocess.TimeoutExpired\n")
     assert [what for _, what in process_starts(source)] == [
         "subprocess.Popen", "preexec_fn", "subprocess.run", "os.fork", "os.posix_spawn",
-        "create_subprocess_exec", "subprocess_exec", "from subprocess import check_output"]
+        "create_subprocess_exec", "subprocess_exec", "from subprocess import check_output",
+        "find_library"]
 
 
 def test_only_the_supervisor_starts_processes() -> None:

@@ -11,7 +11,6 @@ keyboard, as Kernel's browsers have.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -142,15 +141,23 @@ def _build() -> tuple[dict[str, KeyEvent], dict[str, tuple[KeyEvent, bool]]]:
 _KEYS, _CHARS = _build()
 
 
+_X11_NAMES = ("libX11.so.6", "libX11.so", "/opt/X11/lib/libX11.6.dylib", "libX11.6.dylib")
+
+
 @functools.cache
 def libx11() -> Any:
-    """Xlib through ctypes, for ``XStringToKeysym`` (``None`` where it isn't installed)."""
-    name = ctypes.util.find_library("X11")
-    if name is None:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
+    """Xlib through ctypes, for ``XStringToKeysym`` (``None`` where it isn't installed).
+
+    Loaded by its soname, not through ``ctypes.util.find_library``, which runs
+    ``ldconfig`` (a process the supervisor did not start) to look it up."""
+    lib = None
+    for name in _X11_NAMES:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
         return None
     lib.XStringToKeysym.argtypes = [ctypes.c_char_p]
     lib.XStringToKeysym.restype = ctypes.c_ulong

@@ -91,7 +91,7 @@ class App:
                 "env": [v.describe() for v in self.env]}
 
     def manifest(self) -> dict[str, Any]:
-        """The manifest of this app alone (see :func:`kernel_actions.manifest.build_manifest`)."""
+        """The manifest of this app alone (see :func:`kernel_actions.tooling.manifest.build_manifest`)."""
         return {"apps": [self.describe()]}
 
     # -- in-process invocation ----------------------------------------------------------

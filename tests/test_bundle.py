@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel_actions.bundle import UnsafeBundleError, extract_bundle, read_bundle_manifest
+from kernel_actions.tooling.bundle import UnsafeBundleError, extract_bundle, read_bundle_manifest
 
 
 def zip_of(entries: dict[str, bytes], *, symlink: str | None = None) -> bytes:
@@ -77,7 +77,7 @@ def test_round_trip_and_manifest(tmp_path: Path) -> None:
 
 def test_many_small_members_amplifying_together_are_refused_without_extracting(
         tmp_path: Path) -> None:
-    from kernel_actions.bundle import MAX_RATIO, check_bundle
+    from kernel_actions.tooling.bundle import MAX_RATIO, check_bundle
 
     # Each member is under the 1 MB floor of the per-member check; together ~900x.
     bomb = zip_of({f"part{i}": b"\0" * (900 * 1024) for i in range(10)})

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from kernel_actions.client import (
+from kernel_actions.tooling.client import (
     CANCEL_OUTPUT,
     ApiFailure,
     BadAnswer,

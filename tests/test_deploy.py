@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernel_actions.packaging import build_bundle
+from kernel_actions.tooling.packaging import build_bundle
 
 from .helpers import RunnerProcess, poll, sdk_client
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernel_actions.client import RunnerClient, Unreachable
-from kernel_actions.discovery import STATE_FILE, find_runner, remove_state, write_state
+from kernel_actions.tooling.client import RunnerClient, Unreachable
+from kernel_actions.tooling.discovery import STATE_FILE, find_runner, remove_state, write_state
 
 from .conftest import APPS, RunnerProcess
 

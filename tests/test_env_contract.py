@@ -167,7 +167,7 @@ def test_names_from_env_example_are_in_the_manifest_and_in_get_apps(
                             cwd=folder, capture_output=True, text=True, timeout=120)
     assert schema.returncode == 0, schema.stderr
     assert [a["env"] for a in json.loads(schema.stdout)["apps"]] == [want]
-    from kernel_actions.static_manifest import scan_manifest
+    from kernel_actions.tooling.static_manifest import scan_manifest
     assert [a["env"] for a in scan_manifest(folder / "main.py")["apps"]] == [want]
 
     runner = start_runner(folder / "main.py", cwd=folder,

@@ -19,7 +19,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from kernel_actions import ActionDefinitionError, App, Context
-from kernel_actions.manifest import build_manifest
+from kernel_actions.tooling.manifest import build_manifest
 
 # -- definitions fail at import, naming the function --------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel_actions.packaging import PackagingError, build_bundle, collect_files
+from kernel_actions.tooling.packaging import PackagingError, build_bundle, collect_files
 
 APP = 'from kernel_actions import App\napp = App("packed")\n\n@app.action("hi")\ndef hi(ctx) -> str:\n    return "hi"\n'
 

@@ -20,7 +20,7 @@ SUPERVISOR = "kernel_actions.runner.supervisor"
 #: the CLI (``package``/``deploy``), never of the runner.
 EXEMPT = {
     "kernel_actions.testing": "starts a runner from a user's test process",
-    "kernel_actions.code_manifest": "reads a manifest in a child of the CLI, not the runner",
+    "kernel_actions.tooling.code_manifest": "reads a manifest in a child of the CLI, not the runner",
 }
 
 _SUBPROCESS = {"Popen", "run", "call", "check_call", "check_output", "getoutput",

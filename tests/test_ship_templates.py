@@ -15,8 +15,8 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from kernel_actions.cli import cli
-from kernel_actions.packaging import build_bundle
 from kernel_actions.runner.reload import ChangeFilter
+from kernel_actions.tooling.packaging import build_bundle
 
 from .conftest import RunnerProcess
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kernel_actions.entrypoint import EntrypointNotFound, resolve_entrypoint
-from kernel_actions.static_manifest import StaticScanError, scan_manifest
+from kernel_actions.tooling.static_manifest import StaticScanError, scan_manifest
 
 SOURCE = '''\
 import kernel

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernel_actions.loader import load_apps
-from kernel_actions.scaffold import ScaffoldError, create_app, list_templates, next_steps
+from kernel_actions.tooling.scaffold import ScaffoldError, create_app, list_templates, next_steps
 
 EXPECTED = {"basic": (4, {"greet", "health"}), "long-running": (3, {"process"}),
             "browser": (3, {"get-page-title"}),

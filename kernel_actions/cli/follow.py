@@ -25,7 +25,7 @@ from .output import (
 )
 
 if TYPE_CHECKING:
-    from ..client import RunnerClient
+    from ..tooling.client import RunnerClient
 
 __all__ = ["report", "resolve", "follow", "start", "stream_format"]
 
@@ -67,7 +67,7 @@ def report(inv: dict[str, Any], output_format: str) -> None:
 
 def resolve(client: RunnerClient, ref: str, *, detail: bool = False) -> dict[str, Any]:
     """An invocation by id, or by an unambiguous prefix of its id."""
-    from ..client import ApiFailure
+    from ..tooling.client import ApiFailure
 
     try:
         return client.get_invocation(ref, detail=detail)
@@ -88,7 +88,7 @@ def resolve(client: RunnerClient, ref: str, *, detail: bool = False) -> dict[str
 
 def _interrupted(client: RunnerClient, inv_id: str, cancel: bool, api_url: str | None) -> None:
     """Ctrl-C while following: cancel (when we started it) or just stop; exit 130."""
-    from ..client import ApiFailure, ClientError
+    from ..tooling.client import ApiFailure, ClientError
 
     err = console()
     if not cancel:
@@ -114,7 +114,7 @@ def _interrupted(client: RunnerClient, inv_id: str, cancel: bool, api_url: str |
 
 def _delete_browsers(client: RunnerClient, inv_id: str) -> None:
     """After a cancel, delete the invocation's browsers, as Kernel's CLI does."""
-    from ..client import ClientError
+    from ..tooling.client import ClientError
 
     try:
         client.delete_invocation_browsers(inv_id)
@@ -143,7 +143,7 @@ class _Stream:
 
     def read(self, status_line: Any) -> bool:
         """Read the stream once (until it ends or the invocation does); True if it moved."""
-        from ..client import TERMINAL
+        from ..tooling.client import TERMINAL
 
         progressed = False
         for event in self.client.follow(self.inv_id, since=self.cursor):
@@ -188,7 +188,7 @@ def follow(client: RunnerClient, inv_id: str, output_format: str, *, since: str 
     stdout as JSON lines with ``jsonl``. A dropped stream is picked up again from the
     last line seen. Ctrl-C cancels the invocation (``cancel_on_interrupt``) or stops.
     """
-    from ..client import TERMINAL, ClientError, Unreachable
+    from ..tooling.client import TERMINAL, ClientError, Unreachable
 
     stream = _Stream(client, inv_id, output_format, since)
     hint = f"follow it again with `kernel-actions invocations follow {inv_id}{again(api_url)}`"
@@ -240,7 +240,7 @@ def start(client: RunnerClient, *, app: str, action: str, version: str, payload:
           sync: bool, async_timeout: int | None, detach: bool, output_format: str,
           api_url: str | None, header: str, since: str | None = None) -> None:
     """Create an invocation, then follow it to the end (or not, with ``detach``)."""
-    from ..client import ClientError
+    from ..tooling.client import ClientError
 
     err = console()
     quiet = output_format == "jsonl"

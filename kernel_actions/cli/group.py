@@ -42,7 +42,7 @@ class RootGroup(click.Group):
             ctx.exit(ExitCode.INTERRUPTED)
         except Exception as exc:
             # The client module is imported only by commands that talk to an API.
-            client = sys.modules.get("kernel_actions.client")
+            client = sys.modules.get("kernel_actions.tooling.client")
             if client is not None and isinstance(exc, client.ClientError):
                 raise CliError(exc.message, exc.exit_code) from None
             raise

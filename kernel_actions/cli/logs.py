@@ -31,7 +31,7 @@ from .output import (
 )
 
 if TYPE_CHECKING:
-    from ..client import RunnerClient
+    from ..tooling.client import RunnerClient
 
 __all__ = ["logs", "LogPrinter", "AppLogs", "runner_events", "LOGS_IDLE_SECONDS"]
 
@@ -75,7 +75,7 @@ class LogPrinter:
 
 def runner_events(client: RunnerClient) -> queue.Queue[Any] | None:
     """Subscribe to the runner's state changes in a thread; None if the API has none."""
-    from ..client import ApiFailure, Unreachable
+    from ..tooling.client import ApiFailure, Unreachable
 
     events: queue.Queue[Any] = queue.Queue()
     ready = threading.Event()
@@ -121,7 +121,7 @@ class AppLogs:
 
     def replay(self, inv: Invocation, since: str | None, sink: Callable[[Event], None]) -> None:
         """The lines of one invocation; a running one up to now (or its end)."""
-        from ..client import TERMINAL
+        from ..tooling.client import TERMINAL
 
         running = inv.get("status") not in TERMINAL
         idle = LOGS_IDLE_SECONDS if running else None
@@ -151,7 +151,7 @@ class AppLogs:
     def print_past(self, backlog: dict[str, Invocation], cutoff: str, *,
                    skip_running: bool) -> list[Invocation]:
         """Print the backlog's lines since ``cutoff`` in time order; the running ones skipped."""
-        from ..client import TERMINAL
+        from ..tooling.client import TERMINAL
 
         lines: list[tuple[int, int, Invocation, Event]] = []
         skipped: list[Invocation] = []

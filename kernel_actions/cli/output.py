@@ -20,7 +20,7 @@ from .exit_codes import UsageProblem
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..client import RunnerClient
+    from ..tooling.client import RunnerClient
 
 __all__ = [
     "api_url_option", "output_options", "console", "escape", "spinner", "sigterm_interrupts",
@@ -127,7 +127,7 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 def make_client(api_url: str | None) -> RunnerClient:
-    from ..client import RunnerClient
+    from ..tooling.client import RunnerClient
 
     return RunnerClient(api_url)
 

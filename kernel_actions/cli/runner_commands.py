@@ -205,8 +205,8 @@ def banner_examples(apps: list[dict[str, Any]], url: str) -> list[str]:
     """Per app, its actions, each as a command to copy (with an example payload)."""
     import shlex
 
-    from ..discovery import DEFAULT_URL
-    from ..examples import example_payload
+    from ..tooling.discovery import DEFAULT_URL
+    from ..tooling.examples import example_payload
 
     where = "" if url == DEFAULT_URL else f" --api-url {url}"
     lines = []

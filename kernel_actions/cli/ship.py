@@ -23,8 +23,8 @@ from .output import (
 )
 
 if TYPE_CHECKING:
-    from ..code_manifest import CodeManifest
-    from ..packaging import BundleReport
+    from ..tooling.code_manifest import CodeManifest
+    from ..tooling.packaging import BundleReport
 
 __all__ = ["apps", "create", "schema", "package", "deploy"]
 
@@ -118,9 +118,9 @@ def read_env_vars(env: tuple[str, ...], env_files: tuple[str, ...]) -> dict[str,
 
 
 def _manifest(entrypoint: str, env_vars: dict[str, str], strict: bool) -> CodeManifest:
-    """ENTRYPOINT's manifest (see :mod:`kernel_actions.code_manifest`); exit 2 if none."""
-    from ..code_manifest import ManifestError, read_manifest
+    """ENTRYPOINT's manifest (see :mod:`kernel_actions.tooling.code_manifest`); exit 2 if none."""
     from ..entrypoint import EntrypointNotFound, resolve_entrypoint
+    from ..tooling.code_manifest import ManifestError, read_manifest
 
     try:
         found = read_manifest(resolve_entrypoint(entrypoint), env_vars=env_vars)
@@ -152,7 +152,7 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
     The new folder holds main.py, its tests (test_main.py), a pyproject.toml and a
     README; run `kernel-actions dev main.py` inside it.
     """
-    from ..scaffold import ScaffoldError, create_app, list_templates, next_steps
+    from ..tooling.scaffold import ScaffoldError, create_app, list_templates, next_steps
 
     if list_only:
         for info in list_templates():
@@ -249,7 +249,7 @@ def package(entrypoint: str, output: Path | None, output_legacy: Path | None, ve
 def _package(entrypoint: str, output: Path | None, verbose: bool, *, quiet: bool = False,
              env_vars: dict[str, str] | None = None, strict: bool = False) -> BundleReport:
     from ..entrypoint import EntrypointNotFound, resolve_entrypoint
-    from ..packaging import PackagingError, build_bundle
+    from ..tooling.packaging import PackagingError, build_bundle
 
     err = console()
     try:

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..bundle import is_own_bundle
-from ..not_app_code import GENERATED_SUFFIXES, NOT_APP_DIRS, is_not_app_dir, is_virtualenv
+from ..tooling.bundle import is_own_bundle
+from ..tooling.not_app_code import GENERATED_SUFFIXES, NOT_APP_DIRS, is_not_app_dir, is_virtualenv
 
 if TYPE_CHECKING:
     from .server import Runner

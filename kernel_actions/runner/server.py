@@ -20,9 +20,9 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from ..discovery import remove_state, write_state
 from ..env_contract import declared_env, missing_env, missing_message
 from ..timeutil import format_ns, now_ns
+from ..tooling.discovery import remove_state, write_state
 from .browsers.service import Browsers
 from .config import Config
 from .debug_monitor import DebugMonitor

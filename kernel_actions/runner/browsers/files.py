@@ -6,7 +6,7 @@ Here every browser gets a folder, ``<data>/browsers/<id>/fs``, that stands for i
 it: a path is normalised as an absolute path (so ``/../../etc`` is ``/etc`` *inside* the
 sandbox), and once the existing part of it is resolved (symlinks followed, absolute ones
 included) it must still be inside the sandbox, or the request is refused. Uploaded zips
-go through :func:`~kernel_actions.bundle.extract_bundle` (no ``..``, absolute names,
+go through :func:`~kernel_actions.tooling.bundle.extract_bundle` (no ``..``, absolute names,
 symlinks or bombs) and then each file through the same check. A regular file with more
 than one name (a hard link, which may be a file of the developer's anywhere on the same
 disk) is refused by ``read_file`` and left out of ``download_dir_zip``, as a symlink that
@@ -45,9 +45,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ...bundle import UnsafeBundleError, extract_bundle
 from ...ids import new_id
 from ...timeutil import format_ns
+from ...tooling.bundle import UnsafeBundleError, extract_bundle
 from ..errors import ApiError, bad_request, not_found
 from ..http.common import guard, json_response, read_json_body, sse_event
 from .cdp import CdpMux

@@ -19,7 +19,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
-from ...bundle import UnsafeBundleError, check_bundle, read_bundle_manifest
+from ...tooling.bundle import UnsafeBundleError, check_bundle, read_bundle_manifest
 from .installs import declared_dependencies, parse_requirements
 
 __all__ = ["BundleInfo", "BundleRefused", "inspect_bundle", "app_names_in_source"]

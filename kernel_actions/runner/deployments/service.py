@@ -252,7 +252,7 @@ class Deployments:
 
     async def _build(self, dep: Deployment, data: bytes, folder: Path, info: BundleInfo
                      ) -> None:
-        from ...bundle import UnsafeBundleError, extract_bundle
+        from ...tooling.bundle import UnsafeBundleError, extract_bundle
 
         self._log(dep, f"extracting the bundle ({len(data)} bytes)")
         self.root.mkdir(parents=True, exist_ok=True)

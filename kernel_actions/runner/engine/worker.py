@@ -28,8 +28,8 @@ from ...errors import AppLoadError
 from ...execution import Pending, execute, execute_blocking, finish_awaitable, runs_in_thread
 from ...handler_threads import HandlerThreads, Job
 from ...loader import load_apps
-from ...manifest import build_manifest
 from ...outcome import Outcome, failure
+from ...tooling.manifest import build_manifest
 from .children import become_subreaper, group_members, kill_members, reap_zombies
 from .debugging import WorkerDebugger
 from .private_files import restore_umask

@@ -50,10 +50,10 @@ class CreatedApp:
 
 
 def templates_dir() -> Path:
-    packaged = Path(__file__).parent / "_templates"
+    packaged = Path(__file__).resolve().parent.parent / "_templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parent.parent.parent / "templates"
 
 
 def list_templates() -> list[TemplateInfo]:

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from .env_contract import example_env, literal_env
+from ..env_contract import example_env, literal_env
 
 __all__ = ["scan_manifest", "StaticScanError"]
 

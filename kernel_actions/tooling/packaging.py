@@ -5,7 +5,7 @@ Like Kernel's CLI, the bundle is the entrypoint's folder, honouring nested
 virtualenvs, caches, VCS folders, the runner's ``.kernel/`` data, ``.env`` files
 and secret-looking files are always left out. The zip is reproducible (sorted
 entries, fixed timestamps and permissions) and carries ``kernel-actions.json``,
-the manifest of its apps and actions, built by :mod:`kernel_actions.code_manifest`.
+the manifest of its apps and actions, built by :mod:`kernel_actions.tooling.code_manifest`.
 Archives this tool wrote (they carry that manifest) are never bundled again.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import pathspec
 
+from ..entrypoint import EntrypointNotFound, resolve_entrypoint
 from .bundle import MANIFEST_NAME, is_own_bundle
 from .code_manifest import ManifestError, read_manifest
-from .entrypoint import EntrypointNotFound, resolve_entrypoint
 from .not_app_code import is_not_app_dir, is_virtualenv
 
 __all__ = ["build_bundle", "collect_files", "BundleReport", "PackagingError", "LARGE_BUNDLE_BYTES"]
@@ -140,7 +140,7 @@ def build_bundle(
     """Zip ``entrypoint``'s folder; ``output`` defaults to ``<app name>.zip`` in the cwd.
 
     The manifest comes from loading the code with ``env_vars`` (see
-    :func:`kernel_actions.code_manifest.read_manifest`); code that doesn't load here ships
+    :func:`kernel_actions.tooling.code_manifest.read_manifest`); code that doesn't load here ships
     with the apps and actions its source names and a warning, or, ``strict``, is refused.
     """
     try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .entrypoint import Entrypoint
+from ..entrypoint import Entrypoint
 from .not_app_code import is_virtualenv
 from .static_manifest import StaticScanError, scan_manifest
 
@@ -97,11 +97,11 @@ def _run_child(python: str, entry: Entrypoint, env_vars: Mapping[str, str],
                timeout: float, own: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kernel-actions-shim-") as shim:
         if not own:
-            package = Path(__file__).resolve().parent
+            package = Path(__file__).resolve().parent.parent
             (Path(shim) / package.name).symlink_to(package, target_is_directory=True)
         try:
             proc = subprocess.run(
-                [python, "-m", "kernel_actions.manifest_child", entry.target, entry.name],
+                [python, "-m", "kernel_actions.tooling.manifest_child", entry.target, entry.name],
                 cwd=entry.app_dir, capture_output=True, text=True, timeout=timeout,
                 stdin=subprocess.DEVNULL,
                 env=_environment(entry, env_vars, None if own else shim),

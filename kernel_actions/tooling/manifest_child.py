@@ -1,7 +1,7 @@
 """The process that loads an app's code and prints its manifest.
 
-Run as ``python -m kernel_actions.manifest_child TARGET NAME`` (by
-:mod:`kernel_actions.code_manifest`), so user code never runs in the calling process. The
+Run as ``python -m kernel_actions.tooling.manifest_child TARGET NAME`` (by
+:mod:`kernel_actions.tooling.code_manifest`), so user code never runs in the calling process. The
 answer is one JSON object on stdout: ``{"manifest": …}`` or ``{"error": …, "missing_module":
 …}``; whatever the code prints while loading goes to stderr.
 """
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
     sys.stdout = sys.stderr  # what the app prints while loading stays off the answer
     from kernel_actions.errors import AppLoadError
     from kernel_actions.loader import load_apps
-    from kernel_actions.manifest import build_manifest
+    from kernel_actions.tooling.manifest import build_manifest
 
     result: dict[str, object]
     try:

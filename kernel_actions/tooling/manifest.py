@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .app import App
+from ..app import App
 
 __all__ = ["build_manifest", "MANIFEST_VERSION"]
 
@@ -25,7 +25,7 @@ def build_manifest(apps: Iterable[App], entrypoint: str | None = None,
     """
     described = [app.describe() for app in apps]
     if source is not None and any(not d["env"] for d in described):
-        from .env_contract import example_env
+        from ..env_contract import example_env
 
         names = example_env(Path(source))
         for d in described:

@@ -2,7 +2,7 @@
 
 The base URL comes from the argument, else ``KERNEL_BASE_URL``, else the runner
 whose state file is in the ``.kernel/`` folder of the current folder or a parent
-(see :mod:`kernel_actions.discovery`), else the local runner's default address; the key from the argument, else ``KERNEL_API_KEY`` (the official SDKs'
+(see :mod:`kernel_actions.tooling.discovery`), else the local runner's default address; the key from the argument, else ``KERNEL_API_KEY`` (the official SDKs'
 conventions), sent as a bearer token. Every failure is a :class:`ClientError`
 whose ``exit_code`` is the one the CLI exits with:
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from . import __version__
+from .. import __version__
+from ..headers import STALE_HEADER
 from .discovery import DATA_DIR_NAME, DEFAULT_URL, STATE_FILE, find_runner
-from .headers import STALE_HEADER
 
 __all__ = [
     "RunnerClient", "Page", "ClientError", "BadRequest", "Unreachable", "ApiFailure",

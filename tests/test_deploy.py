@@ -262,3 +262,30 @@ def test_an_archive_that_amplifies_930x_is_refused(served: RunnerProcess, tmp_pa
     assert r.status_code == 400, r.text
     assert "looks like a zip bomb" in r.json()["message"]
     assert httpx.get(f"{served.url}/deployments").json() == []
+
+
+def test_a_deployment_deleted_stops_serving_and_leaves_its_code_behind_nowhere(
+        served: RunnerProcess, tmp_path: Path) -> None:
+    from kernel import NotFoundError
+
+    k = sdk_client(served)
+    dep = k.deployments.create(file=make_bundle(tmp_path / "app", build="gone").read_bytes(),
+                               entrypoint_rel_path="main.py", version="del")
+    assert follow(served.url, dep.id)[-1]["deployment"]["status"] == "running"
+    folder = tmp_path / "serve-data" / "deployments" / dep.id
+    assert folder.is_dir()
+    assert json.loads(k.invocations.create(app_name="shipped", action_name="hello",
+                                           version="del").output or "")["build"] == "gone"
+    k.deployments.delete(dep.id)
+    got = k.deployments.retrieve(dep.id)
+    assert got.status == "stopped" and got.status_reason == "deleted"
+    # Its version is served no more: not listed, not invocable; its code is deleted.
+    assert not [a for a in k.apps.list() if a.version == "del"]
+    with pytest.raises(NotFoundError):
+        k.invocations.create(app_name="shipped", action_name="hello", version="del")
+    poll(lambda: not folder.exists(), timeout=30)
+    # Followed after the delete: the stream ends on its final state.
+    assert follow(served.url, dep.id)[-1]["deployment"]["status"] == "stopped"
+    k.deployments.delete(dep.id)  # already stopped: nothing to do
+    with pytest.raises(NotFoundError):
+        k.deployments.delete("nosuchdeployment")

@@ -1,4 +1,5 @@
-"""The ``/deployments`` endpoints: the hosted API's upload, list, get and event stream."""
+"""The ``/deployments`` endpoints: the hosted API's upload, list, get, delete and event
+stream."""
 
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ def deployment_routes(deployments: Deployments) -> list[BaseRoute]:
     async def get(request: Request) -> Response:
         return json_response(deployments.find(request.path_params["id"]).to_wire())
 
+    async def delete(request: Request) -> Response:
+        await deployments.delete(request.path_params["id"])
+        return Response(status_code=204)
+
     async def events(request: Request) -> Response:
         dep = deployments.find(request.path_params["id"])
         with EventStream(deployments.bus, dep.id) as stream:
@@ -94,6 +99,7 @@ def deployment_routes(deployments: Deployments) -> list[BaseRoute]:
         Route("/deployments", guard(create), methods=["POST"]),
         Route("/deployments", guard(list_), methods=["GET"]),
         Route("/deployments/{id}", guard(get), methods=["GET"]),
+        Route("/deployments/{id}", guard(delete), methods=["DELETE"]),
         Route("/deployments/{id}/events", guard(events), methods=["GET"]),
     ]
 

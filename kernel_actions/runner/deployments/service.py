@@ -118,6 +118,8 @@ class Deployments:
         self.root = config.data_dir / "deployments"
         self.items: dict[str, Deployment] = {}
         self.pools: dict[str, CodePool] = {}
+        #: Deployments deleted (``DELETE /deployments/{id}``) while being built or served.
+        self._deleted: set[str] = set()
         self._seq = 0
         store.declare_schema(_SCHEMA)
         for (body,) in store.query("SELECT body FROM deployments ORDER BY seq"):
@@ -215,11 +217,16 @@ class Deployments:
         try:
             self._state(dep, "in_progress")
             await self._build(dep, data, folder, info)
+            if dep.id in self._deleted:
+                raise _Deleted
             pool = self._pool(dep, folder)
             self._log(dep, "loading the code")
             if not await pool.reload():
                 await pool.close()
                 raise _Failed(f"the code failed to load: {pool.load_error}")
+            if dep.id in self._deleted:  # deleted while its code loaded
+                await pool.close()
+                raise _Deleted
             names = [a["name"] for a in (pool.manifest or {}).get("apps", [])]
             dep.app_names = names
             # Names the source did not show (built at run time) are only known now.
@@ -235,13 +242,17 @@ class Deployments:
             for summary in self.summaries(dep):
                 self.bus.publish(dep.id, summary)
             self._state(dep, "running")
+        except _Deleted:
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
         except _Failed as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            self._log(dep, f"deployment failed: {exc}")
-            self._state(dep, "failed", str(exc))
+            if dep.id not in self._deleted:
+                self._log(dep, f"deployment failed: {exc}")
+                self._state(dep, "failed", str(exc))
         except Exception as exc:  # never leave a deployment in progress
             shutil.rmtree(folder, ignore_errors=True)
-            self._state(dep, "failed", f"{type(exc).__name__}: {exc}")
+            if dep.id not in self._deleted:
+                self._state(dep, "failed", f"{type(exc).__name__}: {exc}")
 
     def summaries(self, dep: Deployment) -> list[dict[str, Any]]:
         """The ``app_version_summary`` events of a deployment whose code is serving."""
@@ -287,6 +298,32 @@ class Deployments:
         pool.env_keys = sorted(dep.env_vars)
         return pool
 
+    async def delete(self, dep_id: str) -> Deployment:
+        """``DELETE /deployments/{id}``: stop the deployment and delete its code.
+
+        A running one stops serving at once (what it runs finishes, then its workers
+        exit and its folder is deleted); one still being built stops there. It stays
+        listed as ``stopped``, as on Kernel; a deployment already stopped or failed is
+        left as it is."""
+        dep = self.find(dep_id)
+        if dep.status in ("stopped", "failed"):
+            return dep
+        self._deleted.add(dep.id)
+        pool = self.pools.pop(dep.id, None)
+        self._log(dep, "deleted: stopping")
+        self._state(dep, "stopped", "deleted")
+        await self.store.flush()
+        if pool is not None:
+            self.scheduler.remove_pool(pool)
+            grace = self.scheduler.drain_time(pool)
+            background.start(self._remove(pool, self.root / dep.id, grace),
+                             name=f"delete deployment {dep.id}")
+        return dep
+
+    async def _remove(self, pool: CodePool, folder: Path, grace: float) -> None:
+        await pool.close(grace=grace)
+        await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+
     def _retire(self, pool: CodePool) -> None:
         """Stop routing to ``pool``; what it runs finishes, then it closes."""
         self.scheduler.remove_pool(pool)
@@ -300,7 +337,10 @@ class Deployments:
     async def restore(self) -> None:
         """Serve again what was running before a restart; fail what was half done."""
         for dep in list(self.items.values()):
-            if dep.status in ("queued", "in_progress"):
+            if dep.status == "stopped" and dep.status_reason == "deleted":
+                # Deleted before a restart that came before its folder went.
+                await asyncio.to_thread(shutil.rmtree, self.root / dep.id, ignore_errors=True)
+            elif dep.status in ("queued", "in_progress"):
                 shutil.rmtree(self.root / dep.id, ignore_errors=True)
                 self._state(dep, "failed", "interrupted by a runner restart")
             elif dep.status == "running":
@@ -318,3 +358,7 @@ class Deployments:
 
 class _Failed(Exception):
     """A deployment failure with a message for the user."""
+
+
+class _Deleted(Exception):
+    """The deployment was deleted while it was being built."""

@@ -214,6 +214,8 @@ class Deployments:
 
     async def _deploy(self, dep: Deployment, data: bytes, info: BundleInfo) -> None:
         folder = self.root / dep.id
+        if dep.id in self._deleted:  # deleted before it began
+            return
         try:
             self._state(dep, "in_progress")
             await self._build(dep, data, folder, info)

@@ -12,11 +12,12 @@ import pytest
 from kernel_actions.runner.config import Config
 from kernel_actions.runner.deployments.intake import app_names_in_source
 from kernel_actions.runner.deployments.service import Deployments
+from kernel_actions.runner.engine.errors import Invalid
 from kernel_actions.runner.engine.events import EventBus
 from kernel_actions.runner.engine.pool import CodePool
 from kernel_actions.runner.engine.scheduler import Scheduler
 from kernel_actions.runner.engine.store import Store
-from kernel_actions.runner.errors import ApiError
+from kernel_actions.runner.errors import ApiError, api_error
 
 
 def _no_pool(*args: object, **kwargs: object) -> CodePool:
@@ -85,9 +86,10 @@ def test_deployment_text_fields_must_be_valid_unicode(tmp_path: Path) -> None:
             config=Config(data_dir=tmp_path / "data"), make_pool=_no_pool,
             log=lambda message: None)
         for version, env in (("v\udfff", {}), ("v", {"KEY\ud800": "x"}), ("v", {"K": "\udc00"})):
-            with pytest.raises(ApiError) as refused:
+            with pytest.raises(Invalid) as refused:
                 await deployments.create(b"not read", None, version, env, False)
-            assert refused.value.status == 400 and "lone surrogate" in refused.value.message
+            assert api_error(refused.value).status == 400
+            assert "lone surrogate" in refused.value.message
             refused.value.message.encode()  # printable: it does not echo the bad text
         assert deployments.items == {}
         store.close()

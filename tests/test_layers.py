@@ -3,7 +3,10 @@ including those under ``TYPE_CHECKING`` and inside functions (an import that
 only runs later is still an arrow between modules).
 
 * no import cycle between the package's modules;
-* the engine (``runner/engine``) knows nothing of HTTP, features or the server;
+* the engine (``runner/engine``) knows nothing of HTTP, features or the server, and
+  refuses in its own errors (``engine/errors.py``), never the API's ``ApiError``;
+* the package root (what an app imports) reaches no tooling, runner or CLI module, and
+  ``tooling/`` no runner or CLI module;
 * no module imports another module's underscore names;
 * what ``import kernel_actions`` runs reaches none of the runner or CLI.
 """
@@ -186,6 +189,54 @@ def test_the_engine_imports_nothing_above_it() -> None:
     assert upward == []
 
 
+def test_the_engine_raises_no_http_errors() -> None:
+    """Its refusals are ``engine.errors``; only the HTTP layer knows their statuses."""
+    http_errors = [
+        f"{i.importer}:{i.line} imports {', '.join(i.names) or i.target}"
+        for name, found in IMPORTS.items() if _within(name, (ENGINE,))
+        for i in found if i.target == "kernel_actions.runner.errors" or "ApiError" in i.names
+    ]
+    assert http_errors == []
+    statuses = [
+        f"{name}:{node.lineno}" for name, path in MODULES.items() if _within(name, (ENGINE,))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Name) and node.id == "ApiError"
+    ]
+    assert statuses == []
+
+
+def test_every_engine_refusal_has_a_status() -> None:
+    from kernel_actions.runner.engine import errors as engine_errors
+    from kernel_actions.runner.errors import api_error
+
+    kinds = [getattr(engine_errors, n) for n in engine_errors.__all__]
+    statuses = {kind.__name__: api_error(kind("x")).status for kind in kinds}
+    assert statuses == {"EngineError": 400, "Invalid": 400, "NotFound": 404,
+                        "Conflict": 409, "Unavailable": 503}
+
+
+ROOT_MODULES = tuple(n for n, p in MODULES.items() if p.parent == ROOT / PACKAGE)
+TOOLING = "kernel_actions.tooling"
+
+
+def test_the_root_holds_the_framework_and_tooling_sits_below_the_runner() -> None:
+    """An app's imports (the root) reach no tooling; tooling reaches no runner or CLI."""
+    assert {"kernel_actions.app", "kernel_actions.context", "kernel_actions.outcome"} <= set(
+        ROOT_MODULES)
+    assert not any("manifest" in n or "packag" in n for n in ROOT_MODULES)
+    upward = [
+        f"{i.importer}:{i.line} imports {i.target}"
+        for name, found in IMPORTS.items() if name in ROOT_MODULES
+        for i in found if _within(i.target, (TOOLING, "kernel_actions.runner",
+                                             "kernel_actions.cli"))
+    ] + [
+        f"{i.importer}:{i.line} imports {i.target}"
+        for name, found in IMPORTS.items() if _within(name, (TOOLING,))
+        for i in found if _within(i.target, ("kernel_actions.runner", "kernel_actions.cli"))
+    ]
+    assert upward == []
+
+
 def test_features_and_routes_do_not_import_the_server() -> None:
     """Features and route modules get collaborators; only the CLI wires a server."""
     lower = ("kernel_actions.runner.http", "kernel_actions.runner.browsers",
@@ -232,8 +283,7 @@ def test_importing_the_framework_reaches_no_runner_module() -> None:
         if parent:
             todo.append(parent)  # importing a module imports its package first
     heavy = sorted(m for m in reached if _within(m, (
-        "kernel_actions.runner", "kernel_actions.cli", "kernel_actions.tooling.client",
-        "kernel_actions.tooling.packaging")))
+        "kernel_actions.runner", "kernel_actions.cli", "kernel_actions.tooling")))
     assert heavy == []
     third_party = sorted({i.target.split(".")[0] for m in reached for i in IMPORTS[m]
                           if i.top_level} & {"starlette", "uvicorn", "httpx", "click", "rich",

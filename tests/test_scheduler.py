@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from kernel_actions.runner.engine import store as store_module
+from kernel_actions.runner.engine.errors import Conflict, NotFound, Unavailable
 from kernel_actions.runner.engine.events import EventBus
 from kernel_actions.runner.engine.invocation import Invocation
 from kernel_actions.runner.engine.scheduler import Scheduler
 from kernel_actions.runner.engine.store import Store
-from kernel_actions.runner.errors import ApiError
+from kernel_actions.runner.errors import api_error
 
 #: A bound for awaiting something that must happen (a failure, never a speed assert).
 DEADLINE = 10.0
@@ -300,15 +301,15 @@ def test_an_update_is_final(tmp_path: Path) -> None:
         inv_id = active.inv.id
         inv = await scheduler.update(inv_id, "succeeded", '{"done": true}')
         assert (inv.status, inv.output) == ("succeeded", '{"done": true}')
-        with pytest.raises(ApiError) as again:
+        with pytest.raises(Conflict) as again:
             await scheduler.update(inv_id, "failed", None)
-        assert again.value.status == 409
-        assert "final state is final" in again.value.body()["message"]
+        assert api_error(again.value).status == 409
+        assert "final state is final" in api_error(again.value).body()["message"]
         worker.answer(scheduler, inv_id, "failed", '{"error": "late"}')  # ignored
         assert (await stored(store, inv_id)).output == '{"done": true}'
-        with pytest.raises(ApiError) as missing:
+        with pytest.raises(NotFound) as missing:
             await scheduler.update("nosuchinvocation", "succeeded", None)
-        assert missing.value.status == 404
+        assert api_error(missing.value).status == 404
 
     run(tmp_path, scenario)
 
@@ -374,10 +375,10 @@ def test_unknown_targets_are_refused_with_what_exists(tmp_path: Path) -> None:
             (("app", "run", "v9"), "app 'app' has no version 'v9'; versions: latest"),
             (("app", "nope", "latest"), "action 'nope' not found in app 'app'"),
         ]:
-            with pytest.raises(ApiError) as refused:
+            with pytest.raises(NotFound) as refused:
                 await scheduler.submit(*target, None, is_async=True)
-            assert refused.value.status == 404
-            assert refused.value.body()["message"].startswith(expected)
+            assert api_error(refused.value).status == 404
+            assert api_error(refused.value).body()["message"].startswith(expected)
         assert pool.current is not None and pool.current.invoked == []
 
     run(tmp_path, scenario)
@@ -390,9 +391,10 @@ def test_shutdown_refuses_new_work_and_interrupts_what_runs(tmp_path: Path) -> N
         assert active.inv.status == "failed"
         assert json.loads(active.inv.output or "")["error"] == "interrupted"
         assert (await stored(store, active.inv.id)).status == "failed"
-        with pytest.raises(ApiError) as refused:
+        with pytest.raises(Unavailable) as refused:
             await scheduler.submit("app", "run", "latest", None, is_async=True)
-        assert refused.value.status == 503
+        assert api_error(refused.value).status == 503
+        assert api_error(refused.value).headers["Retry-After"] == "1"
 
     run(tmp_path, scenario)
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from kernel_actions.runner.engine.errors import Invalid
 from kernel_actions.runner.engine.text import check_json_text, check_text
-from kernel_actions.runner.errors import ApiError
+from kernel_actions.runner.errors import api_error
 
 
 @pytest.mark.parametrize("text", [
@@ -15,9 +16,9 @@ from kernel_actions.runner.errors import ApiError
     '{"key \\ud800": 1}', '["fine", {"deep": ["\\uDBFF"]}]',
 ])
 def test_lone_surrogates_are_refused_naming_the_field(text: str) -> None:
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Invalid) as refused:
         check_json_text("payload", text)
-    assert refused.value.status == 400
+    assert api_error(refused.value).status == 400
     assert refused.value.message.startswith("'payload'")
     assert "lone surrogate" in refused.value.message
     refused.value.message.encode()  # the message itself is printable
@@ -34,5 +35,5 @@ def test_valid_text_passes(text: str | None) -> None:
 def test_plain_fields() -> None:
     check_text("app_name", "shop")
     check_text("version", None)
-    with pytest.raises(ApiError, match="'action_name' holds a lone surrogate"):
+    with pytest.raises(Invalid, match="'action_name' holds a lone surrogate"):
         check_text("action_name", "run\udfff")

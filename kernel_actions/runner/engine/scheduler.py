@@ -21,8 +21,8 @@ from ...ids import new_id
 from ...outcome import REASONS, FailureKind
 from ...suggest import did_you_mean
 from ...timeutil import format_ns, now_ns
-from ..errors import ApiError, conflict, not_found
 from . import background
+from .errors import Conflict, NotFound, Unavailable
 from .events import EventBus
 from .invocation import Invocation, Status
 from .pool import CodePool, WorkerProcess
@@ -168,25 +168,26 @@ class Scheduler:
         return None
 
     def check_target(self, app_name: str, action_name: str, version: str) -> CodePool:
-        """The pool that serves ``app_name``/``version`` and has ``action_name``, or a 404."""
+        """The pool that serves ``app_name``/``version`` and has ``action_name``, else
+        :class:`NotFound`."""
         found = self._find(app_name, version)
         if found is None:
             versions = sorted({p.version for p, a in self.serving() if a["name"] == app_name})
             if versions:
-                raise not_found(
+                raise NotFound(
                     f"app {app_name!r} has no version {version!r}; versions: {', '.join(versions)}"
                 )
             names = sorted({a["name"] for _, a in self.serving()})
             stale = [p for p in self.pools if p.load_error is not None and p.manifest is None]
             hint = f"; the code failed to load: {stale[0].load_error}" if stale else ""
-            raise not_found(
+            raise NotFound(
                 f"app {app_name!r} not found{did_you_mean(app_name, names)}; "
                 f"apps: {', '.join(names) or 'none'}{hint}"
             )
         pool, app, names = found
         if action_name not in names:
             actions = [a["name"] for a in app["actions"]]
-            raise not_found(
+            raise NotFound(
                 f"action {action_name!r} not found in app {app_name!r} version {version!r}"
                 f"{did_you_mean(action_name, actions)}; actions: {', '.join(actions) or 'none'}"
             )
@@ -215,8 +216,7 @@ class Scheduler:
         async_timeout: float = 900.0,
     ) -> Active:
         if not self.accepting:
-            raise ApiError(503, "unavailable", "the runner is shutting down",
-                           headers={"Retry-After": "1"})
+            raise Unavailable("the runner is shutting down", retry_after=1)
         for name, value in (("app_name", app_name), ("action_name", action_name),
                             ("version", version)):
             check_text(name, value)
@@ -515,11 +515,11 @@ class Scheduler:
             self.store.commit_pending()
             inv = await asyncio.to_thread(self.store.get, inv_id)
             if inv is None:
-                raise not_found(f"invocation {inv_id!r} not found")
-            raise conflict(f"invocation {inv_id} is already {inv.status}: a final state is final")
+                raise NotFound(f"invocation {inv_id!r} not found")
+            raise Conflict(f"invocation {inv_id} is already {inv.status}: a final state is final")
         inv = active.inv
         if inv.terminal:
-            raise conflict(f"invocation {inv_id} is already {inv.status}: a final state is final")
+            raise Conflict(f"invocation {inv_id} is already {inv.status}: a final state is final")
         worker = active.worker if inv.status == "running" else None
         reason = _reason_from_output(output) if status == "failed" else None
         self._finish(active, status, output, reason, "cancelled" if status == "failed" else None)

@@ -3,8 +3,9 @@
 JSON can carry a lone UTF-16 surrogate (``"\\ud800"``), and Python decodes it into a
 ``str`` that can't be encoded as UTF-8: SQLite, the worker protocol and every JSON
 answer would fail on it later, far from the request that brought it. So a request
-field holding one is refused up front with a 400 that names the field, whether the
-surrogate is in the field's text itself or escaped in the JSON text it holds.
+field holding one is refused up front (:class:`~.errors.Invalid`, a 400 on the wire) with
+the field's name, whether the surrogate is in the field's text itself or escaped in the
+JSON text it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ..errors import bad_request
+from .errors import Invalid
 
 __all__ = ["check_text", "check_json_text", "text_problem"]
 
@@ -52,11 +53,11 @@ def _walk(value: Any) -> str | None:
 
 
 def check_text(field: str, value: object) -> None:
-    """Refuse (400) a string field that is not valid Unicode text; anything else passes."""
+    """Refuse (:class:`Invalid`) a string field that is not valid Unicode text; anything else passes."""
     if isinstance(value, str):
         problem = text_problem(value)
         if problem is not None:
-            raise bad_request(f"{field!r} {problem}")
+            raise Invalid(f"{field!r} {problem}")
 
 
 def check_json_text(field: str, value: object) -> None:
@@ -74,5 +75,5 @@ def check_json_text(field: str, value: object) -> None:
         return  # not JSON: the caller's own check says so
     problem = _walk(decoded)
     if problem is not None:
-        raise bad_request(f"{field!r} is JSON whose text {problem} (a \\uD800-\\uDFFF escape "
+        raise Invalid(f"{field!r} is JSON whose text {problem} (a \\uD800-\\uDFFF escape "
                           "without its pair)")

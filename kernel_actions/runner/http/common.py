@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...limits import MAX_PAYLOAD_BYTES
-from ..errors import ApiError, bad_request
+from ..engine.errors import EngineError
+from ..errors import ApiError, api_error, bad_request
 
 __all__ = [
     "PathPatterns",
@@ -42,7 +43,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(exc: ApiError) -> Response:
+def error_response(exc: ApiError | EngineError) -> Response:
+    """The JSON answer to a refusal, the engine's mapped to its status (``api_error``)."""
+    exc = api_error(exc)
     return json_response(exc.body(), exc.status, exc.headers)
 
 
@@ -122,7 +125,7 @@ def guard(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except ApiError as exc:
+        except (ApiError, EngineError) as exc:
             return error_response(exc)
 
     wrapped.__name__ = handler.__name__

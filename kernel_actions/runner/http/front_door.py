@@ -25,7 +25,8 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ApiError
+from ..engine.errors import EngineError
+from ..errors import ApiError, api_error
 from .auth import ApiKeyGate
 from .body_limits import BodyLimits, BodyRefused, content_length, stalled
 from .common import compact_json, json_response
@@ -79,7 +80,8 @@ def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = N
                   _header_list(headers))
 
 
-def error_answer(exc: ApiError) -> Answer:
+def error_answer(exc: ApiError | EngineError) -> Answer:
+    exc = api_error(exc)
     return json_answer(exc.body(), exc.status, exc.headers)
 
 
@@ -109,10 +111,11 @@ class DirectEndpoint:
         self.whole = whole
 
     async def answer(self, scope: Scope, body: bytes) -> Answer | ASGIApp:
-        """The handler's answer; an :class:`ApiError` it raises as its JSON answer."""
+        """The handler's answer; a refusal it raises (:class:`ApiError`, or the engine's
+        :class:`EngineError`) as its JSON answer."""
         try:
             return await self.handler(scope, body)
-        except ApiError as exc:
+        except (ApiError, EngineError) as exc:
             return error_answer(exc)
 
     async def respond(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:

@@ -222,6 +222,18 @@ def banner_examples(apps: list[dict[str, Any]], url: str) -> list[str]:
     return lines
 
 
+def _echo_node(target: str, env: dict[str, str]) -> None:
+    """For a TypeScript or JavaScript app: which Node runs it, and why that one."""
+    from ..runner.engine.node_runtime import NodeUnavailable, choose_node, is_node_target
+
+    if not is_node_target(target):
+        return
+    try:
+        click.echo(f"  runs on {choose_node(env).describe()}", err=True)
+    except NodeUnavailable:
+        pass  # the load failure below says what to install
+
+
 @cli.command()
 @click.argument("entrypoint", default="main.py")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -262,6 +274,8 @@ def dev(entrypoint: str, data_dir: Path | None, app_version: str | None,
         else:
             click.echo("  reload: off", err=True)
         live = runner.live
+        if live is not None:
+            _echo_node(live.target, runner.worker_env())
         if live is not None and live.load_error is not None:
             click.echo(f"  code failed to load: {live.load_error}", err=True)
         for line in banner_examples(runner.app_summaries(), runner.url):

@@ -152,11 +152,11 @@ class Config:
         """The entrypoint's file, when it is one (not a module name)."""
         if self.entrypoint is None:
             return None
-        from ..entrypoint import split_target
+        from ..entrypoint import NODE_SUFFIXES, split_target
 
         spec, _ = split_target(self.entrypoint)
         path = Path(spec)
-        return path if spec.endswith(".py") and path.is_file() else None
+        return path if spec.endswith((".py", *NODE_SUFFIXES)) and path.is_file() else None
 
     @property
     def entrypoint_relpath(self) -> str | None:
@@ -165,4 +165,9 @@ class Config:
         from ..entrypoint import looks_like_path, split_target
 
         spec, _ = split_target(self.entrypoint)
-        return Path(spec).name if looks_like_path(spec) else spec
+        if not looks_like_path(spec):
+            return spec
+        path = Path(spec)
+        if path.is_absolute() and path.is_relative_to(self.app_dir):  # src/index.ts of a folder
+            return path.relative_to(self.app_dir).as_posix()
+        return path.name

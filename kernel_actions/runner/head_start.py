@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..env_contract import declared_env, missing_env
 from .config import Config
+from .engine.node_runtime import NodeUnavailable
 from .engine.spawning import StartedWorker, preload, start_worker_process
 from .listening import bind, url_for
 from .worker_env import read_env_file, worker_environment
@@ -55,7 +56,10 @@ def head_start(config: Config) -> HeadStart:
             url = url_for(config.host, sock.getsockname()[1])
             env = worker_environment(config, url,
                                      dotenv=read_env_file(config.app_dir / ".env"))
-            worker = start_worker_process(str(config.app_dir), env)
+            try:
+                worker = start_worker_process(str(config.app_dir), env, config.entrypoint)
+            except NodeUnavailable:
+                return HeadStart(sock, None)  # the pool says so, as the code's load failure
             # Its code too, unless the app declares environment variables that are
             # missing: the pool then says so without running the code.
             path = config.entrypoint_path

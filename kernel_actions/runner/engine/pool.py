@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..supervisor import Child, supervisor
+from .node_runtime import NodeUnavailable
 from .protocol import FrameProtocol, Outbox, connect
 from .spawning import StartedWorker, base_env, start_worker_process
 
@@ -108,8 +109,9 @@ class WorkerProcess:
         return self.proc.pid
 
     @classmethod
-    async def spawn(cls, cwd: Path, env: Mapping[str, str]) -> WorkerProcess:
-        started = await supervisor.off_loop(lambda: start_worker_process(str(cwd), env),
+    async def spawn(cls, cwd: Path, env: Mapping[str, str],
+                    target: str | None = None) -> WorkerProcess:
+        started = await supervisor.off_loop(lambda: start_worker_process(str(cwd), env, target),
                                             what="a worker", abandon=StartedWorker.abandon)
         return await cls.adopt(started)
 
@@ -327,14 +329,15 @@ class CodePool:
     def _spawn_standby(self) -> None:
         if self._closing:
             return
-        self._standby = asyncio.create_task(WorkerProcess.spawn(self.cwd, self.env()))
+        self._standby = asyncio.create_task(
+            WorkerProcess.spawn(self.cwd, self.env(), self.target))
 
     async def _take_standby(self) -> WorkerProcess:
         task = self._standby
         self._standby = None
         self._standby_preloaded = False
         if task is None:
-            task = asyncio.create_task(WorkerProcess.spawn(self.cwd, self.env()))
+            task = asyncio.create_task(WorkerProcess.spawn(self.cwd, self.env(), self.target))
         worker = await task
         self._spawn_standby()
         return worker
@@ -393,7 +396,12 @@ class CodePool:
                 self.load_error = failure
                 self._changed()
                 return False
-        worker = await self._take_standby()
+        try:
+            worker = await self._take_standby()
+        except NodeUnavailable as exc:  # no Node for a TypeScript app: say what to install
+            self.load_error = LoadFailure(str(exc), None, None)
+            self._changed()
+            return False
         try:
             manifest = await worker.load(self.target)
         except LoadFailed as exc:

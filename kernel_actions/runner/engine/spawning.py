@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..supervisor import Child, supervisor
 from .frames import encode
+from .node_runtime import choose_node, is_node_target, node_worker_command
 
 __all__ = ["WORKER_FD_ENV", "StartedWorker", "start_worker_process", "preload", "base_env"]
 
@@ -42,18 +43,22 @@ class StartedWorker:
         supervisor.kill_owner(self.proc.owner)
 
 
-def start_worker_process(cwd: str, env: Mapping[str, str]) -> StartedWorker:
-    """Start ``python -m kernel_actions.runner.engine.worker`` in ``cwd``.
+def start_worker_process(cwd: str, env: Mapping[str, str],
+                         target: str | None = None) -> StartedWorker:
+    """Start ``python -m kernel_actions.runner.engine.worker`` in ``cwd`` (a Node worker,
+    :mod:`.node_runtime`, when ``target`` is a TypeScript or JavaScript app).
 
     Started by the supervisor, on this thread (it is quick: ``vfork`` and ``exec``), in its
     own session and process group; whatever an action starts carries the worker's owner
     token, so the whole tree goes when the worker does. The worker's exit shows as
     end-of-stream on the socket, and its status is then reaped by polling."""
+    command = [sys.executable, "-m", "kernel_actions.runner.engine.worker"]
+    if is_node_target(target):
+        command = node_worker_command(choose_node(dict(env)))  # NodeUnavailable says why not
     parent, child = socket.socketpair()
     try:
         proc = supervisor.spawn(
-            [sys.executable, "-m", "kernel_actions.runner.engine.worker"],
-            name="worker", cwd=cwd, env={**env, WORKER_FD_ENV: str(child.fileno())},
+            command, name="worker", cwd=cwd, env={**env, WORKER_FD_ENV: str(child.fileno())},
             pass_fds=(child.fileno(),))
     except BaseException:
         parent.close()

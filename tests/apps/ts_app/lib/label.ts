@@ -1,0 +1,3 @@
+export function label(version: string): string {
+  return `label-${version}`;
+}

@@ -28,7 +28,7 @@ import httpx
 from _common import Server, machine, median, pct
 from websockets.sync.client import ClientConnection, connect
 
-from kernel_actions.runner.browsers.service import find_chromium
+from kernel_actions.runner.browsers.chromium import find_chromium
 
 
 def page_session(ws: ClientConnection) -> str:

@@ -4,15 +4,35 @@ and the official SDK pointed at it. The pieces they are made of are in ``helpers
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kernel import Kernel
 
+from kernel_actions.runner.browsers.chromium import find_chromium
+from kernel_actions.runner.errors import ApiError
+
 from .helpers import APPS, TESTS, Answer, RunnerProcess, http_server, poll, sdk_client
 
-__all__ = ["APPS", "TESTS", "Answer", "RunnerProcess", "http_server", "poll"]
+__all__ = ["APPS", "TESTS", "Answer", "RunnerProcess", "http_server", "poll", "CHROMIUM",
+           "NEEDS_CHROMIUM", "BROWSER_MARKS"]
+
+try:
+    #: The Chromium the runner would start here (``None``: there is none).
+    CHROMIUM: str | None = find_chromium()
+except ApiError:
+    CHROMIUM = None
+
+#: Skip a test that starts a browser where no Chromium is installed.
+NEEDS_CHROMIUM = pytest.mark.skipif(CHROMIUM is None,
+                                    reason="no Chromium or Chrome on this machine")
+#: What a browser test needs: a Chromium, and Linux (processes are read from /proc).
+BROWSER_MARKS = [
+    NEEDS_CHROMIUM,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: reads /proc"),
+]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,21 +17,11 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from kernel_actions.runner.browsers.cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
 from kernel_actions.runner.supervisor import Supervisor
 
-from .conftest import RunnerProcess, poll
+from .conftest import BROWSER_MARKS, CHROMIUM, RunnerProcess, poll
 
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def sdk(runner: RunnerProcess, key: str = "local") -> Kernel:

@@ -10,22 +10,12 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
-
-from .conftest import RunnerProcess
+from .conftest import NEEDS_CHROMIUM, RunnerProcess
 
 NODE_DIR = Path(__file__).parent / "node"
 
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
 
-
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine")
+@NEEDS_CHROMIUM
 def test_node_sdk_files_profiles_and_501s(start_runner: Callable[..., RunnerProcess]) -> None:
     node = shutil.which("node")
     assert node, "node is required for the @onkernel/sdk tests (see .ci/run)"

@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,20 +17,9 @@ import pytest
 from kernel import BadRequestError, Kernel, NotFoundError, PermissionDeniedError
 from websockets.sync.client import connect
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
+from .conftest import BROWSER_MARKS, RunnerProcess, http_server, poll
 
-from .conftest import RunnerProcess, http_server, poll
-
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux paths"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ size, acquired, released and flushed, on real Chromium."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
@@ -11,20 +10,9 @@ import pytest
 from kernel import BadRequestError, ConflictError, Kernel, NotFoundError
 from websockets.sync.client import connect
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
+from .conftest import BROWSER_MARKS, RunnerProcess, poll
 
-from .conftest import RunnerProcess, poll
-
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def test_a_pool_keeps_warm_browsers_and_hands_them_out(

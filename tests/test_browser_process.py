@@ -5,7 +5,6 @@ status, kill and resize on real processes."""
 from __future__ import annotations
 
 import base64
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,20 +12,9 @@ from pathlib import Path
 import pytest
 from kernel import BadRequestError, Kernel, NotFoundError, PermissionDeniedError
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
+from .conftest import BROWSER_MARKS, RunnerProcess, poll
 
-from .conftest import RunnerProcess, poll
-
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX processes"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def b64(data: bytes) -> str:

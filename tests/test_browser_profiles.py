@@ -4,27 +4,15 @@ browser saves (``save_changes``) and the next browser loads. Real Chromium, real
 from __future__ import annotations
 
 import io
-import sys
 import tarfile
 from collections.abc import Callable
 
 import pytest
 from kernel import BadRequestError, ConflictError, Kernel, NotFoundError
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
+from .conftest import BROWSER_MARKS, RunnerProcess, http_server
 
-from .conftest import RunnerProcess, http_server
-
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def test_profile_crud(start_runner: Callable[..., RunnerProcess]) -> None:

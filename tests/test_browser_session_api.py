@@ -8,27 +8,16 @@ import contextlib
 import http.server
 import json
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kernel import BadRequestError, ConflictError, Kernel, NotFoundError
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
-
+from .conftest import BROWSER_MARKS
 from .helpers import RunnerProcess, http_server, serving
 
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

@@ -16,22 +16,12 @@ import httpx
 import pytest
 from kernel import NotFoundError, RateLimitError
 
-from kernel_actions.runner.browsers.service import UNAVAILABLE_MESSAGE, find_chromium
-from kernel_actions.runner.errors import ApiError
+from kernel_actions.runner.browsers.chromium import UNAVAILABLE_MESSAGE
 
+from .conftest import BROWSER_MARKS, CHROMIUM
 from .helpers import RunnerProcess, http_server, poll
 from .helpers import sdk_client as sdk
 
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
-
-#: What a browser test needs: a Chromium, and Linux (processes are read from /proc).
-BROWSER_MARKS = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks processes in /proc"),
-]
 pytestmark = BROWSER_MARKS
 
 APP = '''

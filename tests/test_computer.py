@@ -22,21 +22,12 @@ from kernel import BadRequestError, Kernel, NotFoundError
 
 from kernel_actions.runner.browsers.computer import normalize_key, png_size
 from kernel_actions.runner.browsers.display import display_support
-from kernel_actions.runner.browsers.service import find_chromium
 from kernel_actions.runner.errors import ApiError
 
 from .computer_page import BUTTON_Y, FIELD_Y, PageServer, controls_page
-from .conftest import RunnerProcess, poll
+from .conftest import CHROMIUM, NEEDS_CHROMIUM, RunnerProcess, poll
 
-try:
-    find_chromium()
-    NO_CHROMIUM = None
-except ApiError as exc:
-    NO_CHROMIUM = exc.message
-
-pytestmark = [
-    pytest.mark.skipif(NO_CHROMIUM is not None, reason=f"{NO_CHROMIUM}"),
-]
+pytestmark = [NEEDS_CHROMIUM]
 NO_XVFB = pytest.mark.skipif(display_support() is not None,
                              reason=f"no virtual display: {display_support()}")
 #: The display modes, as the runner names them: a runner of each.
@@ -992,7 +983,7 @@ def test_the_live_view_shows_the_screen_and_takes_over_with_the_key_only(
                 .capture_screenshot("no-such-browser")
         assert created.browser_live_view_url is not None
         state = wait_state(page, lambda s: s["href"].endswith("?live=1"))
-        chromium = find_chromium()
+        chromium = CHROMIUM
         with sync_playwright() as pw:
             viewer = pw.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--no-first-run"])

@@ -12,16 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel_actions.runner.browsers.service import find_chromium
-from kernel_actions.runner.errors import ApiError
-
-from .conftest import RunnerProcess
+from .conftest import NEEDS_CHROMIUM, RunnerProcess
 from .helpers import invoke, sdk_client
-
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 
@@ -85,7 +77,7 @@ def test_an_open_data_dir_is_tightened(start_runner: Callable[..., RunnerProcess
     assert open_to_others(data) == []
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Chrome on this machine")
+@NEEDS_CHROMIUM
 def test_browser_profiles_and_files_are_private(start_runner: Callable[..., RunnerProcess],
                                                 tmp_path: Path) -> None:
     data = tmp_path / "data"

@@ -13,7 +13,6 @@ import pytest
 from kernel import BadRequestError
 
 from kernel_actions.runner.browsers.png_frames import bgra_to_png, frame_digest
-from kernel_actions.runner.browsers.service import find_chromium
 from kernel_actions.runner.browsers.viewports import (
     GPU_RESOLUTIONS,
     MAX_PIXELS,
@@ -23,12 +22,8 @@ from kernel_actions.runner.browsers.viewports import (
 )
 from kernel_actions.runner.errors import ApiError
 
+from .conftest import CHROMIUM
 from .helpers import RunnerProcess, sdk_client
-
-try:
-    CHROMIUM: str | None = find_chromium()
-except ApiError:
-    CHROMIUM = None
 
 
 def test_every_documented_preset_and_anything_within_them_is_accepted() -> None:

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 from ..env_contract import declared_env, missing_env, missing_message
 from ..timeutil import format_ns, now_ns
 from ..tooling.discovery import remove_state, write_state
+from .browsers.browser_routes import BrowserRoutes
 from .browsers.service import Browsers
 from .config import Config
 from .debug_monitor import DebugMonitor
@@ -247,7 +248,7 @@ class Runner:
         }
 
     def feature_routes(self) -> list[BaseRoute]:
-        return [*deployment_routes(self.deployments), *self.browsers.routes()]
+        return [*deployment_routes(self.deployments), *BrowserRoutes(self.browsers).routes()]
 
     def request_exit(self) -> None:
         """Stop serving, gracefully, as Ctrl-C does (for a runner served from code)."""

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Child", "Process", "Supervisor", "SpawnError", "supervisor", "OWNER_ENV",
            "RECORD_FILE", "PIPE", "DEVNULL", "STDOUT", "process_start_time", "new_owner",
-           "kill_if_named", "process_stat"]
+           "kill_if_named", "process_stat", "command_line", "is_runner"]
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
@@ -650,14 +650,26 @@ class Supervisor:
         return sorted(set(killed))
 
 
+def command_line(pid: int) -> str:
+    """A process's command line, its arguments joined by spaces ("" when it is gone, a
+    zombie, or not ours to read)."""
+    try:
+        raw = (_PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def is_runner(pid: int) -> bool:
+    """Whether ``pid`` is a live kernel-actions process (a runner sharing a data folder)."""
+    cmd = command_line(pid)
+    return "kernel_actions" in cmd or "kernel-actions" in cmd
+
+
 def kill_if_named(pid: int, marker: str) -> bool:
     """SIGKILL ``pid`` (its group when it leads one) if its command line contains ``marker``:
     for a pid a file kept, which may by now name another process."""
-    try:
-        cmdline = (_PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    if marker.encode() not in cmdline:
+    if marker not in command_line(pid):
         return False
     info = process_stat(pid)
     _kill(pid, info is not None and info[2] == pid)

@@ -37,7 +37,8 @@ from .png_frames import bgra_to_png, frame_digest
 from .xinput import Button, Key, Move, Sleep, Step, Type, XConnection
 
 __all__ = ["XScreen", "BUTTONS", "ACTION_TYPES", "Fields", "Region", "normalize_key", "png_size",
-           "run_batch", "curve", "linear", "step_seconds", "read_region", "combo_keysyms"]
+           "run_batch", "curve", "linear", "step_seconds", "read_region", "combo_keysyms", "Drag",
+           "read_drag"]
 
 #: X11 pointer buttons by the SDK's names.
 BUTTONS = {"left": 1, "middle": 2, "right": 3, "back": 8, "forward": 9}
@@ -346,27 +347,16 @@ class XScreen:
         await self.x.play([*down, *moves, *up])
 
     async def drag_mouse(self, f: Fields) -> None:
-        path = read_path(f, self.width, self.height)
-        button = BUTTONS[f.choice("button", DRAG_BUTTONS, "left")]
-        delay = f.int("delay", 0, hi=MAX_WAIT_MS)
-        smooth = f.bool("smooth", False)
-        duration = f.int("duration_ms", 0, hi=MAX_WAIT_MS) if "duration_ms" in f.body else None
-        steps = f.int("steps_per_segment", 10, lo=1, hi=MAX_STEPS)
-        step_delay = f.int("step_delay_ms", 50 if not smooth else 0, hi=MAX_WAIT_MS)
+        drag = read_drag(f, self.width, self.height)
+        button = BUTTONS[drag.button]
         down, up = self._hold(f.keys("hold_keys"))
-        if smooth:
-            points = curve(path)
-            step_s = step_seconds(points, duration)
-        else:
-            points = linear(path, steps)
-            step_s = step_delay / 1000
         moves: list[Step] = []
-        for px, py in points[1:]:
+        for px, py in drag.points[1:]:
             moves.append(Move(px, py))
-            if step_s:
-                moves.append(Sleep(step_s))
-        pause: list[Step] = [Sleep(delay / 1000)] if delay else []
-        await self.x.play([Move(*path[0]), *down, Button(button, True), *pause, *moves,
+            if drag.step_s:
+                moves.append(Sleep(drag.step_s))
+        pause: list[Step] = [Sleep(drag.delay_s)] if drag.delay_s else []
+        await self.x.play([Move(*drag.start), *down, Button(button, True), *pause, *moves,
                            Button(button, False), *up])
 
     async def scroll(self, f: Fields) -> None:
@@ -606,6 +596,38 @@ def read_path(f: Fields, width: int, height: int) -> list[tuple[int, int]]:
             raise bad_request(f"{where}[{i}] = {point} is outside the {width}x{height} screen")
         path.append((px, py))
     return path
+
+
+@dataclass(frozen=True)
+class Drag:
+    """A ``drag_mouse`` request, read: where the button goes down, the points the pointer
+    then passes through, and the pauses."""
+
+    start: tuple[int, int]
+    #: The points moved through, the start first.
+    points: list[tuple[int, int]]
+    button: str
+    #: Held after the button goes down, before the first move.
+    delay_s: float
+    #: Between two moves.
+    step_s: float
+
+
+def read_drag(f: Fields, width: int, height: int) -> Drag:
+    """A ``drag_mouse`` body (without its ``hold_keys``): a straight path of
+    ``steps_per_segment`` steps per segment ``step_delay_ms`` apart, or with ``smooth`` a
+    human-like curve over ``duration_ms``."""
+    path = read_path(f, width, height)
+    button = f.choice("button", DRAG_BUTTONS, "left")
+    delay = f.int("delay", 0, hi=MAX_WAIT_MS)
+    smooth = f.bool("smooth", False)
+    duration = f.int("duration_ms", 0, hi=MAX_WAIT_MS) if "duration_ms" in f.body else None
+    steps = f.int("steps_per_segment", 10, lo=1, hi=MAX_STEPS)
+    step_delay = f.int("step_delay_ms", 50 if not smooth else 0, hi=MAX_WAIT_MS)
+    if smooth:
+        points = curve(path)
+        return Drag(path[0], points, button, delay / 1000, step_seconds(points, duration))
+    return Drag(path[0], linear(path, steps), button, delay / 1000, step_delay / 1000)
 
 
 def _step_failed(index: int, kind: str | None, exc: ApiError) -> ApiError:

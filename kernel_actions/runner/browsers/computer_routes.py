@@ -25,7 +25,7 @@ from .screen import DISPLAY_HEADER, Screen
 
 
 class LocalBrowser(Protocol):
-    """What the computer routes need of a browser (``service.LocalBrowser`` provides it)."""
+    """What the computer routes need of a browser (``browser.LocalBrowser`` provides it)."""
 
     id: str
     last_active: float

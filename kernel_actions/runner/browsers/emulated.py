@@ -36,16 +36,13 @@ from .browser_ui import AddressBar, Tabs
 from .cdp import CdpConnection, CdpError, CdpMux
 from .computer import (
     DEFAULT_TYPE_DELAY_MS,
-    DRAG_BUTTONS,
     MAX_CLICKS,
     MAX_SCROLL,
-    MAX_STEPS,
     MAX_WAIT_MS,
     TOOL_TIMEOUT_S,
     Fields,
     curve,
-    linear,
-    read_path,
+    read_drag,
     read_point,
     read_region,
     run_batch,
@@ -341,30 +338,19 @@ class EmulatedScreen:
         await self._release(held, mods)
 
     async def drag_mouse(self, f: Fields) -> None:
-        path = read_path(f, self.width, self.height)
-        button = f.choice("button", DRAG_BUTTONS, "left")
-        delay = f.int("delay", 0, hi=MAX_WAIT_MS)
-        smooth = f.bool("smooth", False)
-        duration = f.int("duration_ms", 0, hi=MAX_WAIT_MS) if "duration_ms" in f.body else None
-        steps = f.int("steps_per_segment", 10, lo=1, hi=MAX_STEPS)
-        step_delay = f.int("step_delay_ms", 50 if not smooth else 0, hi=MAX_WAIT_MS)
+        drag = read_drag(f, self.width, self.height)
+        button = drag.button
         held = self._held(f)
-        if smooth:
-            points = curve(path)
-            pause = step_seconds(points, duration)
-        else:
-            points = linear(path, steps)
-            pause = step_delay / 1000
         mods = await self._hold(held)
-        (sx, sy), (ex, ey) = path[0], points[-1]
+        (sx, sy), (ex, ey) = drag.start, drag.points[-1]
         await self._mouse("mouseMoved", sx, sy, modifiers=mods)
         await self._mouse("mousePressed", sx, sy, button=button, clicks=1, modifiers=mods)
-        if delay:
-            await asyncio.sleep(delay / 1000)
-        for px, py in points[1:]:
+        if drag.delay_s:
+            await asyncio.sleep(drag.delay_s)
+        for px, py in drag.points[1:]:
             await self._mouse("mouseMoved", px, py, button=button, modifiers=mods)
-            if pause:
-                await asyncio.sleep(pause)
+            if drag.step_s:
+                await asyncio.sleep(drag.step_s)
         await self._mouse("mouseReleased", ex, ey, button=button, clicks=1, modifiers=mods)
         await self._release(held, mods)
 

@@ -283,256 +283,238 @@ class FileService:
     # -- HTTP ------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        async def body(request: Request) -> dict[str, Any]:
-            return await read_json_body(request)
-
-        async def create_directory(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            data = await body(request)
-            target = box.resolve(data.get("path"))
-            mode = _mode(data.get("mode"), 0o755)
-            if target.exists() and not target.is_dir():
-                raise ApiError(409, "conflict", f"{data['path']!r} exists and is a file")
-            target.mkdir(parents=True, exist_ok=True, mode=mode)
-            os.chmod(target, mode)
-            return Response(status_code=200)
-
-        async def delete_directory(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            data = await body(request)
-            target = box.resolve(data.get("path"), follow=False)
-            if target == box.real_root:
-                raise bad_request("the root folder can't be deleted")
-            if not target.exists() and not target.is_symlink():
-                raise _missing(data["path"])
-            if target.is_symlink() or not target.is_dir():
-                raise bad_request(f"{data['path']!r} is not a directory: use delete_file")
-            await asyncio.to_thread(shutil.rmtree, target)
-            return Response(status_code=200)
-
-        async def delete_file(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            data = await body(request)
-            target = box.resolve(data.get("path"), follow=False)
-            if not target.exists() and not target.is_symlink():
-                raise _missing(data["path"])
-            if target.is_dir() and not target.is_symlink():
-                raise bad_request(f"{data['path']!r} is a directory: use delete_directory")
-            target.unlink()
-            return Response(status_code=200)
-
-        async def file_info(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            path = request.query_params.get("path")
-            target = box.resolve(path)
-            if not target.exists():
-                raise _missing(str(path))
-            return json_response(box.describe(target))
-
-        async def list_files(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            path = request.query_params.get("path")
-            target = box.resolve(path)
-            if not target.exists():
-                raise _missing(str(path))
-            if not target.is_dir():
-                raise bad_request(f"{path!r} is not a directory")
-            entries = sorted(target.iterdir(), key=lambda p: p.name)
-            return json_response([box.describe(p) for p in entries])
-
-        async def move(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            data = await body(request)
-            src = box.resolve(data.get("src_path"), "src_path", follow=False)
-            dest = box.resolve(data.get("dest_path"), "dest_path", follow=False)
-            if not src.exists() and not src.is_symlink():
-                raise _missing(data["src_path"])
-            if src == box.real_root:
-                raise bad_request("the root folder can't be moved")
-            if not dest.parent.is_dir():
-                raise not_found(f"the folder of {data['dest_path']!r} does not exist")
-            if dest == src or src in dest.parents:
-                raise bad_request("a folder can't be moved into itself")
-            if dest.is_dir() and not dest.is_symlink():
-                dest = dest / src.name  # into the folder, as mv does
-            os.replace(src, dest)
-            return Response(status_code=200)
-
-        async def read_file(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            path = request.query_params.get("path")
-            target = box.resolve(path)
-            if not target.exists():
-                raise _missing(str(path))
-            if target.is_dir():
-                raise bad_request(f"{path!r} is a directory: use list_files or download_dir_zip")
-            return await _file_as_it_is_now(target, path)
-
-        async def set_file_permissions(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            data = await body(request)
-            target = box.resolve(data.get("path"))
-            if not target.exists():
-                raise _missing(str(data.get("path")))
-            if data.get("mode") is None:
-                raise bad_request("'mode' is required: an octal string such as 644")
-            mode = _mode(data.get("mode"), 0o644)
-            owner, group = data.get("owner"), data.get("group")
-            uid = gid = -1
-            try:
-                if owner not in (None, ""):
-                    uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(str(owner)).pw_uid
-                if group not in (None, ""):
-                    gid = int(group) if str(group).isdigit() else grp.getgrnam(str(group)).gr_gid
-            except KeyError:
-                raise bad_request(f"no such user or group: {owner or group!r}") from None
-            try:
-                if uid != -1 or gid != -1:
-                    os.chown(target, uid, gid)
-            except PermissionError:
-                raise _forbidden("changing the owner needs the runner to run as root") from None
-            os.chmod(target, mode)
-            return Response(status_code=200)
-
-        async def write_file(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            path = request.query_params.get("path")
-            target = box.resolve(path)
-            mode = _mode(request.query_params.get("mode"), 0o644)
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > MAX_FILE_BYTES:
-                raise bad_request(f"file too large: the limit is {MAX_FILE_BYTES} bytes")
-            await self._write_stream(target, request.stream(), mode, str(path))
-            return Response(status_code=200)
-
-        async def upload(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            form = await self._form(request, 100)
-            pairs: dict[str, dict[str, Any]] = {}
-            for key, value in form.multi_items():
-                found = re.fullmatch(r"files\[(\d+)\]\[(file|dest_path)\]", key)
-                if found:
-                    pairs.setdefault(found.group(1), {})[found.group(2)] = value
-            if not pairs:
-                raise bad_request("send files[N][file] and files[N][dest_path] parts")
-            planned = []
-            for index, pair in sorted(pairs.items(), key=lambda kv: int(kv[0])):
-                upload_file, dest = pair.get("file"), pair.get("dest_path")
-                if not isinstance(upload_file, UploadFile) or not isinstance(dest, str):
-                    raise bad_request(f"files[{index}] needs both a file and a dest_path")
-                target = box.resolve(dest, f"files[{index}][dest_path]")
-                planned.append((upload_file, target, dest))
-            for upload_file, target, dest in planned:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                box.resolve(dest)  # the folders just made are plain folders, still inside
-
-                async def chunks(f: UploadFile = upload_file) -> AsyncIterator[bytes]:
-                    while chunk := await f.read(_CHUNK):
-                        yield chunk
-
-                await self._write_stream(target, chunks(), 0o644, dest)
-            return Response(status_code=200)
-
-        async def upload_zip(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            form = await self._form(request, 1)
-            archive, dest = form.get("zip_file"), form.get("dest_path")
-            if not isinstance(archive, UploadFile):
-                raise bad_request("'zip_file' is required: a zip archive")
-            if not isinstance(dest, str):
-                raise bad_request("'dest_path' is required: the folder to extract into")
-            target = box.resolve(dest, "dest_path")
-            if target.exists() and not target.is_dir():
-                raise bad_request(f"'dest_path' {dest!r} is a file")
-            staging = Path(tempfile.mkdtemp(prefix=".unzip.", dir=box.root.parent))
-            try:
-                await asyncio.to_thread(self._unzip, archive, staging, box, dest)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            return Response(status_code=200)
-
-        async def download_dir_zip(request: Request) -> Response:
-            _, box = self.sandbox(request.path_params["id"])
-            path = request.query_params.get("path")
-            target = box.resolve(path)
-            if not target.is_dir():
-                raise (_missing(str(path)) if not target.exists()
-                       else bad_request(f"{path!r} is not a directory"))
-            fd, tmp = tempfile.mkstemp(prefix=".zip.", dir=box.root.parent)
-            os.close(fd)
-            await asyncio.to_thread(self._zip, target, Path(tmp), box)
-            name = (target.name or "root") + ".zip"
-            return FileResponse(tmp, media_type="application/zip", filename=name,
-                                background=BackgroundTask(os.unlink, tmp))
-
-        async def watch_start(request: Request) -> Response:
-            browser_id, box = self.sandbox(request.path_params["id"])
-            data = await body(request)
-            target = box.resolve(data.get("path"))
-            if not target.is_dir():
-                raise (_missing(str(data.get("path"))) if not target.exists()
-                       else bad_request(f"{data.get('path')!r} is not a directory"))
-            recursive = data.get("recursive", False)
-            if not isinstance(recursive, bool):
-                raise bad_request("'recursive' must be true or false")
-            watches = self._watches.setdefault(browser_id, {})
-            if len(watches) >= MAX_WATCHES:
-                raise ApiError(429, "rate_limited", f"at most {MAX_WATCHES} watches a browser: "
-                               "stop one first", headers={"Retry-After": "1"})
-            watch = _Watch(new_id(), target, recursive)
-            watch.task = asyncio.ensure_future(self._run_watch(watch, box))
-            watches[watch.id] = watch
-            # Its first step creates the watcher: changes made after this answer are seen.
-            for _ in range(3):
-                await asyncio.sleep(0)
-            return json_response({"watch_id": watch.id})
-
-        def find_watch(request: Request) -> _Watch:
-            browser_id, _ = self.sandbox(request.path_params["id"])
-            watch = self._watches.get(browser_id, {}).get(request.path_params["watch_id"])
-            if watch is None:
-                raise not_found(f"watch {request.path_params['watch_id']!r} not found")
-            return watch
-
-        async def watch_events(request: Request) -> Response:
-            watch = find_watch(request)
-
-            async def stream() -> AsyncIterator[bytes]:
-                while True:
-                    event = await watch.events.get()
-                    if event is None:
-                        watch.events.put_nowait(None)  # for any other reader
-                        return
-                    yield sse_event(event)
-
-            return StreamingResponse(stream(), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-
-        async def watch_stop(request: Request) -> Response:
-            watch = find_watch(request)
-            browser_id, _ = self.sandbox(request.path_params["id"])
-            self._watches.get(browser_id, {}).pop(watch.id, None)
-            self._end(watch)
-            return Response(status_code=200)
-
         base = "/browsers/{id}/fs"
-        return [
-            Route(f"{base}/create_directory", guard(_os_errors(create_directory)), methods=["PUT"]),
-            Route(f"{base}/delete_directory", guard(_os_errors(delete_directory)), methods=["PUT"]),
-            Route(f"{base}/delete_file", guard(_os_errors(delete_file)), methods=["PUT"]),
-            Route(f"{base}/download_dir_zip", guard(_os_errors(download_dir_zip)), methods=["GET"]),
-            Route(f"{base}/file_info", guard(_os_errors(file_info)), methods=["GET"]),
-            Route(f"{base}/list_files", guard(_os_errors(list_files)), methods=["GET"]),
-            Route(f"{base}/move", guard(_os_errors(move)), methods=["PUT"]),
-            Route(f"{base}/read_file", guard(_os_errors(read_file)), methods=["GET"]),
-            Route(f"{base}/set_file_permissions", guard(_os_errors(set_file_permissions)), methods=["PUT"]),
-            Route(f"{base}/upload", guard(_os_errors(upload)), methods=["POST"]),
-            Route(f"{base}/upload_zip", guard(_os_errors(upload_zip)), methods=["POST"]),
-            Route(f"{base}/write_file", guard(_os_errors(write_file)), methods=["PUT"]),
-            Route(f"{base}/watch", guard(_os_errors(watch_start)), methods=["POST"]),
-            Route(f"{base}/watch/{{watch_id}}/events", guard(_os_errors(watch_events)), methods=["GET"]),
-            Route(f"{base}/watch/{{watch_id}}", guard(_os_errors(watch_stop)), methods=["DELETE"]),
+        endpoints = [
+            ("create_directory", self.create_directory, "PUT"),
+            ("delete_directory", self.delete_directory, "PUT"),
+            ("delete_file", self.delete_file, "PUT"),
+            ("download_dir_zip", self.download_dir_zip, "GET"),
+            ("file_info", self.file_info, "GET"),
+            ("list_files", self.list_files, "GET"),
+            ("move", self.move, "PUT"),
+            ("read_file", self.read_file, "GET"),
+            ("set_file_permissions", self.set_file_permissions, "PUT"),
+            ("upload", self.upload, "POST"),
+            ("upload_zip", self.upload_zip, "POST"),
+            ("write_file", self.write_file, "PUT"),
+            ("watch", self.watch_start, "POST"),
+            ("watch/{watch_id}/events", self.watch_events, "GET"),
+            ("watch/{watch_id}", self.watch_stop, "DELETE"),
         ]
+        return [Route(f"{base}/{path}", guard(_os_errors(endpoint)), methods=[method])
+                for path, endpoint, method in endpoints]
+
+    def _existing(self, request: Request, path: Any, name: str = "path", *,
+                  follow: bool = True) -> tuple[Sandbox, Path]:
+        """The request's browser's sandbox, and the host path of ``path`` in it, which must
+        exist (``follow=False``: a symlink itself, even one that leads nowhere)."""
+        _, box = self.sandbox(request.path_params["id"])
+        target = box.resolve(path, name, follow=follow)
+        if not target.exists() and (follow or not target.is_symlink()):
+            raise _missing(str(path))
+        return box, target
+
+    def _existing_folder(self, request: Request, path: Any) -> tuple[Sandbox, Path]:
+        box, target = self._existing(request, path)
+        if not target.is_dir():
+            raise bad_request(f"{path!r} is not a directory")
+        return box, target
+
+    async def create_directory(self, request: Request) -> Response:
+        _, box = self.sandbox(request.path_params["id"])
+        data = await read_json_body(request)
+        target = box.resolve(data.get("path"))
+        mode = _mode(data.get("mode"), 0o755)
+        if target.exists() and not target.is_dir():
+            raise ApiError(409, "conflict", f"{data['path']!r} exists and is a file")
+        target.mkdir(parents=True, exist_ok=True, mode=mode)
+        os.chmod(target, mode)
+        return Response(status_code=200)
+
+    async def delete_directory(self, request: Request) -> Response:
+        data = await read_json_body(request)
+        box, target = self._existing(request, data.get("path"), follow=False)
+        if target == box.real_root:
+            raise bad_request("the root folder can't be deleted")
+        if target.is_symlink() or not target.is_dir():
+            raise bad_request(f"{data['path']!r} is not a directory: use delete_file")
+        await asyncio.to_thread(shutil.rmtree, target)
+        return Response(status_code=200)
+
+    async def delete_file(self, request: Request) -> Response:
+        data = await read_json_body(request)
+        _, target = self._existing(request, data.get("path"), follow=False)
+        if target.is_dir() and not target.is_symlink():
+            raise bad_request(f"{data['path']!r} is a directory: use delete_directory")
+        target.unlink()
+        return Response(status_code=200)
+
+    async def file_info(self, request: Request) -> Response:
+        box, target = self._existing(request, request.query_params.get("path"))
+        return json_response(box.describe(target))
+
+    async def list_files(self, request: Request) -> Response:
+        box, target = self._existing_folder(request, request.query_params.get("path"))
+        entries = sorted(target.iterdir(), key=lambda p: p.name)
+        return json_response([box.describe(p) for p in entries])
+
+    async def move(self, request: Request) -> Response:
+        data = await read_json_body(request)
+        box, src = self._existing(request, data.get("src_path"), "src_path", follow=False)
+        dest = box.resolve(data.get("dest_path"), "dest_path", follow=False)
+        if src == box.real_root:
+            raise bad_request("the root folder can't be moved")
+        if not dest.parent.is_dir():
+            raise not_found(f"the folder of {data['dest_path']!r} does not exist")
+        if dest == src or src in dest.parents:
+            raise bad_request("a folder can't be moved into itself")
+        if dest.is_dir() and not dest.is_symlink():
+            dest = dest / src.name  # into the folder, as mv does
+        os.replace(src, dest)
+        return Response(status_code=200)
+
+    async def read_file(self, request: Request) -> Response:
+        path = request.query_params.get("path")
+        _, target = self._existing(request, path)
+        if target.is_dir():
+            raise bad_request(f"{path!r} is a directory: use list_files or download_dir_zip")
+        return await _file_as_it_is_now(target, path)
+
+    async def set_file_permissions(self, request: Request) -> Response:
+        data = await read_json_body(request)
+        _, target = self._existing(request, data.get("path"))
+        if data.get("mode") is None:
+            raise bad_request("'mode' is required: an octal string such as 644")
+        mode = _mode(data.get("mode"), 0o644)
+        owner, group = data.get("owner"), data.get("group")
+        uid = gid = -1
+        try:
+            if owner not in (None, ""):
+                uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(str(owner)).pw_uid
+            if group not in (None, ""):
+                gid = int(group) if str(group).isdigit() else grp.getgrnam(str(group)).gr_gid
+        except KeyError:
+            raise bad_request(f"no such user or group: {owner or group!r}") from None
+        try:
+            if uid != -1 or gid != -1:
+                os.chown(target, uid, gid)
+        except PermissionError:
+            raise _forbidden("changing the owner needs the runner to run as root") from None
+        os.chmod(target, mode)
+        return Response(status_code=200)
+
+    async def write_file(self, request: Request) -> Response:
+        _, box = self.sandbox(request.path_params["id"])
+        path = request.query_params.get("path")
+        target = box.resolve(path)
+        mode = _mode(request.query_params.get("mode"), 0o644)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_FILE_BYTES:
+            raise bad_request(f"file too large: the limit is {MAX_FILE_BYTES} bytes")
+        await self._write_stream(target, request.stream(), mode, str(path))
+        return Response(status_code=200)
+
+    async def upload(self, request: Request) -> Response:
+        _, box = self.sandbox(request.path_params["id"])
+        form = await self._form(request, 100)
+        pairs: dict[str, dict[str, Any]] = {}
+        for key, value in form.multi_items():
+            found = re.fullmatch(r"files\[(\d+)\]\[(file|dest_path)\]", key)
+            if found:
+                pairs.setdefault(found.group(1), {})[found.group(2)] = value
+        if not pairs:
+            raise bad_request("send files[N][file] and files[N][dest_path] parts")
+        planned = []
+        for index, pair in sorted(pairs.items(), key=lambda kv: int(kv[0])):
+            upload_file, dest = pair.get("file"), pair.get("dest_path")
+            if not isinstance(upload_file, UploadFile) or not isinstance(dest, str):
+                raise bad_request(f"files[{index}] needs both a file and a dest_path")
+            target = box.resolve(dest, f"files[{index}][dest_path]")
+            planned.append((upload_file, target, dest))
+        for upload_file, target, dest in planned:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            box.resolve(dest)  # the folders just made are plain folders, still inside
+
+            async def chunks(f: UploadFile = upload_file) -> AsyncIterator[bytes]:
+                while chunk := await f.read(_CHUNK):
+                    yield chunk
+
+            await self._write_stream(target, chunks(), 0o644, dest)
+        return Response(status_code=200)
+
+    async def upload_zip(self, request: Request) -> Response:
+        _, box = self.sandbox(request.path_params["id"])
+        form = await self._form(request, 1)
+        archive, dest = form.get("zip_file"), form.get("dest_path")
+        if not isinstance(archive, UploadFile):
+            raise bad_request("'zip_file' is required: a zip archive")
+        if not isinstance(dest, str):
+            raise bad_request("'dest_path' is required: the folder to extract into")
+        target = box.resolve(dest, "dest_path")
+        if target.exists() and not target.is_dir():
+            raise bad_request(f"'dest_path' {dest!r} is a file")
+        staging = Path(tempfile.mkdtemp(prefix=".unzip.", dir=box.root.parent))
+        try:
+            await asyncio.to_thread(self._unzip, archive, staging, box, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return Response(status_code=200)
+
+    async def download_dir_zip(self, request: Request) -> Response:
+        box, target = self._existing_folder(request, request.query_params.get("path"))
+        fd, tmp = tempfile.mkstemp(prefix=".zip.", dir=box.root.parent)
+        os.close(fd)
+        await asyncio.to_thread(self._zip, target, Path(tmp), box)
+        name = (target.name or "root") + ".zip"
+        return FileResponse(tmp, media_type="application/zip", filename=name,
+                            background=BackgroundTask(os.unlink, tmp))
+
+    async def watch_start(self, request: Request) -> Response:
+        data = await read_json_body(request)
+        box, target = self._existing_folder(request, data.get("path"))
+        browser_id, _ = self.sandbox(request.path_params["id"])  # its id, even when named
+        recursive = data.get("recursive", False)
+        if not isinstance(recursive, bool):
+            raise bad_request("'recursive' must be true or false")
+        watches = self._watches.setdefault(browser_id, {})
+        if len(watches) >= MAX_WATCHES:
+            raise ApiError(429, "rate_limited", f"at most {MAX_WATCHES} watches a browser: "
+                           "stop one first", headers={"Retry-After": "1"})
+        watch = _Watch(new_id(), target, recursive)
+        watch.task = asyncio.ensure_future(self._run_watch(watch, box))
+        watches[watch.id] = watch
+        # Its first step creates the watcher: changes made after this answer are seen.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return json_response({"watch_id": watch.id})
+
+    def _find_watch(self, request: Request) -> _Watch:
+        browser_id, _ = self.sandbox(request.path_params["id"])
+        watch = self._watches.get(browser_id, {}).get(request.path_params["watch_id"])
+        if watch is None:
+            raise not_found(f"watch {request.path_params['watch_id']!r} not found")
+        return watch
+
+    async def watch_events(self, request: Request) -> Response:
+        watch = self._find_watch(request)
+
+        async def stream() -> AsyncIterator[bytes]:
+            while True:
+                event = await watch.events.get()
+                if event is None:
+                    watch.events.put_nowait(None)  # for any other reader
+                    return
+                yield sse_event(event)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    async def watch_stop(self, request: Request) -> Response:
+        watch = self._find_watch(request)
+        browser_id, _ = self.sandbox(request.path_params["id"])
+        self._watches.get(browser_id, {}).pop(watch.id, None)
+        self._end(watch)
+        return Response(status_code=200)
 
     # -- blocking helpers (run in a thread) --------------------------------------------------
 

@@ -1,6 +1,6 @@
 """What the APIs built on a running browser (Playwright execution, replays) need of it and
 of the browser list, as protocols: they depend on a browser's id, folder, viewport and
-``cdp_ws_url``, never on how it was launched (``service.LocalBrowser`` and ``service.Browsers``
+``cdp_ws_url``, never on how it was launched (``browser.LocalBrowser`` and ``service.Browsers``
 provide them)."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from .update import update_browser
 
 
 class LocalBrowser(Protocol):
-    """What a pool needs of a browser (``service.LocalBrowser`` provides it)."""
+    """What a pool needs of a browser (``browser.LocalBrowser`` provides it)."""
 
     id: str
     name: str | None
@@ -51,6 +51,7 @@ class Browsers(Protocol):
     profiles: Any
 
     def log(self, message: str) -> None: ...
+    def name_taken(self, name: str) -> bool: ...
     async def create(self, body: dict[str, Any], *, warm: bool = True) -> Any: ...
     def close(self, browser: Any, reason: str) -> asyncio.Task[None]: ...
     def check_settings(self, body: dict[str, Any]) -> None: ...
@@ -213,116 +214,115 @@ class Pools:
     # -- HTTP --------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        async def create(request: Request) -> Response:
-            pool = self.open(self._check(await read_json_body(request)))
-            return json_response(self._wire(pool))
-
-        async def list_(request: Request) -> Response:
-            limit = int_param(request, "limit", 20, 1, 100)
-            offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
-            page, headers = paged(list(reversed(self.items.values())), limit, offset)
-            return json_response([self._wire(p) for p in page], headers=headers)
-
-        async def get(request: Request) -> Response:
-            return json_response(self._wire(self._find(request.path_params["id"])))
-
-        async def update(request: Request) -> Response:
-            pool = self._find(request.path_params["id"])
-            body = await read_json_body(request)
-            pool.config = self._check(body, pool.config)
-            if body.get("discard_all_idle"):
-                self._close_available(pool, "its pool was updated")
-            while len(pool.available) > pool.size:
-                browser, keeper = pool.available.pop()
-                keeper.close()
-                self.browsers.close(browser, "its pool shrank")
-            pool.changed.set()
-            return json_response(self._wire(pool))
-
-        async def delete(request: Request) -> Response:
-            pool = self._find(request.path_params["id"])
-            raw = await request.body()
-            body = await read_json_body(request) if raw.strip() else {}
-            if pool.acquired and not body.get("force"):
-                raise conflict(f"browser pool {pool.id} has {len(pool.acquired)} acquired "
-                               "browser(s): release them, or delete with force")
-            self.items.pop(pool.id, None)
-            if pool.filler is not None:
-                pool.filler.cancel()
-            self._close_available(pool, "its pool was deleted")
-            for browser in list(pool.acquired.values()):
-                self.browsers.close(browser, "its pool was deleted")
-            return Response(status_code=204)
-
-        async def acquire(request: Request) -> Response:
-            pool = self._find(request.path_params["id"])
-            raw = await request.body()
-            body = await read_json_body(request) if raw.strip() else {}
-            timeout = body.get("acquire_timeout_seconds") or DEFAULT_ACQUIRE_TIMEOUT_S
-            if isinstance(timeout, bool) or not isinstance(timeout, int) or not (
-                    1 <= timeout <= 3600):
-                raise bad_request("'acquire_timeout_seconds' must be between 1 and 3600")
-            if body.get("profile") is not None:
-                raise bad_request("an acquire-time profile is not available locally: set the "
-                                  "pool's profile")
-            deadline = time.monotonic() + timeout
-            while True:
-                live = [(b, k) for b, k in pool.available if b.ready and not k.closed]
-                if live:
-                    browser, keeper = live[0]
-                    pool.available.remove((browser, keeper))
-                    break
-                if pool.id not in self.items:
-                    raise not_found(f"browser pool {pool.id} was deleted")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return Response(status_code=204)  # none became free in time
-                await self._wait(pool, min(left, 1.0))
-
-
-            keeper.close()
-            pool.acquired[browser.id] = browser
-            browser.last_active = time.monotonic()  # its idle timeout starts now
-            pool.changed.set()  # make the next one
-            lease = {k: body[k] for k in ("name", "tags", "start_url") if body.get(k)}
-            if lease:
-                await update_browser(browser, lease, notice=lambda key, message: None,
-                                     name_taken=lambda name: any(
-                                         b.name == name for b in self.browsers.items.values()))
-            return json_response(browser.to_wire())
-
-        async def release(request: Request) -> Response:
-            pool = self._find(request.path_params["id"])
-            body = await read_json_body(request)
-            session_id = body.get("session_id")
-            browser = pool.acquired.pop(session_id, None) if isinstance(session_id, str) else None
-            if browser is None:
-                raise not_found(f"browser {session_id!r} is not acquired from pool {pool.id}")
-            reuse = body.get("reuse", True)
-            if reuse is False or not browser.ready or len(pool.available) >= pool.size:
-                self.browsers.close(browser, "released to its pool")
-            else:
-                browser.name, browser.tags = None, None
-                try:
-                    pool.available.append((browser, await self._keep(browser)))
-                except CdpError:
-                    self.browsers.close(browser, "released to its pool")
-            pool.changed.set()
-            return Response(status_code=204)
-
-        async def flush(request: Request) -> Response:
-            pool = self._find(request.path_params["id"])
-            self._close_available(pool, "its pool was flushed")
-            pool.changed.set()
-            return Response(status_code=204)
-
         return [
-            Route("/browser_pools", guard(create), methods=["POST"]),
-            Route("/browser_pools", guard(list_), methods=["GET"]),
-            Route("/browser_pools/{id}", guard(get), methods=["GET"]),
-            Route("/browser_pools/{id}", guard(update), methods=["PATCH"]),
-            Route("/browser_pools/{id}", guard(delete), methods=["DELETE"]),
-            Route("/browser_pools/{id}/acquire", guard(acquire), methods=["POST"]),
-            Route("/browser_pools/{id}/release", guard(release), methods=["POST"]),
-            Route("/browser_pools/{id}/flush", guard(flush), methods=["POST"]),
+            Route("/browser_pools", guard(self.create_pool), methods=["POST"]),
+            Route("/browser_pools", guard(self.list_pools), methods=["GET"]),
+            Route("/browser_pools/{id}", guard(self.get_pool), methods=["GET"]),
+            Route("/browser_pools/{id}", guard(self.update_pool), methods=["PATCH"]),
+            Route("/browser_pools/{id}", guard(self.delete_pool), methods=["DELETE"]),
+            Route("/browser_pools/{id}/acquire", guard(self.acquire_browser), methods=["POST"]),
+            Route("/browser_pools/{id}/release", guard(self.release_browser), methods=["POST"]),
+            Route("/browser_pools/{id}/flush", guard(self.flush_pool), methods=["POST"]),
         ]
+
+    async def create_pool(self, request: Request) -> Response:
+        pool = self.open(self._check(await read_json_body(request)))
+        return json_response(self._wire(pool))
+
+    async def list_pools(self, request: Request) -> Response:
+        limit = int_param(request, "limit", 20, 1, 100)
+        offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
+        page, headers = paged(list(reversed(self.items.values())), limit, offset)
+        return json_response([self._wire(p) for p in page], headers=headers)
+
+    async def get_pool(self, request: Request) -> Response:
+        return json_response(self._wire(self._find(request.path_params["id"])))
+
+    async def update_pool(self, request: Request) -> Response:
+        pool = self._find(request.path_params["id"])
+        body = await read_json_body(request)
+        pool.config = self._check(body, pool.config)
+        if body.get("discard_all_idle"):
+            self._close_available(pool, "its pool was updated")
+        while len(pool.available) > pool.size:
+            browser, keeper = pool.available.pop()
+            keeper.close()
+            self.browsers.close(browser, "its pool shrank")
+        pool.changed.set()
+        return json_response(self._wire(pool))
+
+    async def delete_pool(self, request: Request) -> Response:
+        pool = self._find(request.path_params["id"])
+        raw = await request.body()
+        body = await read_json_body(request) if raw.strip() else {}
+        if pool.acquired and not body.get("force"):
+            raise conflict(f"browser pool {pool.id} has {len(pool.acquired)} acquired "
+                           "browser(s): release them, or delete with force")
+        self.items.pop(pool.id, None)
+        if pool.filler is not None:
+            pool.filler.cancel()
+        self._close_available(pool, "its pool was deleted")
+        for browser in list(pool.acquired.values()):
+            self.browsers.close(browser, "its pool was deleted")
+        return Response(status_code=204)
+
+    async def acquire_browser(self, request: Request) -> Response:
+        pool = self._find(request.path_params["id"])
+        raw = await request.body()
+        body = await read_json_body(request) if raw.strip() else {}
+        timeout = body.get("acquire_timeout_seconds") or DEFAULT_ACQUIRE_TIMEOUT_S
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not (
+                1 <= timeout <= 3600):
+            raise bad_request("'acquire_timeout_seconds' must be between 1 and 3600")
+        if body.get("profile") is not None:
+            raise bad_request("an acquire-time profile is not available locally: set the "
+                              "pool's profile")
+        deadline = time.monotonic() + timeout
+        while True:
+            live = [(b, k) for b, k in pool.available if b.ready and not k.closed]
+            if live:
+                browser, keeper = live[0]
+                pool.available.remove((browser, keeper))
+                break
+            if pool.id not in self.items:
+                raise not_found(f"browser pool {pool.id} was deleted")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Response(status_code=204)  # none became free in time
+            await self._wait(pool, min(left, 1.0))
+
+
+        keeper.close()
+        pool.acquired[browser.id] = browser
+        browser.last_active = time.monotonic()  # its idle timeout starts now
+        pool.changed.set()  # make the next one
+        lease = {k: body[k] for k in ("name", "tags", "start_url") if body.get(k)}
+        if lease:
+            await update_browser(browser, lease, notice=lambda key, message: None,
+                                 name_taken=self.browsers.name_taken)
+        return json_response(browser.to_wire())
+
+    async def release_browser(self, request: Request) -> Response:
+        pool = self._find(request.path_params["id"])
+        body = await read_json_body(request)
+        session_id = body.get("session_id")
+        browser = pool.acquired.pop(session_id, None) if isinstance(session_id, str) else None
+        if browser is None:
+            raise not_found(f"browser {session_id!r} is not acquired from pool {pool.id}")
+        reuse = body.get("reuse", True)
+        if reuse is False or not browser.ready or len(pool.available) >= pool.size:
+            self.browsers.close(browser, "released to its pool")
+        else:
+            browser.name, browser.tags = None, None
+            try:
+                pool.available.append((browser, await self._keep(browser)))
+            except CdpError:
+                self.browsers.close(browser, "released to its pool")
+        pool.changed.set()
+        return Response(status_code=204)
+
+    async def flush_pool(self, request: Request) -> Response:
+        pool = self._find(request.path_params["id"])
+        self._close_available(pool, "its pool was flushed")
+        pool.changed.set()
+        return Response(status_code=204)

@@ -167,145 +167,145 @@ class ProcessService:
     # -- HTTP --------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        def open_(request: Request) -> tuple[str, Sandbox]:
-            if not self.allowed:
-                raise _refused()
-            return self._sandbox(request.path_params["id"])
-
-        def find(request: Request) -> _Process:
-            browser_id, _ = open_(request)
-            process = self._processes.get(browser_id, {}).get(request.path_params["pid"])
-            if process is None:
-                raise not_found(f"process {request.path_params['pid']!r} not found")
-            return process
-
-        async def exec_(request: Request) -> Response:
-            browser_id, box = open_(request)
-            options = self._options(await read_json_body(request), box, browser_id)
-            started = time.monotonic()
-            proc, _ = await self._start(options)
-            try:
-                out, err = await asyncio.wait_for(_collect(proc), options["timeout"])
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                out, err = await _collect(proc)
-            finally:
-                if proc.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    await proc.wait()
-            return json_response({
-                "exit_code": _exit_code(proc.returncode or 0),
-                "stdout_b64": base64.b64encode(out).decode(),
-                "stderr_b64": base64.b64encode(err).decode(),
-                "duration_ms": int((time.monotonic() - started) * 1000),
-            })
-
-        async def spawn(request: Request) -> Response:
-            browser_id, box = open_(request)
-            data = await read_json_body(request)
-            options = self._options(data, box, browser_id)
-            processes = self._processes.setdefault(browser_id, {})
-            if sum(1 for p in processes.values() if p.exit_code is None) >= MAX_PROCESSES:
-                raise ApiError(429, "rate_limited", f"at most {MAX_PROCESSES} running processes "
-                               "a browser", headers={"Retry-After": "1"})
-            tty = None
-            if data.get("allocate_tty"):
-                tty = (_size(data.get("cols"), "cols", 80), _size(data.get("rows"), "rows", 24))
-            proc, master = await self._start(options, tty)
-            process = _Process(new_id(), proc, now_ns(), tty=master)
-            processes[process.id] = process
-            process.tasks.append(asyncio.ensure_future(self._pump(process, options["timeout"])))
-            return json_response({"process_id": process.id, "pid": proc.pid,
-                                  "started_at": format_ns(process.started_ns)})
-
-        async def status(request: Request) -> Response:
-            process = find(request)
-            body: dict[str, Any] = {"state": "exited" if process.exit_code is not None
-                                    else "running", "exit_code": process.exit_code}
-            if process.exit_code is None:
-                body.update(_usage(process.proc.pid, process.started_ns))
-            else:
-                body.update({"cpu_pct": 0.0, "mem_bytes": 0})
-            return json_response(body)
-
-        async def stdin(request: Request) -> Response:
-            process = find(request)
-            data = await read_json_body(request)
-            try:
-                raw = base64.b64decode(str(data.get("data_b64", "")), validate=True)
-            except ValueError:
-                raise bad_request("'data_b64' must be base64") from None
-            if process.exit_code is not None:
-                raise ApiError(409, "conflict", "the process has exited",
-                               headers={"x-should-retry": "false"})
-            if process.tty is not None:
-                await asyncio.to_thread(os.write, process.tty, raw)
-            else:
-                assert process.proc.stdin is not None
-                process.proc.stdin.write(raw)
-                with contextlib.suppress(ConnectionError):
-                    await process.proc.stdin.drain()
-            return json_response({"written_bytes": len(raw)})
-
-        async def stdout_stream(request: Request) -> Response:
-            process = find(request)
-            queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
-            backlog = list(process.backlog)
-            finished = process.exit_code is not None
-            if not finished:
-                process.readers.add(queue)
-
-            async def stream() -> AsyncIterator[bytes]:
-                try:
-                    for name, chunk in backlog:
-                        yield sse_event({"stream": name,
-                                         "data_b64": base64.b64encode(chunk).decode()})
-                    while not finished:
-                        item = await queue.get()
-                        if item is None:
-                            break
-                        yield sse_event({"stream": item[0],
-                                         "data_b64": base64.b64encode(item[1]).decode()})
-                    yield sse_event({"event": "exit", "exit_code": process.exit_code})
-                finally:
-                    process.readers.discard(queue)
-
-            return StreamingResponse(stream(), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-
-        async def kill(request: Request) -> Response:
-            process = find(request)
-            data = await read_json_body(request)
-            sig = _SIGNALS.get(str(data.get("signal")))
-            if sig is None:
-                raise bad_request(f"'signal' must be one of {', '.join(_SIGNALS)}")
-            if process.exit_code is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.proc.pid, sig)
-            return json_response({"ok": True})
-
-        async def resize(request: Request) -> Response:
-            process = find(request)
-            data = await read_json_body(request)
-            cols, rows = _size(data.get("cols"), "cols", None), _size(data.get("rows"), "rows",
-                                                                      None)
-            if process.tty is None:
-                raise bad_request("the process has no terminal: spawn it with allocate_tty")
-            fcntl.ioctl(process.tty, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            return json_response({"ok": True})
-
         base = "/browsers/{id}/process"
         return [
-            Route(f"{base}/exec", guard(exec_), methods=["POST"]),
-            Route(f"{base}/spawn", guard(spawn), methods=["POST"]),
-            Route(f"{base}/{{pid}}/status", guard(status), methods=["GET"]),
-            Route(f"{base}/{{pid}}/stdin", guard(stdin), methods=["POST"]),
-            Route(f"{base}/{{pid}}/stdout/stream", guard(stdout_stream), methods=["GET"]),
-            Route(f"{base}/{{pid}}/kill", guard(kill), methods=["POST"]),
-            Route(f"{base}/{{pid}}/resize", guard(resize), methods=["POST"]),
+            Route(f"{base}/exec", guard(self.exec_process), methods=["POST"]),
+            Route(f"{base}/spawn", guard(self.spawn_process), methods=["POST"]),
+            Route(f"{base}/{{pid}}/status", guard(self.process_status), methods=["GET"]),
+            Route(f"{base}/{{pid}}/stdin", guard(self.write_stdin), methods=["POST"]),
+            Route(f"{base}/{{pid}}/stdout/stream", guard(self.stream_output), methods=["GET"]),
+            Route(f"{base}/{{pid}}/kill", guard(self.kill_process), methods=["POST"]),
+            Route(f"{base}/{{pid}}/resize", guard(self.resize_terminal), methods=["POST"]),
         ]
+
+    def _open(self, request: Request) -> tuple[str, Sandbox]:
+        if not self.allowed:
+            raise _refused()
+        return self._sandbox(request.path_params["id"])
+
+    def _find_process(self, request: Request) -> _Process:
+        browser_id, _ = self._open(request)
+        process = self._processes.get(browser_id, {}).get(request.path_params["pid"])
+        if process is None:
+            raise not_found(f"process {request.path_params['pid']!r} not found")
+        return process
+
+    async def exec_process(self, request: Request) -> Response:
+        browser_id, box = self._open(request)
+        options = self._options(await read_json_body(request), box, browser_id)
+        started = time.monotonic()
+        proc, _ = await self._start(options)
+        try:
+            out, err = await asyncio.wait_for(_collect(proc), options["timeout"])
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = await _collect(proc)
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        return json_response({
+            "exit_code": _exit_code(proc.returncode or 0),
+            "stdout_b64": base64.b64encode(out).decode(),
+            "stderr_b64": base64.b64encode(err).decode(),
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        })
+
+    async def spawn_process(self, request: Request) -> Response:
+        browser_id, box = self._open(request)
+        data = await read_json_body(request)
+        options = self._options(data, box, browser_id)
+        processes = self._processes.setdefault(browser_id, {})
+        if sum(1 for p in processes.values() if p.exit_code is None) >= MAX_PROCESSES:
+            raise ApiError(429, "rate_limited", f"at most {MAX_PROCESSES} running processes "
+                           "a browser", headers={"Retry-After": "1"})
+        tty = None
+        if data.get("allocate_tty"):
+            tty = (_size(data.get("cols"), "cols", 80), _size(data.get("rows"), "rows", 24))
+        proc, master = await self._start(options, tty)
+        process = _Process(new_id(), proc, now_ns(), tty=master)
+        processes[process.id] = process
+        process.tasks.append(asyncio.ensure_future(self._pump(process, options["timeout"])))
+        return json_response({"process_id": process.id, "pid": proc.pid,
+                              "started_at": format_ns(process.started_ns)})
+
+    async def process_status(self, request: Request) -> Response:
+        process = self._find_process(request)
+        body: dict[str, Any] = {"state": "exited" if process.exit_code is not None
+                                else "running", "exit_code": process.exit_code}
+        if process.exit_code is None:
+            body.update(_usage(process.proc.pid, process.started_ns))
+        else:
+            body.update({"cpu_pct": 0.0, "mem_bytes": 0})
+        return json_response(body)
+
+    async def write_stdin(self, request: Request) -> Response:
+        process = self._find_process(request)
+        data = await read_json_body(request)
+        try:
+            raw = base64.b64decode(str(data.get("data_b64", "")), validate=True)
+        except ValueError:
+            raise bad_request("'data_b64' must be base64") from None
+        if process.exit_code is not None:
+            raise ApiError(409, "conflict", "the process has exited",
+                           headers={"x-should-retry": "false"})
+        if process.tty is not None:
+            await asyncio.to_thread(os.write, process.tty, raw)
+        else:
+            assert process.proc.stdin is not None
+            process.proc.stdin.write(raw)
+            with contextlib.suppress(ConnectionError):
+                await process.proc.stdin.drain()
+        return json_response({"written_bytes": len(raw)})
+
+    async def stream_output(self, request: Request) -> Response:
+        process = self._find_process(request)
+        queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+        backlog = list(process.backlog)
+        finished = process.exit_code is not None
+        if not finished:
+            process.readers.add(queue)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                for name, chunk in backlog:
+                    yield sse_event({"stream": name,
+                                     "data_b64": base64.b64encode(chunk).decode()})
+                while not finished:
+                    item = await queue.get()
+                    if item is None:
+                        break
+                    yield sse_event({"stream": item[0],
+                                     "data_b64": base64.b64encode(item[1]).decode()})
+                yield sse_event({"event": "exit", "exit_code": process.exit_code})
+            finally:
+                process.readers.discard(queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    async def kill_process(self, request: Request) -> Response:
+        process = self._find_process(request)
+        data = await read_json_body(request)
+        sig = _SIGNALS.get(str(data.get("signal")))
+        if sig is None:
+            raise bad_request(f"'signal' must be one of {', '.join(_SIGNALS)}")
+        if process.exit_code is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.proc.pid, sig)
+        return json_response({"ok": True})
+
+    async def resize_terminal(self, request: Request) -> Response:
+        process = self._find_process(request)
+        data = await read_json_body(request)
+        cols, rows = _size(data.get("cols"), "cols", None), _size(data.get("rows"), "rows",
+                                                                  None)
+        if process.tty is None:
+            raise bad_request("the process has no terminal: spawn it with allocate_tty")
+        fcntl.ioctl(process.tty, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        return json_response({"ok": True})
 
     async def _pump(self, process: _Process, timeout: int | None) -> None:
         """Read the process's output until it exits; then tell every reader."""

@@ -1,12 +1,13 @@
-"""Kernel's browser API, served by real Chromium processes on this machine.
+"""The runner's local browsers: their lifecycle, from launch to close.
 
-``POST /browsers`` starts a Chromium with its own throwaway profile under the
-runner's data folder (``<data>/browsers/<id>/profile``) and answers with the
-browser-level DevTools websocket (``cdp_ws_url``) that Playwright's
-``connect_over_cdp`` (or any CDP client) drives. Chromium opens no DevTools port: it
-talks over a pipe only the runner holds, and the runner serves the websocket at a URL
-carrying a random token (see :mod:`.cdp` and :mod:`.cdp_route`). A browser is closed — its
-whole process group killed, reaped and its folder deleted — when:
+``POST /browsers`` (see :mod:`.browser_routes`) starts a Chromium (found by
+:mod:`.chromium`) with its own throwaway profile under the runner's data folder
+(``<data>/browsers/<id>/profile``) and answers with the browser-level DevTools websocket
+(``cdp_ws_url``) that Playwright's ``connect_over_cdp`` (or any CDP client) drives.
+Chromium opens no DevTools port: it talks over a pipe only the runner holds, and the
+runner serves the websocket at a URL carrying a random token (see :mod:`.cdp` and
+:mod:`.cdp_route`). A browser is closed — its whole process group killed, reaped and its
+folder deleted — when:
 
 * it is deleted (``DELETE /browsers/{id}``, ``DELETE /invocations/{id}/browsers``);
 * the invocation it was created for (``invocation_id``) finishes;
@@ -16,13 +17,10 @@ whole process group killed, reaped and its folder deleted — when:
   connection counts as idle;
 * Chromium exits on its own, or the runner stops.
 
-Chromium is started in a new session with ``PR_SET_PDEATHSIG`` (through
-``setpriv`` when present), so even a runner killed with ``kill -9`` takes its
-browsers along; whatever a crashed runner still left behind is killed and
-deleted when the next runner starts on the same data folder.
-
-Cloud-only settings (stealth, proxies, profiles, extensions, ...) are accepted
-and ignored, with a one-time notice each.
+Chromium is started by the supervisor (:mod:`..supervisor`) in a new session with
+``PR_SET_PDEATHSIG`` (through ``setpriv`` when present), so even a runner killed with
+``kill -9`` takes its browsers along; whatever a crashed runner still left behind is
+killed and deleted when the next runner starts on the same data folder.
 """
 
 from __future__ import annotations
@@ -31,281 +29,44 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from ...ids import new_id
 from ...timeutil import format_ns, now_ns
 from ..engine import background
 from ..engine.pool import describe_exit
-from ..errors import ApiError, bad_request, conflict, not_found
-from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
-from ..supervisor import Child, SpawnError, kill_if_named, new_owner, supervisor
-from .automation import automation_routes
-from .cdp import PIPE_SWITCH, CdpError, CdpMux, PipeEnds
-from .cdp_route import cdp_path, cdp_route, new_token
-from .computer_routes import computer_routes
-from .curl import curl_routes
+from ..errors import ApiError, conflict, not_found
+from ..supervisor import SpawnError, command_line, is_runner, kill_if_named, supervisor
+from .browser import LocalBrowser
+from .cdp import CdpError, CdpMux, PipeEnds
+from .chromium import NO_RETRY, chromium_command, find_chromium, output_tail, unavailable
+from .create_request import DEFAULT_TIMEOUT_S, DEFAULT_VIEWPORT, CreateRequest, parse_create
 from .display import START_DEADLINE_S as DISPLAY_START_DEADLINE_S
 from .display import Display, DisplayError, display_support
 from .files import FileService, Sandbox
-from .logs import log_routes
 from .pools import Pools
 from .processes import ProcessService
-from .profiles import Profiles, ProfileUse
-from .screen import Screen
+from .profiles import Profiles
 from .spare import Shape, WarmSpares
-from .update import update_browser
-from .viewports import check_viewport
 
 if TYPE_CHECKING:
     from ..services import RunnerServices
 
-__all__ = ["Browsers", "LocalBrowser", "find_chromium", "BROWSER_ENV"]
+__all__ = ["Browsers", "START_DEADLINE_S", "SWEEP_INTERVAL_S", "MAX_DELETED"]
 
-#: Environment variable naming the Chromium (or Chrome) executable to use.
-BROWSER_ENV = "KERNEL_ACTIONS_BROWSER"
-EXECUTABLE_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
-                    "chrome")
-_MAC_APPS = ("/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-             "/Applications/Chromium.app/Contents/MacOS/Chromium")
-DEFAULT_TIMEOUT_S = 60
-MAX_TIMEOUT_S = 259_200
-#: The hosted API's smallest ``timeout_seconds``; smaller values work here, with a notice.
-KERNEL_MIN_TIMEOUT_S = 10
 #: How long Chromium may take to answer on its DevTools pipe.
 START_DEADLINE_S = 20.0
 #: How often idle browsers and browsers that exited by themselves are looked for.
 SWEEP_INTERVAL_S = 1.0
 #: Closed browsers remembered for ``GET /browsers?status=deleted``.
 MAX_DELETED = 1000
-DEFAULT_VIEWPORT = {"width": 1920, "height": 1080}
-REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
-#: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
-CLOUD_ONLY = frozenset({
-    "stealth", "proxy", "proxy_id", "extensions", "persistence",
-    "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
-    "vaults", "region",
-})
-_HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
-                       "name", "tags", "profile", "kiosk_mode"})
-UNAVAILABLE_MESSAGE = (
-    "no Chromium or Chrome found: install Debian's chromium (apt install chromium), or run "
-    "`playwright install chromium` where downloads work, or pass --browser-path"
-)
-_NO_RETRY = {"x-should-retry": "false"}
-_ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
-
-
-# -- finding Chromium --------------------------------------------------------------------
-
-
-def _is_executable(path: str | Path) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
-
-
-def _playwright_chromium() -> str | None:
-    """The newest Chromium that ``playwright install chromium`` downloaded, if any."""
-    roots: list[Path] = []
-    configured = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
-    if configured == "0":
-        spec = importlib.util.find_spec("playwright")
-        if spec is not None and spec.origin:
-            roots.append(Path(spec.origin).parent / "driver" / "package" / ".local-browsers")
-    elif configured:
-        roots.append(Path(configured).expanduser())
-    roots += [Path.home() / ".cache" / "ms-playwright",
-              Path.home() / "Library" / "Caches" / "ms-playwright"]
-    patterns = ("chromium-*/chrome-linux*/chrome",
-                "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
-                "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/"
-                "Google Chrome for Testing")
-
-    def revision(path: Path) -> int:
-        folder = next(p for p in path.parents if p.name.startswith("chromium-"))
-        digits = folder.name.removeprefix("chromium-")
-        return int(digits) if digits.isdigit() else -1
-
-    for root in roots:
-        if not root.is_dir():
-            continue
-        found = [p for pattern in patterns for p in root.glob(pattern) if _is_executable(p)]
-        if found:
-            return str(max(found, key=revision))
-    return None
-
-
-def find_chromium(configured: str | None = None) -> str:
-    """The Chromium to start: ``configured`` (``--browser-path``), else ``$KERNEL_ACTIONS_BROWSER``,
-    else the first of chromium, chromium-browser, google-chrome(-stable), chrome on ``PATH``,
-    else Playwright's own download. Raises ``browser_unavailable`` when there is none."""
-    if configured:
-        if not _is_executable(configured):
-            raise _unavailable(f"--browser-path {configured!r} is not an executable file")
-        return os.path.abspath(configured)
-    from_env = os.environ.get(BROWSER_ENV)
-    if from_env:
-        if not _is_executable(from_env):
-            raise _unavailable(f"{BROWSER_ENV}={from_env!r} is not an executable file")
-        return os.path.abspath(from_env)
-    for name in EXECUTABLE_NAMES:
-        path = shutil.which(name)
-        if path:
-            return os.path.abspath(path)
-    if sys.platform == "darwin":
-        for app in _MAC_APPS:
-            if _is_executable(app):
-                return app
-    bundled = _playwright_chromium()
-    if bundled:
-        return bundled
-    raise _unavailable(UNAVAILABLE_MESSAGE)
-
-
-def _unavailable(message: str) -> ApiError:
-    return ApiError(503, "browser_unavailable", message, headers=dict(_NO_RETRY))
-
-
-# -- processes ----------------------------------------------------------------------------
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    """The end of Chromium's output, without the D-Bus complaints of machines without D-Bus."""
-    try:
-        with open(log, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16_384))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    kept = [ln for ln in text.splitlines() if ln.strip() and "dbus" not in ln.lower()]
-    return "\n".join(kept[-lines:])
-
-
-# -- the browsers -------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class LocalBrowser:
-    """One Chromium process and what it was created with."""
-
-    id: str
-    folder: Path
-    created_ns: int
-    headless: bool
-    timeout_s: int
-    viewport: dict[str, int]
-    invocation_id: str | None = None
-    start_url: str | None = None
-    name: str | None = None
-    tags: dict[str, str] | None = None
-    region: str = "us-east"
-    proc: Child | None = None
-    #: The token every process of this browser carries (Xvfb, Chromium, executors, the
-    #: process API's): what closing it kills (see :mod:`..supervisor`).
-    owner: str = field(default_factory=lambda: new_owner("browser"), repr=False)
-    #: The DevTools pipe, shared by every client of ``cdp_ws_url`` (set once it answers).
-    cdp: CdpMux | None = None
-    #: The secret part of ``cdp_ws_url``.
-    cdp_token: str = field(default_factory=new_token, repr=False)
-    #: ``ws://host:port`` of the runner that serves ``cdp_ws_url``.
-    cdp_base: str = "ws://127.0.0.1"
-    #: ``time.monotonic()`` of the last CDP activity seen (or of the start).
-    last_active: float = 0.0
-    #: Why it is being closed, once it is.
-    closing: str | None = None
-    #: The saved profile it started from, if any (see :mod:`.profiles`).
-    profile_use: ProfileUse | None = None
-    close_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    kiosk: bool = False
-    #: Its virtual screen and the computer controls on it (``None`` when it runs headless).
-    display: Display | None = field(default=None, repr=False)
-    screen: Screen | None = field(default=None, repr=False)
-    live_view_url: str | None = None
-    #: A warm spare not handed out yet (see :mod:`.spare`): no session, listed nowhere.
-    spare: bool = False
-    #: Set once its start ended, however it ended (``None`` until it begins).
-    launch_done: asyncio.Event | None = field(default=None, repr=False)
-
-    @property
-    def profile(self) -> Path:
-        return self.folder / "profile"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "chromium.log"
-
-    @property
-    def ready(self) -> bool:
-        return self.cdp is not None and self.closing is None
-
-    @property
-    def cdp_ws_url(self) -> str:
-        return self.cdp_base + cdp_path(self.id, self.cdp_token)
-
-    def alive(self) -> bool:
-        """Whether its Chromium runs and its DevTools pipe is open."""
-        return (self.proc is not None and self.proc.poll() is None and self.cdp is not None
-                and not self.cdp.closed.is_set())
-
-    def to_wire(self) -> dict[str, Any]:
-        """The hosted API's browser session object."""
-        body: dict[str, Any] = {
-            "session_id": self.id,
-            "cdp_ws_url": self.cdp_ws_url,
-            # No WebDriver BiDi endpoint locally (Chromium offers BiDi through chromedriver).
-            "webdriver_ws_url": "",
-            "created_at": format_ns(self.created_ns),
-            "headless": self.headless,
-            "stealth": False,
-            "timeout_seconds": self.timeout_s,
-            "memory": "1GiB" if self.headless else "8GiB",
-            "region": self.region,
-            # Kernel offers a live view of headful browsers only.
-            "browser_live_view_url": None if self.headless else self.live_view_url,
-            "kiosk_mode": self.kiosk,
-            "gpu": False,
-            "viewport": dict(self.viewport),
-        }
-        if self.name is not None:
-            body["name"] = self.name
-        if self.tags is not None:
-            body["tags"] = dict(self.tags)
-        if self.start_url is not None:
-            body["start_url"] = self.start_url
-        return body
-
-
-@dataclass
-class _Request:
-    invocation_id: str | None
-    headless: bool
-    timeout_s: int
-    viewport: dict[str, int]
-    start_url: str | None
-    name: str | None
-    tags: dict[str, str] | None
-    region: str
-    kiosk: bool = False
-
-
-def _positive_int(value: Any, name: str, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
-        raise bad_request(f"{name!r} must be an integer between 1 and {hi}, got {value!r}")
-    return value
 
 
 class Browsers:
@@ -348,7 +109,8 @@ class Browsers:
         """One line on the runner's output."""
         self.runner.log(message)
 
-    def _notice(self, key: str, message: str) -> None:
+    def notice(self, key: str, message: str) -> None:
+        """Tell the developer ``message`` once per ``key``."""
         if key not in self._noticed:
             self._noticed.add(key)
             self.runner.log(f"browsers: {message}")
@@ -389,7 +151,7 @@ class Browsers:
             if not folder.is_dir():
                 continue
             owner = _read_pid(folder / "runner.pid")
-            if owner is not None and owner != os.getpid() and _is_runner(owner):
+            if owner is not None and owner != os.getpid() and is_runner(owner):
                 continue  # another runner on the same data folder still uses it
             folders.append(folder)
         if not folders:
@@ -400,7 +162,7 @@ class Browsers:
         killed = [pid for folder in folders if (pid := _read_pid(folder / "pid")) is not None
                   and kill_if_named(pid, str(folder) + os.sep)]
         deadline = time.monotonic() + 5
-        while any(_cmdline(pid) for pid in killed) and time.monotonic() < deadline:
+        while any(command_line(pid) for pid in killed) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for folder in folders:
             await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
@@ -437,57 +199,8 @@ class Browsers:
 
     # -- creating ----------------------------------------------------------------------------
 
-    def _parse(self, body: dict[str, Any]) -> _Request:
-        inv_id = body.get("invocation_id")
-        if inv_id is not None and (not isinstance(inv_id, str) or not inv_id.strip()):
-            raise bad_request("'invocation_id' must be a non-empty string")
-        headless = body.get("headless")
-        if headless is not None and not isinstance(headless, bool):
-            raise bad_request("'headless' must be true or false")
-        kiosk = body.get("kiosk_mode")
-        if kiosk is not None and not isinstance(kiosk, bool):
-            raise bad_request("'kiosk_mode' must be true or false")
-        timeout = body.get("timeout_seconds")
-        if timeout is None:
-            timeout = DEFAULT_TIMEOUT_S
-        timeout = _positive_int(timeout, "timeout_seconds", MAX_TIMEOUT_S)
-        if timeout < KERNEL_MIN_TIMEOUT_S:
-            self._notice("short-timeout", f"timeout_seconds {timeout} works here, but Kernel's "
-                                          f"cloud requires at least {KERNEL_MIN_TIMEOUT_S}")
-        viewport = dict(DEFAULT_VIEWPORT)
-        raw_viewport = body.get("viewport")
-        if raw_viewport is not None:
-            viewport = check_viewport(raw_viewport)  # Kernel's presets, and sizes within them
-        start_url = body.get("start_url")
-        if start_url is not None and not isinstance(start_url, str):
-            raise bad_request("'start_url' must be a string")
-        if start_url and not _ABSOLUTE_URL.match(start_url):
-            # It is given to Chromium on its command line: never let it read as a switch.
-            raise bad_request(f"'start_url' must be an absolute URL such as https://example.com, "
-                              f"got {start_url!r}")
-        name = body.get("name")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise bad_request("'name' must be a non-empty string")
-        tags = body.get("tags")
-        if tags is not None and (not isinstance(tags, dict) or len(tags) > 50 or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in tags.items())):
-            raise bad_request("'tags' must be an object of at most 50 string values")
-        region = body.get("region")
-        if region is not None and region not in REGIONS:
-            raise bad_request(f"'region' must be one of {', '.join(REGIONS)}; got {region!r}")
-        for key, value in body.items():
-            if key in _HONOURED or value in (None, False, "", [], {}):
-                continue
-            if key in CLOUD_ONLY:
-                self._notice(f"field:{key}", f"{key!r} is a Kernel cloud setting: the local "
-                                             "Chromium ignores it")
-            else:
-                self._notice(f"field:{key}", f"ignoring {key!r}: the local runner doesn't "
-                                             "support it")
-        # Kernel's default is a headful browser; either way it gets a screen (see
-        # _start_display).
-        return _Request(inv_id, bool(headless), timeout, viewport, start_url or None, name, tags,
-                        region or "us-east", bool(kiosk))
+    def _parse(self, body: dict[str, Any]) -> CreateRequest:
+        return parse_create(body, self.notice)
 
     async def create(self, body: dict[str, Any], *, warm: bool = True) -> LocalBrowser:
         """Start a browser for ``body`` (``POST /browsers``), from a warm spare when one fits
@@ -509,12 +222,12 @@ class Browsers:
                 raise not_found(f"invocation {req.invocation_id!r} not found")
             if inv.terminal:
                 raise ApiError(409, "conflict", f"invocation {inv.id} is already {inv.status}: "
-                               "its browsers are closed when it finishes", headers=dict(_NO_RETRY))
+                               "its browsers are closed when it finishes", headers=dict(NO_RETRY))
         # From here to the launch, nothing awaits: the checks hold when the browser is counted.
         if self._stopping:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
-        if req.name is not None and any(b.name == req.name for b in self.items.values()):
+        if req.name is not None and self.name_taken(req.name):
             raise conflict(f"a browser named {req.name!r} is already running")
         if len(self.items) >= self.max_browsers:  # spares give way: they are not sessions
             raise ApiError(429, "rate_limited", (
@@ -581,7 +294,7 @@ class Browsers:
             raise ApiError(503, "unavailable", "the runner is shutting down",
                            headers={"Retry-After": "1"})
         raise ApiError(409, "conflict", f"the browser was closed while starting: {closed_by}",
-                       headers=dict(_NO_RETRY))
+                       headers=dict(NO_RETRY))
 
     def _started(self, browser: LocalBrowser, shape: Shape, *, warm: bool | None) -> None:
         """The browser is handed out; ``warm``: from a spare (``None``: keep no spares for
@@ -595,7 +308,7 @@ class Browsers:
         if warm is not None:
             self.spares.handed_out(shape, warm=warm)
 
-    def _adapt(self, browser: LocalBrowser, req: _Request) -> None:
+    def _adapt(self, browser: LocalBrowser, req: CreateRequest) -> None:
         """Make a spare the browser ``req`` asks for (what can change without a restart)."""
         browser.spare = False
         browser.created_ns = now_ns()
@@ -653,32 +366,6 @@ class Browsers:
             return False
         return browser.cdp is not None and browser.closing is None
 
-    def _command(self, browser: LocalBrowser, executable: str) -> list[str]:
-        command = [executable]
-        if browser.display is None:  # a screen of the viewport's size, and no infobar
-            command += ["--headless=new", "--test-type", "--disable-infobars",
-                        f"--screen-info={{{browser.viewport['width']}x"
-                        f"{browser.viewport['height']}}}"]
-        else:  # headful, its window filling the screen (browser UI included unless kiosk)
-            command += ["--window-position=0,0", "--test-type", "--disable-infobars"]
-            command += ["--kiosk"] if browser.kiosk else []
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            command.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        command += [
-            "--disable-gpu", "--disable-quic", "--no-first-run", "--no-default-browser-check",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-breakpad",
-            "--password-store=basic", "--use-mock-keychain",
-            PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
-            f"--user-data-dir={browser.profile}",
-            f"--window-size={browser.viewport['width']},{browser.viewport['height']}",
-            "--",  # what follows is a URL, never a switch
-            browser.start_url or "about:blank",
-        ]
-        if self._pdeathsig:
-            command = [self._pdeathsig, "--pdeathsig", "KILL", "--", *command]
-        return command
-
     async def _launch(self, browser: LocalBrowser, executable: str) -> None:
         browser.launch_done = asyncio.Event()
         try:
@@ -704,13 +391,13 @@ class Browsers:
             with open(browser.log_path, "wb") as log:
                 try:
                     browser.proc = await supervisor.start(
-                        self._command(browser, executable), name="chromium", env=env,
+                        chromium_command(browser, executable, self._pdeathsig), name="chromium", env=env,
                         stdout=log, owner=browser.owner,
                         # The DevTools pipe on fds 3 and 4, and no other fd of the runner.
                         fd_map=pipe.fd_map())
                 except OSError as exc:
                     why = str(exc) if isinstance(exc, SpawnError) else exc.strerror or exc
-                    raise _unavailable(f"cannot start {executable}: {why}") from None
+                    raise unavailable(f"cannot start {executable}: {why}") from None
             pipe.close_child_ends()
             mux = CdpMux()
             await mux.open(pipe)
@@ -778,7 +465,7 @@ class Browsers:
         from .emulated import EmulatedScreen
 
         if self.no_display is not None:
-            self._notice("no-display", f"no virtual display ({self.no_display}): browsers run "
+            self.notice("no-display", f"no virtual display ({self.no_display}): browsers run "
                                        "headless, with emulated computer controls")
             browser.screen = EmulatedScreen(browser.viewport["width"], browser.viewport["height"])
             return
@@ -787,7 +474,7 @@ class Browsers:
                                                   browser.viewport["height"], browser.folder,
                                                   owner=browser.owner)
         except DisplayError as exc:
-            self._notice("display-failed", f"{exc}: browsers run headless, with emulated "
+            self.notice("display-failed", f"{exc}: browsers run headless, with emulated "
                                            "computer controls")
             browser.screen = EmulatedScreen(browser.viewport["width"], browser.viewport["height"])
             return
@@ -805,12 +492,12 @@ class Browsers:
                 "warm": self.spares.status()}
 
     def _start_failed(self, browser: LocalBrowser, executable: str, why: str) -> ApiError:
-        tail = _tail(browser.log_path)
+        tail = output_tail(browser.log_path)
         message = f"Chromium ({executable}) did not start: {why}"
         if tail:
             message += f"; its last output:\n{tail}"
         self.runner.log(f"browser {browser.id}: {message}")
-        return ApiError(503, "browser_unavailable", message, headers=dict(_NO_RETRY))
+        return ApiError(503, "browser_unavailable", message, headers=dict(NO_RETRY))
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -922,112 +609,38 @@ class Browsers:
             raise not_found(f"browser {id_or_name!r} not found")
         return browser
 
-    def _cdp_of(self, id_or_name: str) -> CdpMux:
+    def cdp_of(self, id_or_name: str) -> CdpMux:
         browser = self.find(id_or_name)
         assert browser.cdp is not None  # found means ready
         return browser.cdp
 
-    def _logs_of(self, id_or_name: str) -> tuple[Path, Sandbox]:
+    def logs_of(self, id_or_name: str) -> tuple[Path, Sandbox]:
         browser = self.find(id_or_name)
         return browser.log_path, self.files.sandbox(browser.id)[1]
+
+    def devtools(self, browser_id: str) -> tuple[str, CdpMux] | None:
+        """The token and DevTools pipe of a ready browser, for its ``cdp_ws_url``."""
+        browser = self.items.get(browser_id)
+        if browser is None or not browser.ready or browser.cdp is None:
+            return None
+        return browser.cdp_token, browser.cdp
+
+    def name_taken(self, name: str) -> bool:
+        """Whether a browser already goes by ``name``."""
+        return any(b.name == name for b in self.items.values())
+
+    def is_known(self, key: str) -> bool:
+        """Whether ``key`` is the id or name of a browser starting or running."""
+        return key in self.items or self.name_taken(key)
 
     def _folder_of(self, id_or_name: str) -> tuple[str, Path]:
         browser = self.find(id_or_name)
         return browser.id, browser.folder
 
-    async def _invocation(self, invocation_id: str) -> None:
+    async def check_invocation(self, invocation_id: str) -> None:
+        """Raise 404 unless ``invocation_id`` names an invocation."""
         if await self.runner.scheduler.get(invocation_id) is None:
             raise not_found(f"invocation {invocation_id!r} not found")
-
-    # -- HTTP --------------------------------------------------------------------------------
-
-    def routes(self) -> list[BaseRoute]:
-        async def create(request: Request) -> Response:
-            body = await read_json_body(request) if (await request.body()).strip() else {}
-            browser = await self.create(body)
-            return json_response(browser.to_wire())
-
-        async def list_(request: Request) -> Response:
-            q = request.query_params
-            limit = int_param(request, "limit", 20, 1, 100)
-            offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
-            status = q.get("status") or "active"
-            if status not in ("active", "deleted", "all"):
-                raise bad_request(f"'status' must be one of active, deleted, all; got {status!r}")
-            if q.get("include_deleted") in ("true", "1") and status == "active":
-                status = "all"  # the deprecated spelling of status=all
-            tags = {m.group(1): v for k, v in q.multi_items()
-                    if (m := re.fullmatch(r"tags\[(.+)\]", k))}
-            query = q.get("query") or None
-            wires = [] if status == "deleted" else [
-                b.to_wire() for b in reversed(list(self.items.values())) if b.ready]
-            if status != "active":
-                wires += list(self.deleted)
-            items = [
-                w for w in wires
-                if (not q.get("region") or w["region"] == q["region"])
-                and (query is None or query in w["session_id"] or query in (w.get("name") or ""))
-                and all((w.get("tags") or {}).get(k) == v for k, v in tags.items())
-            ]
-            page, headers = paged(items, limit, offset)
-            return json_response(page, headers=headers)
-
-        async def get(request: Request) -> Response:
-            return json_response(self.find(request.path_params["id"]).to_wire())
-
-        async def patch(request: Request) -> Response:
-            browser = self.find(request.path_params["id"])
-            await update_browser(browser, await read_json_body(request), notice=self._notice,
-                                 name_taken=lambda name: any(
-                                     b.name == name for b in self.items.values()))
-            return json_response(browser.to_wire())
-
-        async def delete(request: Request) -> Response:
-            browser = self.find(request.path_params["id"])
-            await asyncio.shield(self._begin_close(browser, "deleted"))
-            return Response(status_code=204)
-
-        async def invocation_browsers(request: Request) -> Response:
-            inv_id = request.path_params["id"]
-            await self._invocation(inv_id)
-            return json_response({"browsers": [b.to_wire() for b in self.items.values()
-                                       if b.ready and b.invocation_id == inv_id]})
-
-        async def delete_invocation_browsers(request: Request) -> Response:
-            inv_id = request.path_params["id"]
-            await self._invocation(inv_id)
-            tasks = [self._begin_close(b, f"deleted with invocation {inv_id}'s browsers")
-                     for b in list(self.items.values()) if b.invocation_id == inv_id]
-            if tasks:
-                await asyncio.shield(asyncio.gather(*tasks))
-            return Response(status_code=204)
-
-        def devtools(browser_id: str) -> tuple[str, CdpMux] | None:
-            browser = self.items.get(browser_id)
-            if browser is None or not browser.ready or browser.cdp is None:
-                return None
-            return browser.cdp_token, browser.cdp
-
-        return [
-            *automation_routes(self, self.root.parent),
-            cdp_route(self.runner.config, devtools),
-            *self.files.routes(),
-            *self.processes.routes(),
-            *self.profiles.routes(),
-            *curl_routes(self._cdp_of),
-            *self.pools.routes(),
-            *log_routes(self._logs_of, lambda key: key in self.items or any(
-                b.name == key for b in self.items.values())),
-            Route("/browsers", guard(create), methods=["POST"]),
-            Route("/browsers", guard(list_), methods=["GET"]),
-            Route("/browsers/{id}", guard(get), methods=["GET"]),
-            Route("/browsers/{id}", guard(patch), methods=["PATCH"]),
-            Route("/browsers/{id}", guard(delete), methods=["DELETE"]),
-            Route("/invocations/{id}/browsers", guard(invocation_browsers), methods=["GET"]),
-            Route("/invocations/{id}/browsers", guard(delete_invocation_browsers),
-                  methods=["DELETE"]),
-            *computer_routes(self.find),
-        ]
 
 
 def _read_pid(path: Path) -> int | None:
@@ -1036,18 +649,3 @@ def _read_pid(path: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
-
-
-def _cmdline(pid: int) -> str:
-    """A process's command line ("" when it is gone, a zombie, or not ours to read)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
-
-
-def _is_runner(pid: int) -> bool:
-    """Whether ``pid`` is a live kernel-actions process (a runner sharing the data folder)."""
-    cmd = _cmdline(pid)
-    return "kernel_actions" in cmd or "kernel-actions" in cmd

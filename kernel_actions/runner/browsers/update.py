@@ -17,7 +17,7 @@ from .cdp import CdpError, CdpMux
 
 
 class LocalBrowser(Protocol):
-    """What an update changes of a browser (``service.LocalBrowser`` provides it)."""
+    """What an update changes of a browser (``browser.LocalBrowser`` provides it)."""
 
     name: str | None
     tags: dict[str, str] | None

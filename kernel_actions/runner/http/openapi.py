@@ -223,6 +223,11 @@ def openapi(version: str) -> dict[str, Any]:
                 "parameters": [_id_param()],
                 "get": {"operationId": "getDeployment", "responses": {
                     "200": _json({"type": "object"}, "The deployment"), **_errors(401, 404)}},
+                "delete": {"operationId": "deleteDeployment", "summary": (
+                    "Stop serving the deployment and delete its code (it stays listed as "
+                    "stopped)"), "responses": {
+                    "204": {"description": "Stopped (or already stopped or failed)"},
+                    **_errors(401, 404)}},
             },
             "/deployments/{id}/events": {
                 "parameters": [_id_param(), _query("since", {"type": "string"})],

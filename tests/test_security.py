@@ -144,6 +144,8 @@ def test_request_bodies_must_be_json_except_on_uploads(
                 if upload and content_type and content_type.startswith("multipart/"):
                     continue
                 headers = {"Content-Type": content_type} if content_type else {}
+                if content_type == CURL_FORM:  # from a browser: curl's is taken (below)
+                    headers.update(BROWSER)
                 r = c.request(method, path, content=body_for(method, path) or b"{}",
                               headers=headers)
                 assert_refused(r, 415, "unsupported_media_type",
@@ -155,6 +157,30 @@ def test_request_bodies_must_be_json_except_on_uploads(
         assert r.status_code == 200, r.text
         r = c.post("/deployments", files={"file": ("x.zip", b"not a zip")})
         assert r.status_code == 400 and "zip" in r.json()["message"], r.text
+        assert len(c.get("/invocations").json()) == 1
+
+
+CURL_FORM = "application/x-www-form-urlencoded"
+#: What every browser adds to a post a page makes (fetch, XHR or a form).
+BROWSER = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "no-cors",
+           "Sec-Fetch-Dest": "empty"}
+
+
+def test_curl_d_json_is_taken_from_tools_but_not_from_browsers(runner: RunnerProcess) -> None:
+    """``curl -d '{...}'`` sends the JSON form-encoded: taken from a client that sends no
+    ``Origin`` and no ``Sec-Fetch-*`` header, refused (415) when either says a browser."""
+    body = b'{"app_name": "conformance", "action_name": "echo", "payload": "{\\"n\\": 1}"}'
+    own = f"http://127.0.0.1:{port_of(runner)}"
+    with runner.client() as c:
+        r = c.post("/invocations", content=body, headers={"Content-Type": CURL_FORM})
+        assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+        for browser in (BROWSER, {"Sec-Fetch-Mode": "cors"}, {"Sec-Fetch-Dest": "empty"},
+                        {"Origin": own}):
+            r = c.post("/invocations", content=body,
+                       headers={"Content-Type": CURL_FORM, **browser})
+            assert_refused(r, 415, "unsupported_media_type", f"{browser}")
+        r = c.post("/invocations", content=b"a=b", headers={"Content-Type": CURL_FORM})
+        assert r.status_code == 400 and r.json()["code"] == "bad_request", r.text
         assert len(c.get("/invocations").json()) == 1
 
 

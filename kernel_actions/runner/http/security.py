@@ -13,7 +13,10 @@ runner refuses a request unless:
   of these;
 - a request with a body sends ``application/json`` (``multipart/form-data`` on
   ``POST`` to an upload route only), so a cross-site JSON request would need a CORS preflight,
-  and no CORS is ever granted (``OPTIONS`` is refused).
+  and no CORS is ever granted (``OPTIONS`` is refused). A form-encoded body (what
+  ``curl -d`` sends) is read as JSON too, but only from a client that sends no ``Origin``
+  and no ``Sec-Fetch-*`` header: browsers send them on every post a page makes, so a
+  page's form still can't post.
 
 Server-side clients (the SDKs, the CLI, curl) send no ``Origin`` and pass; the
 dashboard is served from the runner's own origin and passes too. Refusals are
@@ -40,6 +43,8 @@ __all__ = ["HostPolicy", "RequestRules", "UPLOAD_CONTENT_TYPES", "request_rules"
 
 #: Content types a request body may have on an upload route (``POST /deployments``).
 UPLOAD_CONTENT_TYPES = frozenset({"multipart/form-data", "application/octet-stream"})
+#: What ``curl -d`` sends: taken (as JSON) from clients that are not browsers.
+CURL_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _JSON_TYPES = frozenset({"application/json"})
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 _WILDCARDS = ("0.0.0.0", "::", "")
@@ -144,6 +149,7 @@ class RequestRules:
     def check(self, scope: Scope) -> tuple[int, str, str] | None:
         """``(status, code, message)`` of the refusal, or ``None`` when the request may pass."""
         host = origin = site = length = chunked = content_type = None
+        browser = False  # it sent a Sec-Fetch-* header (browsers send them, tools don't)
         for key, value in scope["headers"]:
             if key == b"host":
                 if host is None:
@@ -152,8 +158,11 @@ class RequestRules:
                 if origin is None:
                     origin = value.decode("latin-1")
             elif key == b"sec-fetch-site":
+                browser = True
                 if site is None:
                     site = value
+            elif key.startswith(b"sec-fetch-"):
+                browser = True
             elif key == b"content-length":
                 if length is None:
                     length = value
@@ -192,7 +201,8 @@ class RequestRules:
                     "server-side client or from its own dashboard")
         if chunked is not None or (length is not None and length.strip() not in (b"", b"0")):
             kind = _media_type(content_type or "")
-            if kind == "application/json":
+            if kind == "application/json" or (
+                    kind == CURL_CONTENT_TYPE and origin is None and not browser):
                 return None
             upload = method in ("POST", "PUT") and scope["path"] in self.upload_paths
             accepted = _JSON_TYPES | (UPLOAD_CONTENT_TYPES if upload else frozenset())

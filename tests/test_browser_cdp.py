@@ -24,6 +24,10 @@ from .conftest import BROWSER_MARKS, CHROMIUM, RunnerProcess, poll
 pytestmark = BROWSER_MARKS
 
 
+#: The Origin Stagehand 4's extension opens a browser's cdp_ws_url with.
+EXTENSION = "chrome-extension://gkbkhfbmkbnbkbgnkajpnkdbnbmjpehm"
+
+
 def sdk(runner: RunnerProcess, key: str = "local") -> Kernel:
     return Kernel(base_url=runner.url, api_key=key, max_retries=0)
 
@@ -227,7 +231,7 @@ def test_playwright_drives_a_browser_through_its_tokened_url_with_two_clients_at
         one.close()
 
 
-def test_a_wrong_token_a_foreign_origin_or_a_wrong_key_is_refused(
+def test_a_wrong_token_or_a_wrong_key_is_refused_and_the_token_opens_from_any_origin(
         served: Callable[..., RunnerProcess]) -> None:
     runner = served("--api-key", "s3cret")
     k = sdk(runner, "s3cret")
@@ -246,8 +250,11 @@ def test_a_wrong_token_a_foreign_origin_or_a_wrong_key_is_refused(
     assert refused(url.rsplit("/", 1)[0] + "/")[0] in (403, 404)
     status, body = refused(url.replace(browser.session_id, "no-such-browser"))
     assert status == 404 and b'"not_found"' in body
-    status, body = refused(url, {"Origin": "http://127.0.0.1:1"})
-    assert status == 403 and b"cross-origin" in body
+    # Without the token, no Origin opens it: a web page, an extension, the runner's own.
+    own = f"http://127.0.0.1:{urlsplit(url).port}"
+    for origin in ("http://evil.example", EXTENSION, own):
+        status, body = refused(url.rsplit("/", 1)[0] + "/" + wrong, {"Origin": origin})
+        assert status == 404 and b'"not_found"' in body, origin
     status, body = refused(url, {"Authorization": "Bearer wrong"})
     assert status == 401 and b"unauthorized" in body
     assert upgrade_status(url, "rebound.example.com").startswith(b"HTTP/1.1 403 ")
@@ -257,8 +264,10 @@ def test_a_wrong_token_a_foreign_origin_or_a_wrong_key_is_refused(
     runner.wait_line(f"browser {browser.session_id} started")
     assert token not in runner.output
 
-    # The token is the capability: no key needed, and the right key is fine too.
-    for headers in ({}, {"Authorization": "Bearer s3cret"}):
+    # The token is the capability: no key needed, and the right key is fine too. Whatever
+    # Origin comes with it opens it: Stagehand 4's extension sends chrome-extension://….
+    for headers in ({}, {"Authorization": "Bearer s3cret"}, {"Origin": EXTENSION},
+                    {"Origin": "http://127.0.0.1:1"}):
         with connect(url, additional_headers=headers, open_timeout=20) as ws:
             ws.send('{"id": 7, "method": "Browser.getVersion"}')
             assert '"id":7' in ws.recv(timeout=20)

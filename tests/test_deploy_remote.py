@@ -151,3 +151,28 @@ def test_deploy_sends_what_the_sdk_sends_and_follows_the_events(
     assert {k: v for k, v in sdk.fields.items() if k != "file"} == \
         {k: v for k, v in ours.fields.items() if k != "file"}
     assert sdk.fields["file"][1] == ours.fields["file"][1]
+
+
+def test_deploy_warns_of_the_variables_the_platform_sets_itself(
+        recording_api: tuple[str, list[Recorded]], tmp_path: Path) -> None:
+    """KERNEL_API_KEY, KERNEL_BASE_URL and ENTRYPOINT_RELPATH are Kernel's to set: given with
+    -e or --env-file, each gets Kernel's CLI's warning (and the others none)."""
+    url, _ = recording_api
+    entry = _app(tmp_path / "app")
+    env_file = tmp_path / "deploy.env"
+    env_file.write_text("KERNEL_API_KEY=sk-mine\nTOKEN=abc\n")
+    out = CliRunner().invoke(
+        cli, ["deploy", str(entry), "--env-file", str(env_file), "-e",
+              "KERNEL_BASE_URL=http://example.invalid", "-e", "MODE=x"],
+        env={"KERNEL_BASE_URL": url, "KERNEL_API_KEY": "sk-test"}, catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    warned = [line for line in out.stderr.splitlines() if "reserved by Kernel" in line]
+    assert len(warned) == 2, out.stderr
+    assert "KERNEL_API_KEY is reserved by Kernel and will be ignored" in warned[0]
+    assert "KERNEL_BASE_URL is reserved by Kernel and will be ignored" in warned[1]
+    assert not any(name in out.stderr for name in ("TOKEN is", "MODE is"))
+
+    plain = CliRunner().invoke(cli, ["deploy", str(entry), "-e", "TOKEN=abc"],
+                               env={"KERNEL_BASE_URL": url, "KERNEL_API_KEY": "sk-test"},
+                               catch_exceptions=False)
+    assert plain.exit_code == 0 and "reserved" not in plain.stderr, plain.output

@@ -117,6 +117,16 @@ def read_env_vars(env: tuple[str, ...], env_files: tuple[str, ...]) -> dict[str,
     return env_vars
 
 
+def _warn_reserved(env_vars: dict[str, str], say: Callable[[str], None]) -> None:
+    """Warn, as Kernel's CLI does, of variables the platform sets on every deployment: a
+    value given for one is overridden (by Kernel, and by a local runner alike)."""
+    from ..env_contract import PLATFORM_SET
+
+    for name in sorted(PLATFORM_SET & env_vars.keys()):
+        say(f"warning: {name} is reserved by Kernel and will be ignored (Kernel sets it "
+            "automatically). Use a different variable name if you need your own value.")
+
+
 def _manifest(entrypoint: str, env_vars: dict[str, str], strict: bool) -> CodeManifest:
     """ENTRYPOINT's manifest (see :mod:`kernel_actions.tooling.code_manifest`); exit 2 if none."""
     from ..entrypoint import EntrypointNotFound, resolve_entrypoint
@@ -325,10 +335,11 @@ def deploy(entrypoint: str, version: str, env: tuple[str, ...], env_files: tuple
     import tempfile
 
     env_vars = read_env_vars(env, env_files)
+    err = console()
+    _warn_reserved(env_vars, err.print)
     if not no_env_check:
         _check_declared_env(entrypoint, env_vars)
     client = make_client(api_url)
-    err = console()
     if region is not None and client.is_local:
         err.print(f"notice: --region {escape(region)} is sent, and a local runner ignores it")
     with tempfile.TemporaryDirectory() as tmp:

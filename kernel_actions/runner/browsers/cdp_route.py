@@ -3,12 +3,14 @@
 ``ws://HOST:PORT/browsers/{id}/cdp/{token}``: the token is 32 random bytes made when the
 browser starts and handed out only in the API's browser object, so the URL itself is the
 capability, as Kernel's ``cdp_ws_url`` is (Playwright's ``connect_over_cdp(url)`` and
-Puppeteer's ``connect`` send no API key). It is compared in constant time. On top of it:
+Puppeteer's ``connect`` send no API key). It is compared in constant time, and it is all
+that is asked of the client, whatever ``Origin`` it sends: Stagehand 4 opens the URL from an
+extension it puts in the browser (``Origin: chrome-extension://…``), and a web page that
+does not hold the token gets the same 404 as for a browser that doesn't exist. On top of it:
 
 * a request that does send ``Authorization`` must send the runner's key;
-* a browser page can open WebSockets to any origin, so a request with an ``Origin`` other
-  than the runner's own is refused, and so is a ``Host`` that doesn't name a loopback
-  address when the runner listens on loopback (DNS rebinding).
+* a ``Host`` that doesn't name a loopback address when the runner listens on loopback
+  (DNS rebinding) is refused.
 
 Refusals are HTTP answers to the upgrade (JSON ``{code, message}``), not open-then-close.
 """
@@ -24,11 +26,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..config import Config, is_loopback
 from ..http.common import json_response
+from ..http.front_door import TokenWebSocketRoute
 from .cdp import CdpError, CdpMux
 
 __all__ = ["cdp_route", "new_token", "cdp_path"]
@@ -59,16 +61,6 @@ def refusal(websocket: WebSocket, config: Config) -> tuple[int, str, str] | None
     if is_loopback(config.host) and host not in _LOOPBACK_NAMES:
         return 403, "forbidden", (f"Host {host!r} is not this runner's loopback address: "
                                   "connect to 127.0.0.1 or localhost")
-    origin = _header(websocket, "origin")
-    if origin is not None:
-        parts = urlsplit(origin)
-        scheme = "https" if websocket.url.scheme == "wss" else "http"
-        own = parts.scheme == scheme and parts.netloc == (_header(websocket, "host") or "")
-        if not own:
-            return 403, "forbidden", (f"cross-origin DevTools connection from {origin!r} "
-                                      "refused: only clients without an Origin (Playwright, "
-                                      "Puppeteer, the SDKs) or the runner's own pages may "
-                                      "connect")
     return None
 
 
@@ -82,7 +74,7 @@ async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> N
 
 
 def cdp_route(config: Config, lookup: Callable[[str], tuple[str, CdpMux] | None]
-              ) -> WebSocketRoute:
+              ) -> TokenWebSocketRoute:
     """The route; ``lookup(browser_id)`` gives a ready browser's token and pipe."""
 
     async def endpoint(websocket: WebSocket) -> None:
@@ -136,4 +128,4 @@ def cdp_route(config: Config, lookup: Callable[[str], tuple[str, CdpMux] | None]
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
 
-    return WebSocketRoute("/browsers/{id}/cdp/{token}", endpoint)
+    return TokenWebSocketRoute("/browsers/{id}/cdp/{token}", endpoint)

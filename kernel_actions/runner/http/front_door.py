@@ -14,6 +14,11 @@ often ``receive``) once more for every request; here they are one wrapper, or no
 
 The answers, refusals and their order are those of the separate rules: Host, Origin
 and content type (403/415) first, then the declared body size (400), then the key (401).
+
+A WebSocket whose URL is its own credential (a :class:`TokenWebSocketRoute`: a browser's
+``cdp_ws_url``) is the one exception to the Origin rule: whoever holds the URL may connect,
+from wherever (Stagehand's extension opens it with ``Origin: chrome-extension://…``); the
+route itself refuses a wrong token, and the Host rule still applies.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..engine.errors import EngineError
@@ -33,8 +38,8 @@ from .common import compact_json, json_response
 from .retry import advise_retry, should_retry
 from .security import RequestRules
 
-__all__ = ["Answer", "DirectEndpoint", "FrontDoor", "error_answer", "internal_error",
-           "json_answer"]
+__all__ = ["Answer", "DirectEndpoint", "FrontDoor", "TokenWebSocketRoute", "error_answer",
+           "internal_error", "json_answer"]
 
 _JSON = (b"content-type", b"application/json")
 _NO_RETRY = (b"x-should-retry", b"false")
@@ -149,6 +154,11 @@ def direct_routes(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], DirectEn
     return found
 
 
+class TokenWebSocketRoute(WebSocketRoute):
+    """A WebSocket route whose URL carries an unguessable token that its endpoint checks:
+    the front door lets any ``Origin`` through to it (the token is the credential)."""
+
+
 class FrontDoor:
     """The ASGI app uvicorn calls: the request rules, then the route."""
 
@@ -160,13 +170,14 @@ class FrontDoor:
         self.limits = limits
         self.keys = keys
         self.direct = direct_routes(routes)
+        self.token_sockets = tuple(r for r in routes if isinstance(r, TokenWebSocketRoute))
         self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http":
             if kind == "websocket":
-                refusal = self.rules.check(scope)
+                refusal = self.rules.check(self._origin_checked(scope))
                 if refusal is not None:
                     await self._refuse_upgrade(scope, receive, send, refusal)
                     return
@@ -190,6 +201,13 @@ class FrontDoor:
             await self.keys.refuse(self._limited(limit), scope, receive, send, given)
             return
         await self.limits.serve(self.app, scope, receive, send, limit)
+
+    def _origin_checked(self, scope: Scope) -> Scope:
+        """The upgrade as the rules see it: without its ``Origin`` when a token route takes
+        it (whose token stands for the credential; see :class:`TokenWebSocketRoute`)."""
+        if not any(r.matches(scope)[0] is Match.FULL for r in self.token_sockets):
+            return scope
+        return {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"origin"]}
 
     def direct_for(self, scope: Scope) -> DirectEndpoint | None:
         """The endpoint that may answer this request right from the connection: a whole

@@ -26,6 +26,8 @@ from ..tooling.discovery import remove_state, write_state
 from .browsers.browser_routes import BrowserRoutes
 from .browsers.service import Browsers
 from .config import Config
+from .credentials.routes import CredentialRoutes
+from .credentials.store import Credentials
 from .debug_monitor import DebugMonitor
 from .deployments.routes import deployment_routes
 from .deployments.service import MAX_UPLOAD_BYTES, Deployments
@@ -88,6 +90,7 @@ class Runner:
             make_pool=self.deployment_pool, log=self.log,
         )
         self.browsers = Browsers(self.services)
+        self.credentials = Credentials(config.data_dir / "credentials")
         #: Paths that take uploads (multipart bodies), and their body limits.
         self.upload_limits: dict[str, int] = {
             "/deployments": MAX_UPLOAD_BYTES + 1024 * 1024,
@@ -248,7 +251,8 @@ class Runner:
         }
 
     def feature_routes(self) -> list[BaseRoute]:
-        return [*deployment_routes(self.deployments), *BrowserRoutes(self.browsers).routes()]
+        return [*deployment_routes(self.deployments), *BrowserRoutes(self.browsers).routes(),
+                *CredentialRoutes(self.credentials).routes()]
 
     def request_exit(self) -> None:
         """Stop serving, gracefully, as Ctrl-C does (for a runner served from code)."""

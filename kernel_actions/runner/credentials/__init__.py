@@ -1,0 +1,1 @@
+"""Credentials (``/credentials``): login values and TOTP secrets kept in the data dir."""

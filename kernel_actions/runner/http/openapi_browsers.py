@@ -373,9 +373,53 @@ def _profiles_and_pools() -> dict[str, Any]:
     }
 
 
+def _credentials() -> dict[str, Any]:
+    credential = {"type": "object", "properties": {
+        "id": _STR, "name": _STR, "domain": _STR, "created_at": _STR, "updated_at": _STR,
+        "has_values": _BOOL, "has_totp_secret": _BOOL, "sso_provider": _STR,
+        "totp_algorithm": _STR, "totp_digits": _INT, "totp_period": _INT, "value_keys": _KEYS,
+        "totp_code": _STR, "totp_code_expires_at": _STR}}
+    totp = {"totp_secret": _STR, "totp_algorithm": {"type": "string",
+                                                    "enum": ["SHA1", "SHA256", "SHA512"]},
+            "totp_digits": _INT, "totp_period": _INT, "sso_provider": _STR}
+    page = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+            _query("offset", {"type": "integer", "minimum": 0})]
+    one = [_path_param("id")]
+    return {
+        "/credentials": {
+            "post": _op("credentials_create", "Keep a credential (its values are never "
+                        "answered back)", {"200": _json(credential, "The credential"),
+                                           **_errors(400, 401, 409)},
+                        body=_json_body({"name": _STR, "domain": _STR, "values": _OBJECT,
+                                         **totp}, ["name", "domain", "values"])),
+            "get": _op("credentials_list", "The credentials (without value keys)",
+                       {"200": _json({"type": "array", "items": credential}, "A page"),
+                        **_errors(400, 401)},
+                       params=[*page, _query("domain", _STR), _query("query", _STR)])},
+        "/credentials/{id}": {
+            "parameters": one,
+            "get": _op("credentials_retrieve", "A credential, by id or name",
+                       {"200": _json(credential, "The credential"), **_errors(401, 404)}),
+            "patch": _op("credentials_update", "Rename it, merge or remove values, set or "
+                         "clear its TOTP secret",
+                         {"200": _json(credential, "The credential"),
+                          **_errors(400, 401, 404, 409)},
+                         body=_json_body({"name": _STR, "values": _OBJECT,
+                                          "remove_value_keys": _KEYS, **totp})),
+            "delete": _op("credentials_delete", "Delete a credential",
+                          {**_DONE, **_errors(401, 404)})},
+        "/credentials/{id}/totp-code": {
+            "parameters": one,
+            "get": _op("credentials_totp_code", "The current TOTP code (RFC 6238)",
+                       {"200": _json({"type": "object", "properties": {
+                           "code": _STR, "expires_at": _STR}}, "The code"),
+                        **_errors(400, 401, 404)})},
+    }
+
+
 def browser_paths() -> dict[str, Any]:
     """The paths of the browser APIs, each with the ``{id}`` (id or name) parameter."""
     paths = {**_computer(), **_playwright_and_replays(), **_files(), **_processes_curl_logs()}
     for item in paths.values():
         item["parameters"] = [_path_param("id"), *item.get("parameters", [])]
-    return {**paths, **_profiles_and_pools()}
+    return {**paths, **_profiles_and_pools(), **_credentials()}

@@ -186,10 +186,11 @@ def test_a_folder_entry_and_the_env_contract(start_runner, ts_app) -> None:
     entry = ts_app()
     folder = entry.parent
     (folder / ".env.example").write_text("MY_SECRET=\n")
-    runner: RunnerProcess = start_runner(folder, "--reload", cwd=folder)
-    assert "missing environment variable MY_SECRET (required by .env.example)" in runner.output
+    refused: RunnerProcess = start_runner(folder, cwd=folder)
+    assert "missing environment variable MY_SECRET (required by .env.example)" in refused.output
+    assert refused.stop() == 0
     (folder / ".env").write_text("MY_SECRET=s3cret\n")
-    runner.wait_line("generation 1 serves new invocations", timeout=30)
+    runner: RunnerProcess = start_runner(folder, cwd=folder)
     k = sdk_client(runner)
     env = k.invocations.create(app_name=APP, action_name="env", version="latest")
     assert json.loads(env.output or "") == {"secret": "s3cret", "relpath": "index.ts"}
@@ -206,32 +207,40 @@ def test_missing_node_modules_is_one_line(start_runner, ts_app) -> None:
         assert r.status_code == 404
 
 
-def test_python_and_typescript_apps_side_by_side(start_runner, ts_app, app_copy) -> None:
-    """One runner: a Python app live, a TypeScript app deployed to it."""
+def test_python_and_typescript_apps_side_by_side(start_runner, ts_app, app_copy,
+                                                 tmp_path: Path) -> None:
+    """One runner: a Python app live, a TypeScript app packaged and deployed to it. The
+    deployment's dependencies resolve from a node_modules above the runner's data dir, so
+    nothing is installed from the registry."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     py_entry = app_copy("sdk_app.py")
-    runner: RunnerProcess = start_runner(py_entry, cwd=py_entry.parent)
+    runner: RunnerProcess = start_runner(py_entry, cwd=py_entry.parent,
+                                         data_dir=served / "data")
     entry = ts_app()
-    result = _deploy(runner, entry)
-    assert result["status"] == "running", result
+    from kernel_actions.tooling.packaging import build_bundle
+
+    report = build_bundle(entry, tmp_path / "ts-app.zip")
+    assert report.entrypoint_rel_path == "index.ts"
+    assert report.dependency_file == "package.json"
+    assert "index.ts" in report.files and "lib/label.ts" in report.files
+    assert not any(f.startswith("node_modules") for f in report.files)
+    assert [a["name"] for a in report.manifest["apps"]] == [APP]
+    assert runner.url is not None
+    with httpx.Client(base_url=runner.url, timeout=60) as c:
+        r = c.post("/deployments", files={"file": ("ts-app.zip", report.path.read_bytes(),
+                                                   "application/zip")},
+                   data={"entrypoint_rel_path": "index.ts", "version": "latest"})
+        assert r.status_code == 201, r.text
+        dep_id = r.json()["id"]
+        found = poll(lambda: (d := c.get(f"/deployments/{dep_id}").json())["status"]
+                     in ("running", "failed") and d, timeout=60)
+    assert isinstance(found, dict) and found["status"] == "running", found
     k = sdk_client(runner)
     ts = k.invocations.create(app_name=APP, action_name="echo", version="latest",
                               payload='{"text": "ts"}')
     py = k.invocations.create(app_name="sdk-app", action_name="nothing", version="latest")
     assert json.loads(ts.output or "")["text"] == "ts"
     assert json.loads(py.output or "") == {"got": None}
-
-
-def _deploy(runner: RunnerProcess, entry: Path) -> dict:
-    from kernel_actions.tooling.packaging import build_bundle
-
-    bundle = build_bundle(entry)
-    assert runner.url is not None
-    with httpx.Client(base_url=runner.url, timeout=120) as c:
-        r = c.post("/deployments", files={"file": ("app.zip", bundle.data, "application/zip")},
-                   data={"entrypoint_rel_path": "index.ts", "version": "latest"})
-        assert r.status_code == 201, r.text
-        dep_id = r.json()["id"]
-        found = poll(lambda: (d := c.get(f"/deployments/{dep_id}").json())["status"]
-                     in ("running", "failed") and d, timeout=120)
-    assert isinstance(found, dict)
-    return found
+    assert {a.app_name for a in k.apps.list()} == {APP, "sdk-app"}

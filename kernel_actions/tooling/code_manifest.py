@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..entrypoint import Entrypoint
+from .node_apps import NodeScanError, scan_node_manifest
+from .node_choice import WORKER_SCRIPT, NodeUnavailable, choose_node, is_node_target
 from .not_app_code import is_virtualenv
 from .static_manifest import StaticScanError, scan_manifest
 
@@ -136,6 +138,8 @@ def load_manifest(entry: Entrypoint, *, env_vars: Mapping[str, str] | None = Non
     Raises :class:`ManifestError` with the loader's one-line reason when it doesn't load.
     """
     env_vars = dict(env_vars or {})
+    if is_node_target(entry.target):
+        return _load_node_manifest(entry, env_vars, timeout)
     app_python = _app_python(entry.app_dir)
     if app_python is not None:
         try:
@@ -155,6 +159,44 @@ def load_manifest(entry: Entrypoint, *, env_vars: Mapping[str, str] | None = Non
     return CodeManifest(result["manifest"], python=sys.executable)
 
 
+def _node_version(node: str) -> str | None:
+    try:
+        return subprocess.run([node, "--version"], capture_output=True, text=True, timeout=20,
+                              stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _load_node_manifest(entry: Entrypoint, env_vars: Mapping[str, str],
+                        timeout: float) -> CodeManifest:
+    """A TypeScript/JavaScript app's manifest: its code loaded by the Node worker's script
+    (``--manifest``), with the app's own ``node_modules``."""
+    env = _environment(entry, env_vars, None)
+    try:
+        runtime = choose_node(env, _node_version)
+    except NodeUnavailable as exc:
+        raise ManifestError(str(exc)) from None
+    try:
+        proc = subprocess.run(
+            [runtime.path, "--disable-warning=ExperimentalWarning", str(WORKER_SCRIPT),
+             "--manifest", entry.target, entry.name],
+            cwd=entry.app_dir, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL, env=env)
+    except subprocess.TimeoutExpired:
+        raise ManifestError(f"it took more than {timeout:g} s to import") from None
+    try:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        last = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ManifestError(f"the loading process exited with code {proc.returncode} "
+                            f"({last[0]})") from None
+    if "error" in result:
+        hint = ("; once its node_modules is installed, the code loads here"
+                if "node_modules" in str(result["error"]) else "")
+        raise ManifestError(str(result["error"]), hint)
+    return CodeManifest(result["manifest"], python=runtime.path)
+
+
 def read_manifest(entry: Entrypoint, *, env_vars: Mapping[str, str] | None = None,
                   timeout: float = 120.0) -> CodeManifest:
     """The manifest from loading the code, else from its source (see the module's doc).
@@ -168,8 +210,11 @@ def read_manifest(entry: Entrypoint, *, env_vars: Mapping[str, str] | None = Non
         if entry.path is None:
             raise
         try:
-            manifest = scan_manifest(entry.path, entry.name)
-        except StaticScanError:
+            if is_node_target(entry.target):
+                manifest = scan_node_manifest(entry.path, entry.name)
+            else:
+                manifest = scan_manifest(entry.path, entry.name)
+        except (StaticScanError, NodeScanError):
             raise exc from None
         reason = f"{exc}{exc.hint}"
         manifest["schemas_missing"] = reason

@@ -26,6 +26,7 @@ import pathspec
 from ..entrypoint import EntrypointNotFound, resolve_entrypoint
 from .bundle import MANIFEST_NAME, is_own_bundle
 from .code_manifest import ManifestError, read_manifest
+from .node_apps import dependency_file
 from .not_app_code import is_not_app_dir, is_virtualenv
 
 __all__ = ["build_bundle", "collect_files", "BundleReport", "PackagingError", "LARGE_BUNDLE_BYTES"]
@@ -168,7 +169,7 @@ def build_bundle(
     output = Path(output).resolve()
     files = [f for f in files if (app_dir / f).resolve() != output]
     dep = next((n for n in ("pyproject.toml", "requirements.txt") if (app_dir / n).is_file()),
-               None)
+               None) or dependency_file(app_dir)  # a TypeScript app: its lock file
     if dep is None:
         warnings.append("no pyproject.toml or requirements.txt: the bundle declares no "
                         "dependencies beyond what the runner has")

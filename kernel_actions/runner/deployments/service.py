@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ...ids import new_id
 from ...timeutil import format_ns, now_ns
+from ...tooling.node_choice import is_node_target
 from ..config import Config
 from ..engine import background
 from ..engine.app_versions import REGION, app_version_summary
@@ -275,6 +276,15 @@ class Deployments:
             raise _Failed(f"refused the bundle: {exc}") from None
         self._log(dep, f"extracted {len(files)} file(s)")
         from .installs import DependencyError, unsatisfied
+
+        if is_node_target(dep.entrypoint_rel_path):  # a TypeScript app: its node_modules
+            from .node_installs import install_node_dependencies
+
+            try:
+                await install_node_dependencies(folder, lambda line: self._log(dep, line))
+            except DependencyError as exc:
+                raise _Failed(str(exc)) from None
+            return
 
         declared = info.requirements
         missing = unsatisfied(declared)

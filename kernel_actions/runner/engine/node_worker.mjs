@@ -49,6 +49,9 @@ const requireHere = nodeModule.createRequire(SELF_URL);
 
 // -- the socket -------------------------------------------------------------------------
 
+// `node node_worker.mjs --manifest TARGET` (kernel-actions package/deploy/schema): load the
+// app, print {"manifest": ...} or {"error": ...} on stdout, and exit; no socket.
+const MANIFEST_MODE = process.argv[2] === "--manifest";
 const fd = Number(process.env[FD_ENV]);
 delete process.env[FD_ENV];
 if (process.env[UMASK_ENV] !== undefined) {
@@ -58,7 +61,7 @@ if (process.env[UMASK_ENV] !== undefined) {
 }
 process.on("SIGINT", () => {}); // Ctrl-C is the runner's to handle
 
-const sock = new net.Socket({ fd, readable: true, writable: true });
+const sock = MANIFEST_MODE ? null : new net.Socket({ fd, readable: true, writable: true });
 let inbox = Buffer.alloc(0);
 
 function frameOf(message) {
@@ -70,6 +73,7 @@ function frameOf(message) {
 }
 
 function send(message) {
+  if (MANIFEST_MODE) return answerManifest(message);
   if (!sock.write(frameOf(message))) {
     // The runner reads slower than answers come: stop taking work until it catches up.
     sock.pause();
@@ -77,7 +81,7 @@ function send(message) {
   }
 }
 
-sock.on("data", (chunk) => {
+sock?.on("data", (chunk) => {
   inbox = inbox.length ? Buffer.concat([inbox, chunk]) : chunk;
   let at = 0;
   while (inbox.length - at >= 4) {
@@ -96,9 +100,9 @@ sock.on("data", (chunk) => {
   inbox = at === inbox.length ? Buffer.alloc(0) : inbox.subarray(at);
 });
 // The runner is gone (or closed our socket): leave, taking nothing further.
-sock.on("end", () => process.exit(0));
-sock.on("close", () => process.exit(0));
-sock.on("error", () => process.exit(0));
+sock?.on("end", () => process.exit(0));
+sock?.on("close", () => process.exit(0));
+sock?.on("error", () => process.exit(0));
 
 function fatal(reason) {
   originalStderr(`kernel-actions worker: protocol error: ${reason}\n`);
@@ -196,7 +200,7 @@ function routed(original) {
 // at once (the process ends with this handler), unless earlier writes still wait to go out.
 process.on("exit", () => {
   for (const state of running.values()) closeLog(state);
-  if (pendingLogs.length === 0 || sock.writableLength > 0 || sock.destroyed) return;
+  if (pendingLogs.length === 0 || !sock || sock.writableLength > 0 || sock.destroyed) return;
   try {
     fs.writeSync(fd, frameOf({ t: "logs", items: pendingLogs }));
   } catch {
@@ -205,8 +209,18 @@ process.on("exit", () => {
   pendingLogs = [];
 });
 
+function answerManifest(message) {
+  if (message.t === "loaded") {
+    originalStdout(`${JSON.stringify({ manifest: message.manifest })}\n`, () => process.exit(0));
+  } else if (message.t === "load_failed") {
+    const where = message.location ? ` (${message.location})` : "";
+    originalStdout(`${JSON.stringify({ error: `${message.message}${where}` })}\n`, () => process.exit(0));
+  }
+}
+
 // console.* writes to these streams: patched once, every line of an invocation is its log.
-process.stdout.write = routed(originalStdout);
+// Printing a manifest, what the app prints while it loads goes to stderr, off the answer.
+process.stdout.write = routed(MANIFEST_MODE ? originalStderr : originalStdout);
 process.stderr.write = routed(originalStderr);
 
 function reportStray(kind, err) {
@@ -361,7 +375,7 @@ function unresolvedPackage(err) {
 
 let loadedActions = new Map();
 
-async function load(target) {
+async function load(target, entrypoint = target) {
   let file;
   try {
     file = path.resolve(entryFile(target));
@@ -410,7 +424,7 @@ async function load(target) {
     }
     described.push({ name: app.name, actions, env });
   }
-  send({ t: "loaded", manifest: { manifest_version: MANIFEST_VERSION, entrypoint: target, apps: described } });
+  send({ t: "loaded", manifest: { manifest_version: MANIFEST_VERSION, entrypoint, apps: described } });
 }
 
 function hasSdkInCache() {
@@ -657,4 +671,8 @@ function cancel(id) {
   send({ t: "result", id, cancelled: true, stuck: true });
 }
 
-send({ t: "ready", pid: process.pid, node: process.version, typescript: Boolean(process.features.typescript) });
+if (MANIFEST_MODE) {
+  load(path.resolve(process.argv[3] || ""), process.argv[4]).catch((err) => send({ t: "load_failed", message: describe(err) }));
+} else {
+  send({ t: "ready", pid: process.pid, node: process.version, typescript: Boolean(process.features.typescript) });
+}

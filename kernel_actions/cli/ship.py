@@ -144,19 +144,24 @@ def _manifest(entrypoint: str, env_vars: dict[str, str], strict: bool) -> CodeMa
 
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("-t", "--template", default="basic", show_default=True,
-              help="The template to start from (see --list).")
+@click.option("-l", "--language", type=click.Choice(["python", "typescript", "py", "ts"]),
+              default="python", show_default=True,
+              help="The app's language: Python (kernel_actions) or TypeScript (@onkernel/sdk).")
+@click.option("-t", "--template", default=None,
+              help="The template to start from (see --list) [default: basic; sample-app for "
+                   "TypeScript].")
 @click.option("-n", "--name", "app_name", default=None,
               help="The app's name [default: from DIRECTORY's name].")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 @click.option("--list", "list_only", is_flag=True, help="List the templates and exit.")
-def create(directory: Path | None, template: str, app_name: str | None, force: bool,
-           list_only: bool) -> None:
+def create(directory: Path | None, language: str, template: str | None, app_name: str | None,
+           force: bool, list_only: bool) -> None:
     """Create a new app in DIRECTORY from a template.
 
     \b
       kernel-actions create my-app                 # the basic template
       kernel-actions create scraper -t browser
+      kernel-actions create my-ts-app --language typescript -t sample-app
       kernel-actions create --list
 
     The new folder holds main.py, its tests (test_main.py), a pyproject.toml and a
@@ -164,18 +169,20 @@ def create(directory: Path | None, template: str, app_name: str | None, force: b
     """
     from ..tooling.scaffold import ScaffoldError, create_app, list_templates, next_steps
 
+    language = {"py": "python", "ts": "typescript"}.get(language, language)
     if list_only:
-        for info in list_templates():
-            click.echo(f"{info.name:<14} {info.description}")
+        for info in list_templates(None):
+            click.echo(f"{info.name:<14} {info.language:<11} {info.description}")
         return
     if directory is None:
         raise click.UsageError("missing DIRECTORY (or pass --list to see the templates)")
     try:
-        created = create_app(directory, template, app_name, force=force)
+        created = create_app(directory, template, app_name, force=force, language=language)
     except ScaffoldError as exc:
         raise UsageProblem(str(exc)) from None
     err = console()
-    err.print(f"created {escape(created.app_name)} from the {template} template "
+    kind = "" if created.language == "python" else f"{created.language} "
+    err.print(f"created {escape(created.app_name)} from the {kind}{created.template} template "
               f"in {escape(str(created.path))}")
     for name in created.files:
         err.print(f"  [green]+[/] {escape(name)}")

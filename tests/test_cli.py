@@ -147,8 +147,57 @@ def test_help_lists_every_command_and_each_shows_an_example() -> None:
         assert "kernel-actions " in out.output, f"no example in {' '.join(path)} --help"
     invoke_help = run(None, "invoke", "--help").output
     for flag in ("-p, --payload", "--payload-file", "--version", "-s, --sync",
-                 "--async-timeout", "--detach", "-o, --output", "--json", "--api-url"):
+                 "--async-timeout", "--detach", "-o, --output", "--api-url"):
         assert flag in invoke_help
+    # Its examples are invoke's own (Kernel's `invoke history` spelling still works, unlisted).
+    assert "invoke history" not in invoke_help
+
+
+def test_one_way_to_choose_the_output_format() -> None:
+    """``-o text|json[|jsonl]`` where a command has it; ``--json`` only where ``--output``
+    means something else (``invocations update``: the output to record; ``package``)."""
+    own_json = {("invocations", "update"), ("package",)}
+    for path in _commands(cli):
+        options = run(None, *path, "--help").output
+        has_o = "-o, --output [text|json" in options
+        if "--json" in options:
+            assert path in own_json and not has_o, f"{' '.join(path)}: two output flags"
+        assert "--json |" not in options and "--json --" not in options, path
+
+
+def test_the_old_json_flag_still_works_and_says_it_is_deprecated(
+        conformance: RunnerProcess) -> None:
+    listed = run(conformance, "invocations", "list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    assert listed.stderr.strip() == "note: --json is deprecated; use -o json"
+    final = run(conformance, "invoke", "conformance", "echo", "-p", "1", "--json")
+    assert final.exit_code == 0 and json.loads(final.stdout)["status"] == "succeeded"
+    assert "--json is deprecated; use -o json (every event" in final.stderr
+
+
+def test_invocations_list_fits_the_width_one_row_a_line(conformance: RunnerProcess) -> None:
+    reason = "the upstream service said no " * 20
+    ids = []
+    for _ in range(2):
+        started = run(conformance, "invoke", "conformance", "sleep", "-p", "30", "--detach")
+        ids.append(started.stdout.strip())
+        updated = run(conformance, "invocations", "update", ids[-1], "--status", "failed",
+                      "--output", json.dumps({"error": reason}))
+        assert updated.exit_code == 0, updated.output
+    ok = run(conformance, "invoke", "conformance", "echo", "-p", "1", "-s")
+    assert ok.exit_code == 0
+    for columns in ("80", "132"):
+        out = CliRunner().invoke(cli, ["invocations", "list"], catch_exceptions=False, env={
+            "KERNEL_BASE_URL": conformance.url, "KERNEL_API_KEY": None, "COLUMNS": columns})
+        lines = out.stdout.splitlines()
+        assert len(lines) == 4, out.stdout  # the header and one line per invocation
+        assert max(len(line) for line in lines) <= int(columns), out.stdout
+        assert all(line == line.rstrip() for line in lines)
+        # The id and status whole; the reason as far as the line goes.
+        assert all(any(line.startswith(i) and " failed " in line for line in lines)
+                   for i in ids), out.stdout
+    assert all(any(line.startswith(i) and "upstream" in line for line in lines)
+               for i in ids), out.stdout  # at 132 columns
 
 
 @pytest.mark.parametrize("args, message", [
@@ -290,7 +339,7 @@ def test_sync_and_json_output(conformance: RunnerProcess) -> None:
     inv = json.loads(out.stdout)
     assert inv["status"] == "succeeded" and inv["app_name"] == "conformance"
     assert json.loads(inv["output"]) == {"message": "hello Ada hello Ada"}
-    failed = run(conformance, "invoke", "conformance", "fail", "--json")
+    failed = run(conformance, "invoke", "conformance", "fail", "-s", "-o", "json")
     assert failed.exit_code == 1
     assert json.loads(failed.stdout)["status_reason"].startswith("Action raised RuntimeError")
     plain = run(conformance, "invoke", "conformance", "echo", "-p", '{"a": [1, 2]}', "-s")
@@ -350,7 +399,7 @@ def test_detach_get_update_replay_and_list(conformance: RunnerProcess) -> None:
     assert new_id in paged.stdout and inv_id not in paged.stdout
     assert "--offset 1" in paged.stderr
     every = run(conformance, "invocations", "list", "--action", "sleep", "--limit", "1", "--all",
-                "--json")
+                "-o", "json")
     assert [i["id"] for i in json.loads(every.stdout)] == [new_id, inv_id]
 
 

@@ -223,7 +223,7 @@ def follow(client: RunnerClient, inv_id: str, output_format: str, *, since: str 
 def stream_format(output_format: str, *, sync: bool = False) -> str:
     """What ``-o json`` means for a following command: every event as a JSON line, as
     Kernel's ``invoke -o json`` prints them; with ``--sync``, the final invocation (Kernel
-    prints its one response). ``--json`` stays the final document."""
+    prints its one response). The deprecated ``--json`` stays the final document."""
     if output_format == "json-events":
         return "json" if sync else "jsonl"
     return output_format

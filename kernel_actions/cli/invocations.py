@@ -15,12 +15,14 @@ from .output import (
     clock,
     console,
     escape,
+    fit_columns,
     make_client,
     output_options,
     pretty,
     print_json,
     read_json,
     styled_status,
+    terminal_width,
     took,
 )
 
@@ -78,7 +80,6 @@ def invoke(app: str, action: str, payload: str | None, payload_file: str | None,
       echo '{"data": "x"}' | kernel-actions invoke my-app analyze --payload-file -
       kernel-actions invoke my-app long-job --detach
       kernel-actions invoke my-app analyze -o json   # every event as a JSON line
-      kernel-actions invoke history --app my-app     # Kernel's spellings of `invocations`
 
     Invokes asynchronously and follows the invocation: log lines and status changes
     on stderr, the output (pretty JSON) on stdout. Exits 0 when it succeeds, 1 when
@@ -131,7 +132,7 @@ def invocations_list(app_name: str | None, action_name: str | None, status: str 
 
     \b
       kernel-actions invocations list --app my-app --status failed --since 1h
-      kernel-actions invocations list --all --json | jq '.[].id'
+      kernel-actions invocations list --all -o json | jq '.[].id'
     """
     client = make_client(api_url)
     filters: dict[str, Any] = {"app_name": app_name, "action_name": action_name,
@@ -149,17 +150,18 @@ def invocations_list(app_name: str | None, action_name: str | None, status: str 
     if not items:
         console().print("no invocations")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("id", "app/action", "version", "status", "started", "took", "reason"):
-        table.add_column(column, no_wrap=column != "reason")
-    for inv in items:
-        table.add_row(inv["id"], f"{inv['app_name']}/{inv['action_name']}",
-                      escape(str(inv.get("version"))), styled_status(inv["status"]),
-                      clock(inv.get("started_at"), date=True), took(inv) or "",
-                      escape(inv.get("status_reason") or ""))
-    console(stderr=False).print(table)
+    # One line per invocation, fitted to the terminal: the id and status whole, the others
+    # cut short when the line is too long, the reason first (`invocations get ID` has it all).
+    rows = [["id", "app/action", "version", "status", "started", "took", "reason"]] + [
+        [inv["id"], f"{inv['app_name']}/{inv['action_name']}", str(inv.get("version")),
+         inv["status"], clock(inv.get("started_at"), date=True), took(inv) or "",
+         " ".join((inv.get("status_reason") or "").split())] for inv in items]
+    out = console(stderr=False)
+    for n, cells in enumerate(fit_columns(rows, terminal_width(), whole=(0, 3))):
+        line = [escape(cell) for cell in cells]
+        if n:
+            line[3] = styled_status(cells[3].rstrip()) + " " * (len(cells[3]) - len(rows[n][3]))
+        out.print("  ".join(line).rstrip(), style="bold" if n == 0 else None)
     if more:
         console().print(f"[dim]more: --offset {offset + len(items)}, or --all[/]")
 
@@ -173,7 +175,7 @@ def invocations_get(invocation_id: str, output_format: str, api_url: str | None)
 
     \b
       kernel-actions invocations get ID
-      kernel-actions invocations get ID --json | jq -r .output
+      kernel-actions invocations get ID -o json | jq -r .output
 
     ID may be the start of an id, when only one id starts with it.
     """
@@ -270,7 +272,7 @@ def invocations_update(invocation_id: str, status: str, output: str | None,
 
 @invocations.command("cancel")
 @click.argument("invocation_id")
-@output_options(short=False)
+@output_options()
 @api_url_option
 def invocations_cancel(invocation_id: str, output_format: str, api_url: str | None) -> None:
     """Cancel a queued or running invocation, as Kernel's CLI does on Ctrl-C.

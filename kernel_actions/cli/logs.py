@@ -248,7 +248,7 @@ def logs(app: str, follow: bool, since: str | None, invocation_ref: str | None,
 
     Kernel's `logs` semantics: without --follow, lines since --since, then exit; with
     it, keep printing the lines of every invocation of APP as they are written.
-    --json prints one JSON object per line.
+    -o json prints one JSON object per line.
     """
     from ..timeutil import format_ns, now_ns, parse_since
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import shutil
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ..tooling.client import RunnerClient
 
 __all__ = [
-    "api_url_option", "output_options", "console", "escape", "spinner", "sigterm_interrupts",
+    "api_url_option", "output_options", "console", "fit_columns", "terminal_width", "escape", "spinner", "sigterm_interrupts",
     "make_client", "again", "print_json", "pretty", "read_json", "to_ns", "clock", "took",
     "styled_status", "STATUS_STYLE",
 ]
@@ -40,13 +41,23 @@ def api_url_option(f: F) -> F:
              "A key, when the API needs one, comes from $KERNEL_API_KEY.")(f)
 
 
+#: What ``--json`` says where ``-o`` is the one way (it stays, hidden, for old scripts).
+JSON_DEPRECATED = "note: --json is deprecated; use -o json"
+JSON_DEPRECATED_EVENTS = ("note: --json is deprecated; use -o json (every event as a JSON line, "
+                          "the last one holding the final invocation)")
+
+
 def output_options(*, jsonl: bool = False, short: bool = True,
                    json_help: str = "one JSON document") -> Callable[[F], F]:
-    """``-o/--output text|json[|jsonl]`` and ``--json``; the command gets ``output_format``.
+    """``-o/--output text|json[|jsonl]``, the one way to choose output, as in Kernel's CLI;
+    the command gets ``output_format``.
 
     With ``jsonl`` (commands that follow an invocation's events), ``-o json`` streams the
     events as Kernel's CLI does: the command gets ``"json-events"`` (see
-    :func:`kernel_actions.cli.follow.stream_format`); ``--json`` is the final document.
+    :func:`kernel_actions.cli.follow.stream_format`). ``--json`` is a hidden, deprecated
+    alias (the final document, as it always was), saying so on stderr. Commands whose
+    ``--output`` names something else (``short=False``: ``invocations update``) keep
+    ``--json`` as their one visible way.
     """
 
     def decorate(f: F) -> F:
@@ -55,16 +66,14 @@ def output_options(*, jsonl: bool = False, short: bool = True,
             if kwargs.get("output_format") == "json" and jsonl:
                 kwargs["output_format"] = "json-events"
             if kwargs.pop("as_json"):
+                if short:
+                    click.echo(JSON_DEPRECATED_EVENTS if jsonl else JSON_DEPRECATED, err=True)
                 kwargs["output_format"] = "json"
             kwargs.setdefault("output_format", "text")
             return f(*args, **kwargs)
 
-        if jsonl:
-            json_flag_help = "Print only the final invocation, as one JSON document."
-        else:
-            json_flag_help = "Machine-readable output" + \
-                (" (same as -o json)." if short else ": JSON.")
-        wrapped = click.option("--json", "as_json", is_flag=True, help=json_flag_help)(wrapper)
+        wrapped = click.option("--json", "as_json", is_flag=True, hidden=short,
+                               help="Machine-readable output: JSON.")(wrapper)
         if short:
             choices = ["text", "json", "jsonl"] if jsonl else ["text", "json"]
             if jsonl:
@@ -89,6 +98,34 @@ def console(stderr: bool = True) -> Console:
     tty = stream.isatty()
     # Not a terminal: no colour, no spinner (rich's defaults) and no wrapping of long lines.
     return Console(file=stream, highlight=False, soft_wrap=True, width=None if tty else 10_000)
+
+
+def fit_columns(rows: list[list[str]], width: int,
+                whole: Collection[int] = ()) -> list[list[str]]:
+    """``rows`` (the first is the header) as cells padded to their column, so that the
+    lines, joined two spaces apart, stay within ``width`` when they can: the last column is
+    cut first, then the others from the right (to no less than 4 characters, ending in
+    ``…``); the columns in ``whole`` never. The last cell is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    for i in reversed(range(len(widths))):
+        if excess <= 0:
+            break
+        if i not in whole:
+            cut = min(excess, max(0, widths[i] - 4))
+            widths[i] -= cut
+            excess -= cut
+    return [[_cut(cell, w).ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
+            + [_cut(row[-1], widths[-1])] for row in rows]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def terminal_width() -> int:
+    """The terminal's columns (``$COLUMNS`` first); 120 when output goes to no terminal."""
+    return shutil.get_terminal_size((120, 24)).columns
 
 
 def escape(text: str) -> str:

@@ -49,7 +49,7 @@ def apps_list(app_name: str | None, version: str | None, output_format: str,
 
     \b
       kernel-actions apps list
-      kernel-actions apps list --json | jq '.[].actions[].name'
+      kernel-actions apps list -o json | jq '.[].actions[].name'
 
     "stale" means the latest save of the code failed to load: the runner keeps
     serving the last code that loaded, and says why the new one didn't.

@@ -137,9 +137,9 @@ def test_request_bodies_must_be_json_except_on_uploads(
     with runner.client() as c:
         for method, path in routes:
             # Uploads: a deployment's zip, and files into a browser's file system.
-            upload = (method, path) == ("POST", "/deployments") or (
+            upload = (method, path) in (("POST", "/deployments"), ("POST", "/extensions")) or (
                 method in ("POST", "PUT") and path.endswith(
-                    ("/fs/upload", "/fs/upload_zip", "/fs/write_file")))
+                    ("/fs/upload", "/fs/upload_zip", "/fs/write_file", "/extensions")))
             for content_type in form_types:
                 if upload and content_type and content_type.startswith("multipart/"):
                     continue

@@ -79,7 +79,13 @@ def test_every_sdk_endpoint_answers_without_no_route(
                 else:
                     assert r.status_code < 500, (method, path, r.status_code, r.text)
     # The cloud-only parts answer 501; what the runner serves does not.
-    assert "GET /proxies" in unavailable and "POST /org/api_keys" in unavailable
+    assert "GET /vaults" in unavailable and "POST /org/api_keys" in unavailable
+    # Served locally, no longer 501: custom proxies, credentials, extensions, deleting a
+    # deployment (the Chrome Web Store import needs the cloud).
+    for served in ("GET /proxies", "POST /proxies/{}/check", "GET /credentials/{}/totp-code",
+                   "POST /extensions", "POST /browsers/{}/extensions", "DELETE /deployments/{}"):
+        assert served not in unavailable, served
+    assert "GET /extensions/from_chrome_store" in unavailable
     assert "GET /invocations" not in unavailable
     assert "PUT /browsers/{}/fs/write_file" not in unavailable
     assert "POST /browsers/{}/process/exec" not in unavailable
@@ -91,10 +97,11 @@ def test_the_sdk_gets_a_clear_501_and_does_not_retry(
     sent: list[httpx.Request] = []
     k = Kernel(base_url=runner.url, api_key="local", max_retries=3, timeout=30,
                http_client=httpx.Client(event_hooks={"request": [sent.append]}))
-    for call, name in ((lambda: k.proxies.list(), "proxies"),
-                       (lambda: k.credentials.retrieve("c"), "credentials"),
+    for call, name in ((lambda: k.vaults.retrieve("v"), "vaults"),
+                       (lambda: k.api_keys.list(), "API keys"),
                        (lambda: k.auth.connections.list(), "auth connections"),
-                       (lambda: k.extensions.list(), "extensions")):
+                       (lambda: k.extensions.download_from_chrome_store(url="https://x"),
+                        "Chrome Web Store")):
         sent.clear()
         with pytest.raises(APIStatusError) as refused:
             call()
@@ -109,7 +116,7 @@ def test_an_api_key_guards_the_new_endpoints(
         start_runner: Callable[..., RunnerProcess]) -> None:
     runner = start_runner(None, "--api-key", "k3y", command="serve")
     with httpx.Client(base_url=runner.url, timeout=30) as client:
-        for method, url in (("GET", "/proxies"), ("GET", "/browsers/x/fs/list_files?path=/"),
+        for method, url in (("GET", "/vaults"), ("GET", "/browsers/x/fs/list_files?path=/"),
                             ("POST", "/browsers/x/process/exec"), ("GET", "/profiles")):
             r = client.request(method, url)
             assert r.status_code == 401 and r.json()["code"] == "unauthorized", (method, url)

@@ -24,6 +24,8 @@ from ..env_contract import declared_env, missing_env, missing_message
 from ..timeutil import format_ns, now_ns
 from ..tooling.discovery import remove_state, write_state
 from .browsers.browser_routes import BrowserRoutes
+from .browsers.extension_routes import MAX_EXTENSIONS_UPLOAD
+from .browsers.extensions import MAX_EXTENSION_BYTES
 from .browsers.service import Browsers
 from .config import Config
 from .credentials.routes import CredentialRoutes
@@ -97,6 +99,9 @@ class Runner:
             # A browser's file system: files and zips, as raw bytes or multipart.
             **dict.fromkeys(("/browsers/{id}/fs/upload", "/browsers/{id}/fs/upload_zip",
                              "/browsers/{id}/fs/write_file"), FS_UPLOAD_BYTES),
+            # Extensions: one zip to keep, or several to load into a browser.
+            "/extensions": MAX_EXTENSION_BYTES + 1024 * 1024,
+            "/browsers/{id}/extensions": MAX_EXTENSIONS_UPLOAD + 1024 * 1024,
         }
 
     # -- output -------------------------------------------------------------------------

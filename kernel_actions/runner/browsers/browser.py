@@ -14,6 +14,7 @@ from ..supervisor import Child, new_owner
 from .cdp import CdpMux
 from .cdp_route import cdp_path, new_token
 from .display import Display
+from .launch_options import LaunchOptions
 from .profiles import ProfileUse
 from .screen import Screen
 
@@ -61,6 +62,8 @@ class LocalBrowser:
     spare: bool = False
     #: Set once its start ended, however it ended (``None`` until it begins).
     launch_done: asyncio.Event | None = field(default=None, repr=False)
+    #: Its proxy and extensions (see :mod:`.launch_options`).
+    launch: LaunchOptions = field(default_factory=LaunchOptions, repr=False)
 
     @property
     def profile(self) -> Path:
@@ -101,6 +104,7 @@ class LocalBrowser:
             "kiosk_mode": self.kiosk,
             "gpu": False,
             "viewport": dict(self.viewport),
+            **self.launch.wire(),
         }
         if self.name is not None:
             body["name"] = self.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,10 +14,13 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import bad_request
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
+from ..proxies.routes import ProxyRoutes
 from .automation import automation_routes
+from .cdp import CdpMux
 from .cdp_route import cdp_route
 from .computer_routes import computer_routes
 from .curl import curl_routes
+from .extension_routes import ExtensionRoutes
 from .logs import log_routes
 from .service import Browsers
 from .update import update_browser
@@ -40,6 +44,8 @@ class BrowserRoutes:
             *browsers.files.routes(),
             *browsers.processes.routes(),
             *browsers.profiles.routes(),
+            *ExtensionRoutes(browsers.extensions, self.extension_target).routes(),
+            *ProxyRoutes(browsers.proxies).routes(),
             *curl_routes(browsers.cdp_of),
             *browsers.pools.routes(),
             *log_routes(browsers.logs_of, browsers.is_known),
@@ -54,6 +60,13 @@ class BrowserRoutes:
                   methods=["DELETE"]),
             *computer_routes(browsers.find),
         ]
+
+    def extension_target(self, id_or_name: str) -> tuple[Path, CdpMux]:
+        """Where ``POST /browsers/{id}/extensions`` puts extensions, and the pipe that
+        loads them."""
+        browser = self.browsers.find(id_or_name)
+        assert browser.cdp is not None  # found means ready
+        return browser.folder, browser.cdp
 
     async def create_browser(self, request: Request) -> Response:
         body = await read_json_body(request) if (await request.body()).strip() else {}

@@ -120,6 +120,7 @@ def chromium_command(browser: LocalBrowser, executable: str, pdeathsig: str | No
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-breakpad",
         "--password-store=basic", "--use-mock-keychain",
+        *browser.launch.switches,  # its proxy and extensions (see .launch_options)
         PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
         f"--user-data-dir={browser.profile}",
         f"--window-size={browser.viewport['width']},{browser.viewport['height']}",

@@ -1,8 +1,8 @@
 """Reading a ``POST /browsers`` body into a :class:`CreateRequest`, with the hosted API's
 defaults and limits; every bad field is a 400 that names it.
 
-Cloud-only settings (stealth, proxies, extensions, ...) are accepted and ignored, with a
-one-time notice each.
+Cloud-only settings (stealth, GPUs, ...) are accepted and ignored, with a one-time notice
+each. ``proxy``/``proxy_id`` and ``extensions`` are read by :mod:`.launch_options`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ DEFAULT_VIEWPORT = {"width": 1920, "height": 1080}
 REGIONS = ("us-east", "us-west", "eu-west", "ap-southeast")
 #: Settings of ``POST /browsers`` that exist only in Kernel's cloud.
 CLOUD_ONLY = frozenset({
-    "stealth", "proxy", "proxy_id", "extensions", "persistence",
+    "stealth", "persistence",
     "gpu", "memory", "video_memory", "location", "network", "chrome_policy", "telemetry",
     "vaults", "region",
 })
 _HONOURED = frozenset({"invocation_id", "headless", "start_url", "timeout_seconds", "viewport",
-                       "name", "tags", "profile", "kiosk_mode"})
+                       "name", "tags", "profile", "kiosk_mode", "proxy", "proxy_id",
+                       "extensions"})
 _ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
 
 

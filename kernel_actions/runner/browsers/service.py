@@ -43,6 +43,7 @@ from ...timeutil import format_ns, now_ns
 from ..engine import background
 from ..engine.pool import describe_exit
 from ..errors import ApiError, conflict, not_found
+from ..proxies.store import Proxies
 from ..supervisor import SpawnError, command_line, is_runner, kill_if_named, supervisor
 from .browser import LocalBrowser
 from .cdp import CdpError, CdpMux, PipeEnds
@@ -50,7 +51,9 @@ from .chromium import NO_RETRY, chromium_command, find_chromium, output_tail, un
 from .create_request import DEFAULT_TIMEOUT_S, DEFAULT_VIEWPORT, CreateRequest, parse_create
 from .display import START_DEADLINE_S as DISPLAY_START_DEADLINE_S
 from .display import Display, DisplayError, display_support
+from .extensions import Extensions
 from .files import FileService, Sandbox
+from .launch_options import launch_options
 from .pools import Pools
 from .processes import ProcessService
 from .profiles import Profiles
@@ -96,6 +99,8 @@ class Browsers:
         #: Closed browsers, newest first, as ``GET /browsers?status=deleted`` lists them.
         self.deleted: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_DELETED)
         self.profiles = Profiles(runner.config.data_dir / "profiles", self._saving_profiles)
+        self.extensions = Extensions(runner.config.data_dir / "extensions")
+        self.proxies = Proxies(runner.config.data_dir / "proxies")
         self.pools = Pools(self)
         self.spares: WarmSpares[LocalBrowser] = WarmSpares(
             self, runner.config.warm_browsers,
@@ -215,6 +220,7 @@ class Browsers:
                            headers={"Retry-After": "1"})
         req = self._parse(body)
         profile_use = self.profiles.parse_use(body.get("profile"))
+        launch = launch_options(body, self.proxies, self.extensions)
         executable = find_chromium(self.runner.config.browser_path)
         if req.invocation_id is not None and not self._running(req.invocation_id):
             inv = await self.runner.scheduler.get(req.invocation_id)
@@ -234,7 +240,8 @@ class Browsers:
                 f"the local runner runs at most {self.max_browsers} browsers at once; delete one "
                 "or raise --max-browsers"))
         shape = Shape(req.viewport["width"], req.viewport["height"], req.kiosk)
-        spare = self.spares.claim(shape) if take_spare and profile_use is None else None
+        spare = (self.spares.claim(shape) if take_spare and profile_use is None and launch.empty
+                 else None)
         if spare is not None:
             browser = spare.browser
             self._adapt(browser, req)
@@ -269,6 +276,7 @@ class Browsers:
             headless=req.headless, timeout_s=req.timeout_s, viewport=req.viewport,
             invocation_id=req.invocation_id, start_url=req.start_url, name=req.name,
             tags=req.tags, region=req.region, profile_use=profile_use, kiosk=req.kiosk,
+            launch=launch,
         )
         self.items[browser.id] = browser
         try:
@@ -276,6 +284,7 @@ class Browsers:
                 await asyncio.shield(room)
             if profile_use is not None:
                 await self.profiles.load_into(profile_use, browser.profile)
+            await launch.prepare(browser.folder, self.extensions, self.log)
             await self._launch(browser, executable)
         except BaseException:
             task = self._begin_close(browser, "it failed to start")
@@ -560,6 +569,7 @@ class Browsers:
                     await self.profiles.save_from(browser.profile_use, browser.profile)
                 except OSError as exc:
                     self.runner.log(f"browser {browser.id}: its profile was not saved: {exc}")
+            await browser.launch.release()
             await asyncio.to_thread(shutil.rmtree, browser.folder, ignore_errors=True)
             if browser.cdp is not None and not browser.spare:
                 self.runner.log(f"browser {browser.id} closed: {browser.closing}")
@@ -592,6 +602,7 @@ class Browsers:
         """Raise the 400 that ``POST /browsers`` with ``body`` would, without starting one."""
         self._parse(body)
         self.profiles.parse_use(body.get("profile"))
+        launch_options(body, self.proxies, self.extensions)
 
     def _saving_profiles(self) -> set[str]:
         """Profiles a running or closing browser will save into."""

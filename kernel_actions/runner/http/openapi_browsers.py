@@ -1,7 +1,8 @@
 """The OpenAPI description of the browser APIs built on a local browser.
 
 Computer controls, Playwright execution, replays, the browser's file system, processes,
-``curl``, logs, profiles and browser pools: each operation with its path, its body or
+``curl``, logs, profiles, browser pools, extensions, custom proxies and credentials: each
+operation with its path, its body or
 query, what it answers and which errors it can give. Bodies are described by their main
 fields (the SDKs' types are the full contract); every error is the ``Error`` object.
 """
@@ -417,9 +418,88 @@ def _credentials() -> dict[str, Any]:
     }
 
 
+def _proxies_and_extensions() -> dict[str, Any]:
+    proxy = {"type": "object", "properties": {
+        "id": _STR, "type": {"type": "string", "enum": ["custom"]}, "name": _STR,
+        "protocol": {"type": "string", "enum": ["http", "https"]}, "bypass_hosts": _KEYS,
+        "config": {"type": "object", "properties": {
+            "host": _STR, "port": _INT, "username": _STR, "has_password": _BOOL,
+            "has_ca_bundle": _BOOL}},
+        "status": {"type": ["string", "null"], "enum": ["available", "unavailable", None]},
+        "last_checked": {"type": ["string", "null"]}, "ip_address": {"type": ["string", "null"]}}}
+    extension = {"type": "object", "properties": {
+        "id": _STR, "name": {"type": ["string", "null"]}, "created_at": _STR,
+        "last_used_at": {"type": ["string", "null"]}, "size_bytes": _INT, "checksum": _STR}}
+    page = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+            _query("offset", {"type": "integer", "minimum": 0}), _query("name", _STR),
+            _query("query", _STR)]
+    one = [_path_param("id")]
+    upload = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}, "name": _STR}}}}}
+    load = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "properties": {
+            "extensions[][name]": _STR,
+            "extensions[][zip_file]": {"type": "string", "format": "binary"}}}}}}
+    return {
+        "/proxies": {
+            "post": _op("proxies_create", "Keep a custom proxy (Kernel-run types are a 400: "
+                        "they need Kernel's cloud)", {"200": _json(proxy, "The proxy"),
+                                                       **_errors(400, 401)},
+                        body=_json_body({"type": _STR, "name": _STR, "protocol": _STR,
+                                         "bypass_hosts": _KEYS, "config": _OBJECT}, ["type"])),
+            "get": _op("proxies_list", "The proxies",
+                       {"200": _json({"type": "array", "items": proxy}, "A page"),
+                        **_errors(400, 401)}, params=page)},
+        "/proxies/{id}": {
+            "parameters": one,
+            "get": _op("proxies_retrieve", "A proxy, by id or name",
+                       {"200": _json(proxy, "The proxy"), **_errors(401, 404, 409)}),
+            "patch": _op("proxies_update", "Rename a proxy",
+                         {"200": _json(proxy, "The proxy"), **_errors(400, 401, 404, 409)},
+                         body=_json_body({"name": _STR}, ["name"])),
+            "delete": _op("proxies_delete", "Delete a proxy",
+                          {**_DONE, **_errors(401, 404, 409)})},
+        "/proxies/{id}/check": {
+            "parameters": one,
+            "post": _op("proxies_check", "Try a connection through the proxy",
+                        {"200": _json(proxy, "The proxy, with the check's status"),
+                         **_errors(400, 401, 404, 409)},
+                        body=_json_body({"url": _STR}, optional=True))},
+        "/extensions": {
+            "post": _op("extensions_upload", "Keep an unpacked extension (a zip)",
+                        {"200": _json(extension, "The extension"),
+                         **_errors(400, 401, 409)}, body=upload),
+            "get": _op("extensions_list", "The extensions",
+                       {"200": _json({"type": "array", "items": extension}, "A page"),
+                        **_errors(400, 401)}, params=page)},
+        "/extensions/from_chrome_store": {
+            "get": _op("extensions_download_from_chrome_store", "Needs Kernel's cloud: a 501",
+                       {"501": {"description": "Not available on the local runner",
+                                "content": {"application/json": {"schema": _ERROR}}},
+                        **_errors(401)}, params=[_query("url", _STR, required=True)])},
+        "/extensions/{id}": {
+            "parameters": one,
+            "get": _op("extensions_download", "The extension's zip, as uploaded",
+                       {"200": _bytes("application/zip", "The zip"), **_errors(401, 404)}),
+            "delete": _op("extensions_delete", "Delete an extension",
+                          {**_DONE, **_errors(401, 404)})},
+        "/extensions/{id}/metadata": {
+            "parameters": one,
+            "get": _op("extensions_get", "An extension, by id or name",
+                       {"200": _json(extension, "The extension"), **_errors(401, 404)})},
+        "/browsers/{id}/extensions": {
+            "parameters": one,
+            "post": _op("browsers_load_extensions", "Load unpacked extensions into a running "
+                        "browser (live, over DevTools)",
+                        {**_DONE, **_errors(400, 401, 404)}, body=load)},
+    }
+
+
 def browser_paths() -> dict[str, Any]:
     """The paths of the browser APIs, each with the ``{id}`` (id or name) parameter."""
     paths = {**_computer(), **_playwright_and_replays(), **_files(), **_processes_curl_logs()}
     for item in paths.values():
         item["parameters"] = [_path_param("id"), *item.get("parameters", [])]
-    return {**paths, **_profiles_and_pools(), **_credentials()}
+    return {**paths, **_profiles_and_pools(), **_credentials(),
+            **_proxies_and_extensions()}

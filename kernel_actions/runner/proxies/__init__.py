@@ -1,0 +1,1 @@
+"""Proxies (``/proxies``): ``custom`` proxies kept in the data dir, which browsers use."""

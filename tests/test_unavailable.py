@@ -12,7 +12,7 @@ import kernel
 import pytest
 from kernel import APIStatusError, Kernel
 
-from kernel_actions.runner.http.unavailable import KERNEL_ENDPOINTS
+from kernel_actions.runner.http.unavailable import KERNEL_ENDPOINTS, WHY_CLOUD, why_cloud
 
 from .conftest import RunnerProcess
 
@@ -89,6 +89,18 @@ def test_every_sdk_endpoint_answers_without_no_route(
     assert "GET /invocations" not in unavailable
     assert "PUT /browsers/{}/fs/write_file" not in unavailable
     assert "POST /browsers/{}/process/exec" not in unavailable
+    # Each part of the API beyond the browsers says why it needs the cloud (a browser API
+    # this machine's Chromium lacks says what is missing instead).
+    assert [u for u in unavailable if why_cloud(u.split(" ", 1)[1]) is None
+            and not u.split(" ", 1)[1].startswith("/browsers/")] == []
+
+
+def test_the_readme_lists_what_answers_501_and_why() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("#### What isn't available locally", 1)[1].split("\n#", 1)[0]
+    for prefix, why in WHY_CLOUD:
+        assert f"`{prefix}" in section, prefix
+        assert why.split(" (")[0] in section, why
 
 
 def test_the_sdk_gets_a_clear_501_and_does_not_retry(

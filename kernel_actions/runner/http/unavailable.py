@@ -6,7 +6,9 @@ answers, so an endpoint that exists on Kernel but not here answers ``501`` with
 ``x-should-retry: false``. The table below lists every method and path of the official
 SDKs (``kernel`` 0.131 on PyPI, a superset of ``@onkernel/sdk`` 0.84); these routes are
 added after every other route, so whatever the runner does serve is matched first, and
-only the rest reach them.
+only the rest reach them: the 501 list is the table less what is served (credentials,
+custom proxies, extensions and deleting deployments among them). :data:`WHY_CLOUD` says
+why each remaining part needs Kernel's cloud, in the 501's message and in the README.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from starlette.types import Receive, Scope, Send
 
 from .common import json_response
 
-__all__ = ["KERNEL_ENDPOINTS", "UnavailableRoutes", "unavailable_routes", "resource_name"]
+__all__ = ["KERNEL_ENDPOINTS", "UnavailableRoutes", "WHY_CLOUD", "unavailable_routes",
+           "resource_name", "why_cloud"]
 
 #: ``(path, methods)`` of every endpoint of Kernel's API, as its SDKs call them.
 KERNEL_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -185,6 +188,35 @@ _NAMES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Why each part of the API that answers 501 needs Kernel's cloud (longest prefix wins):
+#: what the 501 says, and what the README lists.
+WHY_CLOUD: tuple[tuple[str, str], ...] = (
+    ("/auth", "managed auth logs in on Kernel's hosted login flows, with its vault"),
+    ("/org/api_keys", "an organization's API keys are Kernel accounts (the runner has one key, "
+                      "--api-key)"),
+    ("/org/credential_providers", "1Password and other providers connect to Kernel's cloud"),
+    ("/org/projects", "projects and their limits are Kernel's accounting"),
+    ("/org", "organization settings, limits and entitlements are Kernel's accounting"),
+    ("/audit-logs", "the audit log records the organization's use of Kernel's cloud"),
+    ("/config-registry", "the config registry and its analyses run in Kernel's cloud"),
+    ("/search", "search is Kernel's hosted web-search service"),
+    ("/telemetry", "telemetry destinations export from Kernel's cloud (a browser's own "
+                   "telemetry is served)"),
+    ("/vault-provider-configs", "vault providers are configured in Kernel's cloud"),
+    ("/vaults", "vaults keep secrets under keys held by Kernel's cloud (local secrets: "
+                "/credentials)"),
+    ("/extensions/from_chrome_store", "Kernel's cloud fetches and repackages Chrome Web Store "
+                                      "extensions (upload the extension's folder as a zip)"),
+)
+
+
+def why_cloud(path: str) -> str | None:
+    """Why ``path`` (a template of the table) needs Kernel's cloud, if the table says."""
+    found = [(prefix, why) for prefix, why in WHY_CLOUD
+             if path == prefix or path.startswith(prefix + "/")]
+    return max(found, key=lambda f: len(f[0]))[1] if found else None
+
+
 def resource_name(path: str) -> str:
     """The part of Kernel's API that ``path`` (a template of the table) belongs to."""
     for prefix, name in _NAMES:
@@ -236,12 +268,14 @@ class UnavailableRoutes(BaseRoute):
 
 def _route(path: str, methods: str) -> Route:
     name = resource_name(path)
+    why = why_cloud(path)
+    because = f" ({why})" if why else ""
 
     async def unavailable(request: Request) -> Response:
         return json_response(
             {"code": "not_available_locally",
              "message": f"{name} is not available on the local runner: "
-                        f"{request.method} {path} needs Kernel's cloud"},
+                        f"{request.method} {path} needs Kernel's cloud{because}"},
             501, {"x-should-retry": "false"})
 
     return Route(path, unavailable, methods=methods.split())

@@ -198,8 +198,7 @@ def test_the_cap_answers_429_until_a_browser_is_deleted(
         start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
     runner = start_runner(None, "--max-browsers", "1", command="serve")
     k = sdk(runner)
-    first = k.browsers.create(name="first", tags={"team": "qa"}, stealth=True,
-                              proxy_id="ignored")
+    first = k.browsers.create(name="first", tags={"team": "qa"}, stealth=True, gpu=True)
     with pytest.raises(RateLimitError) as refused:
         k.browsers.create()
     assert refused.value.status_code == 429
@@ -211,7 +210,7 @@ def test_the_cap_answers_429_until_a_browser_is_deleted(
     assert k.browsers.list(tags={"team": "dev"}).items == []
     assert k.browsers.retrieve("first").session_id == first.session_id
     runner.wait_line("'stealth' is a Kernel cloud setting")
-    runner.wait_line("'proxy_id' is a Kernel cloud setting")
+    runner.wait_line("'gpu' is a Kernel cloud setting")
     k.browsers.delete_by_id(first.session_id)
     assert gone(tmp_path / "data" / "browsers" / first.session_id)
     with pytest.raises(NotFoundError):

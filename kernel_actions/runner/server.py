@@ -27,6 +27,7 @@ from .browsers.browser_routes import BrowserRoutes
 from .browsers.extension_routes import MAX_EXTENSIONS_UPLOAD
 from .browsers.extensions import MAX_EXTENSION_BYTES
 from .browsers.service import Browsers
+from .browsers.traces import TraceRecorder, tracing_enabled
 from .config import Config
 from .credentials.routes import CredentialRoutes
 from .credentials.store import Credentials
@@ -40,6 +41,7 @@ from .engine.pool import CodePool, LoadFailure
 from .engine.scheduler import Scheduler
 from .engine.spawning import StartedWorker
 from .engine.store import Store
+from .engine.traces import Traces
 from .http.api import build_api
 from .http.connections import LazyWebSocketProtocol, protocol_class
 from .http.local_users import LocalUsers
@@ -92,6 +94,8 @@ class Runner:
             make_pool=self.deployment_pool, log=self.log,
         )
         self.browsers = Browsers(self.services)
+        #: Each invocation's trace: the calls on its browsers (see browsers/traces.py).
+        self.traces = TraceRecorder(Traces(self.store, enabled=tracing_enabled()), self.browsers)
         self.credentials = Credentials(config.data_dir / "credentials")
         #: Paths that take uploads (multipart bodies), and their body limits.
         self.upload_limits: dict[str, int] = {
@@ -256,7 +260,9 @@ class Runner:
         }
 
     def feature_routes(self) -> list[BaseRoute]:
-        return [*deployment_routes(self.deployments), *BrowserRoutes(self.browsers).routes(),
+        return [*deployment_routes(self.deployments),
+                *self.traces.wrap(BrowserRoutes(self.browsers).routes()),
+                *self.traces.routes(lambda inv: self.store.get(inv) is not None),
                 *CredentialRoutes(self.credentials).routes()]
 
     def request_exit(self) -> None:

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import bad_request
 from ..http.common import MAX_OFFSET, guard, int_param, json_response, paged, read_json_body
 from ..proxies.routes import ProxyRoutes
-from .automation import automation_routes
+from .automation import BrowserAutomation
 from .cdp import CdpMux
 from .cdp_route import cdp_route
 from .computer_routes import computer_routes
@@ -35,11 +35,13 @@ class BrowserRoutes:
 
     def __init__(self, browsers: Browsers) -> None:
         self.browsers = browsers
+        self.automation = BrowserAutomation(browsers, browsers.root.parent, browsers.log)
+        self.automation.follow(browsers)
 
     def routes(self) -> list[BaseRoute]:
         browsers = self.browsers
         return [
-            *automation_routes(browsers, browsers.root.parent),
+            *self.automation.routes(),
             cdp_route(browsers.runner.config, browsers.devtools),
             *browsers.files.routes(),
             *browsers.processes.routes(),
@@ -58,7 +60,7 @@ class BrowserRoutes:
                   methods=["GET"]),
             Route("/invocations/{id}/browsers", guard(self.delete_invocation_browsers),
                   methods=["DELETE"]),
-            *computer_routes(browsers.find),
+            *self.automation.recorded(computer_routes(browsers.find)),
         ]
 
     def extension_target(self, id_or_name: str) -> tuple[Path, CdpMux]:

@@ -19,6 +19,9 @@ like a whole browser connection of its own:
   alone;
 * ``Browser.close`` from a client is answered without closing the browser (browsers are
   closed through the API, as on Kernel).
+
+``observers`` are told when an external client comes and goes and of each command it sends
+(browser telemetry's ``connection`` and ``control`` events, see :mod:`.telemetry`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ import fcntl
 import itertools
 import json
 import os
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["CdpClient", "CdpConnection", "CdpError", "CdpMux", "PipeEnds", "PIPE_SWITCH"]
+__all__ = ["CdpClient", "CdpConnection", "CdpError", "CdpMux", "MuxObserver", "PipeEnds",
+           "PIPE_SWITCH"]
 
 #: The switch that makes Chromium talk DevTools over fds 3 and 4 instead of a port.
 PIPE_SWITCH = "--remote-debugging-pipe"
@@ -131,6 +137,10 @@ class CdpClient:
     browser_session: str = ""
     sessions: set[str] = field(default_factory=set)
     closed: bool = False
+    #: Told apart in telemetry by this; when it attached; messages relayed either way.
+    connection_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    opened: float = field(default_factory=time.monotonic)
+    messages: int = 0
 
     def send(self, message: Any) -> None:
         """A message from the client: checked, renumbered and sent to Chromium."""
@@ -138,6 +148,16 @@ class CdpClient:
 
     def close(self) -> None:
         self.mux.detach(self)
+
+
+class MuxObserver(Protocol):
+    """Told of the external clients of a :class:`CdpMux` (must not raise or block)."""
+
+    def client_attached(self, client: CdpClient) -> None: ...
+
+    def client_detached(self, client: CdpClient, browser_gone: bool) -> None: ...
+
+    def client_command(self, client: CdpClient, message: dict[str, Any]) -> None: ...
 
 
 class CdpMux:
@@ -157,6 +177,7 @@ class CdpMux:
         #: Rewrites a client's command before it goes to Chromium (``(method, params)`` to
         #: new params), e.g. to map a download folder into the browser's file system.
         self.rewrite: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+        self.observers: list[MuxObserver] = []
 
     # -- the pipe ---------------------------------------------------------------------------
 
@@ -229,6 +250,9 @@ class CdpMux:
             raise CdpError("the browser's DevTools pipe is closed")
         self.clients.add(client)
         self._owners[session] = client
+        if external:
+            for observer in self.observers:
+                observer.client_attached(client)
         return client
 
     async def connect(self) -> CdpConnection:
@@ -256,6 +280,9 @@ class CdpMux:
             return
         client.closed = True
         self.clients.discard(client)
+        if client.external:
+            for observer in self.observers:
+                observer.client_detached(client, self.closed.is_set())
         if client.on_close is not None:
             client.on_close()
 
@@ -279,6 +306,10 @@ class CdpMux:
                 "code": _NO_SESSION, "message": f"Session with given id not found: {session}"}})
             return
         method = message["method"]
+        client.messages += 1
+        if client.external:
+            for observer in self.observers:
+                observer.client_command(client, message)
         if method == "Browser.close" and session == client.browser_session:
             client.deliver({"id": request_id, "result": {}})
             return
@@ -333,6 +364,7 @@ class CdpMux:
         message["id"] = client_id
         if message.get("sessionId") == client.browser_session:
             del message["sessionId"]
+        client.messages += 1
         client.deliver(message)
 
     def _event(self, message: dict[str, Any]) -> None:
@@ -349,6 +381,7 @@ class CdpMux:
             self._owners.pop(params["sessionId"], None)
         if session == client.browser_session:
             del message["sessionId"]
+        client.messages += 1
         client.deliver(message)
 
     def _own(self, client: CdpClient, session: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import ApiError
 from .browser import LocalBrowser
 from .cdp import PIPE_SWITCH
+from .webmcp import FEATURE as WEBMCP_FEATURE
 
 __all__ = ["BROWSER_ENV", "EXECUTABLE_NAMES", "UNAVAILABLE_MESSAGE", "NO_RETRY",
            "find_chromium", "unavailable", "chromium_command", "output_tail"]
@@ -120,6 +121,7 @@ def chromium_command(browser: LocalBrowser, executable: str, pdeathsig: str | No
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-breakpad",
         "--password-store=basic", "--use-mock-keychain",
+        f"--enable-features={WEBMCP_FEATURE}",  # the pages' WebMCP tools (see .webmcp)
         *browser.launch.switches,  # its proxy and extensions (see .launch_options)
         PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
         f"--user-data-dir={browser.profile}",

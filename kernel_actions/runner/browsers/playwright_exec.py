@@ -106,6 +106,10 @@ class Executor:
     next_id: int = 1
     #: Why a stopped executor's waiting call failed.
     stopped: str | None = None
+    #: The Node script it runs, and Node options before it (the REPL runs its own script).
+    script: Path = field(default=EXECUTOR_SCRIPT, repr=False)
+    node_options: tuple[str, ...] = ()
+    what: str = "playwright executor"
 
     def to_wire(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -132,11 +136,11 @@ class Executor:
         # ``marker`` (in the browser's folder) names the process on its command line, so the
         # browser's own cleanup finds it too.
         command = [str(runtime.node), "--disable-warning=ExperimentalWarning",
-                   str(EXECUTOR_SCRIPT), str(marker)]
+                   *self.node_options, str(self.script), str(marker)]
         setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
         if setpriv:  # dies with the runner, even one killed with SIGKILL
             command = [setpriv, "--pdeathsig", "KILL", "--", *command]
-        self.proc = await supervisor.start_process(command, name="playwright executor",
+        self.proc = await supervisor.start_process(command, name=self.what,
                                                    limit=64 * 2**20, owner=owner)
         self.reader = asyncio.create_task(self._read(self.proc), name=f"executor {self.name}")
         if self.stopped is not None:  # deleted or restarted while the process was spawned
@@ -152,7 +156,7 @@ class Executor:
                 raise ExecutorGone() from None
             detail = "".join(self.stray_err).strip()[-2000:]
             await self.stop("it did not start")
-            raise ApiError(503, "playwright_unavailable", "the Playwright executor did not "
+            raise ApiError(503, "playwright_unavailable", f"the {self.what} did not "
                            f"start{': ' + detail if detail else ''}",
                            headers=dict(_NO_RETRY)) from None
 

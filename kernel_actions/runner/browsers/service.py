@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,10 @@ class Browsers:
         #: Called with each browser as it begins to close (the APIs built on a browser use it
         #: to stop what they run for it). A listener must not raise or block.
         self.close_listeners: list[Callable[[LocalBrowser], None]] = []
+        #: Awaited with each browser and its DevTools pipe once the pipe answers, before the
+        #: browser is served (telemetry and WebMCP follow its pages from there). A listener
+        #: must not raise.
+        self.ready_listeners: list[Callable[[LocalBrowser, CdpMux], Awaitable[None]]] = []
         self.files = FileService(self._folder_of)
         self.processes = ProcessService(
             runner.config.allow_process, self.files.sandbox,
@@ -459,6 +463,8 @@ class Browsers:
                 mux.close()
                 return
             raise self._start_failed(browser, executable, str(exc)) from None
+        for listener in self.ready_listeners:
+            await listener(browser, mux)
         # Ready (listed, served) only now that nothing of its start is left to do.
         browser.cdp = mux
         browser.last_active = time.monotonic()

@@ -20,6 +20,7 @@ _ERROR_TEXT = {400: "Bad request (the message names the field)", 401: "Missing o
                404: "No such browser (or file, process, replay, profile, pool)",
                409: "Conflict with the current state", 429: "Too many browsers or recordings",
                500: "The browser failed to do it (the message says why)",
+               501: "Not available with this Chromium (the message says what is missing)",
                503: "Unavailable (no Chromium, or it did not start)"}
 _OBJECT = {"type": "object"}
 
@@ -496,9 +497,71 @@ def _proxies_and_extensions() -> dict[str, Any]:
     }
 
 
+def _telemetry_repl_webmcp() -> dict[str, Any]:
+    base = "/browsers/{id}"
+    envelope = {"type": "object", "properties": {
+        "seq": _INT, "event": {"type": "object", "properties": {
+            "category": _STR, "type": _STR, "ts": _INT, "source": _OBJECT, "data": _OBJECT,
+            "truncated": _BOOL}}}}
+    listed = {"X-Has-More": {"schema": _STR}, "X-Next-Offset": {"schema": _STR}}
+    repl_result = {"type": "object", "properties": {
+        "repl_id": _STR, "success": _BOOL, "duration_ms": _INT, "error": _STR, "stack": _STR,
+        "repl_terminated": _BOOL, "content_truncated": _BOOL,
+        "content": {"type": "array", "items": _OBJECT}}}
+    tools = {"type": "object", "properties": {"tools": {"type": "array", "items": _OBJECT}}}
+    webmcp_errors = _errors(400, 401, 404, 409, 501)
+    return {
+        f"{base}/telemetry/events": {"get": _op(
+            "telemetry_events", "A page of the browser's telemetry events",
+            {"200": {**_json({"type": "array", "items": envelope},
+                             "Events, oldest first (newest first with order=desc)"),
+                     "headers": listed}, **_errors(400, 401, 404)},
+            params=[_query("category", {"type": "array", "items": _STR}),
+                    _query("type", {"type": "array", "items": _STR}),
+                    _query("limit", _INT), _query("offset", _INT), _query("order", _STR),
+                    _query("since", _STR), _query("until", _STR)])},
+        f"{base}/telemetry/stream": {"get": _op(
+            "telemetry_stream", "Telemetry events as Server-Sent Events, until the browser "
+            "closes", {"200": {"description": "id: seq, data: the event envelope",
+                               "content": {"text/event-stream": {"schema": _STR}}},
+                       **_errors(400, 401, 404)},
+            params=[_query("replay", _STR), _query("type", {"type": "array", "items": _STR})])},
+        f"{base}/repl": {"post": _op(
+            "browser_repl", "Run JavaScript in the browser's persistent Node.js REPL",
+            {"200": _json(repl_result, "What the code wrote, and whether it threw"),
+             **_errors(400, 401, 404, 409, 503)},
+            body=_json_body({"code": _STR, "reset": _BOOL, "timeout_sec": _INT}, ["code"]))},
+        f"{base}/webmcp/tools": {"get": _op(
+            "webmcp_list_tools", "The WebMCP tools of every open tab, and custom tools",
+            {"200": _json(tools, "The live tools, each with its tool_ref"), **webmcp_errors},
+            params=[_query("exclude_custom", _BOOL)])},
+        f"{base}/webmcp/invoke": {"post": _op(
+            "webmcp_invoke_tool", "Invoke one live tool by its tool_ref",
+            {"200": _json({"type": "object", "properties": {
+                "invocation_id": _STR, "status": _STR, "output": {}, "error_text": _STR}},
+                "The result (completed, error, canceled or awaiting_submission)"),
+             **webmcp_errors},
+            body=_json_body({"tool_ref": _STR, "input": _OBJECT, "timeout_sec": _INT},
+                            ["tool_ref", "input"]))},
+        f"{base}/webmcp/custom-tools": {
+            "get": _op("webmcp_list_custom_tools", "The browser's custom tools",
+                       {"200": _json(tools, "Every custom tool"), **webmcp_errors}),
+            "post": _op("webmcp_add_custom_tools", "Add a namespaced batch of custom tools",
+                        {"200": _json(tools, "Every custom tool"), **webmcp_errors},
+                        body=_json_body({"namespace": _STR, "source": _STR,
+                                         "force_overwrite_namespace": _BOOL},
+                                        ["namespace", "source"]))},
+        f"{base}/webmcp/custom-tools/{{tool_id}}": {
+            "parameters": [_path_param("tool_id")],
+            "delete": _op("webmcp_remove_custom_tool", "Remove one custom tool",
+                          {**_empty(204, "Removed"), **webmcp_errors})},
+    }
+
+
 def browser_paths() -> dict[str, Any]:
     """The paths of the browser APIs, each with the ``{id}`` (id or name) parameter."""
-    paths = {**_computer(), **_playwright_and_replays(), **_files(), **_processes_curl_logs()}
+    paths = {**_computer(), **_playwright_and_replays(), **_files(), **_processes_curl_logs(),
+             **_telemetry_repl_webmcp()}
     for item in paths.values():
         item["parameters"] = [_path_param("id"), *item.get("parameters", [])]
     return {**paths, **_profiles_and_pools(), **_credentials(),

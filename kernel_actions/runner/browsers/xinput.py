@@ -12,8 +12,9 @@ serialised: a script of input steps (:class:`Move`, :class:`Button`, :class:`Key
   spare keycode first (see :mod:`.keymap`). Pauses between steps (typing delays, mouse
   steps, held keys) are waited out on the thread, which serves X events meanwhile; a
   cancelled script stops at its next step and releases the keys and buttons it pressed.
-  A press that follows a shortcut (Ctrl+L) closely waits :data:`SHORTCUT_SETTLE_S` after
-  it, so that Chromium has acted on the shortcut before the next key arrives.
+  A press that follows a shortcut (Ctrl+L) first pings Chromium's window and waits (see
+  :data:`SHORTCUT_SETTLE_S`), so that Chromium has acted on the shortcut before the next
+  key arrives.
 * Windows are found by walking the window tree (``QueryTree``), sized and moved with
   ``ConfigureWindow`` and given the keyboard with ``SetInputFocus``.
 * The clipboard is a real X selection: a write makes the thread's own window the owner of
@@ -63,12 +64,16 @@ _SHORTCUT_MODIFIERS = frozenset(range(0xFFE3, 0xFFEF)) - {0xFFE5, 0xFFE6}
 #: F1 … F35, which the browser may act on itself.
 _FUNCTION_KEYS = range(0xFFBE, 0xFFE1)
 #: How long after a shortcut (a key pressed with Control, Alt, Super or Meta, or a function
-#: key) the next key or button press waits. Chromium gives the page a key first and acts on
-#: a shortcut the page leaves (Ctrl+L focusing the address bar) only once the page's
+#: key) the next key or button press waits, at least. Chromium gives the page a key first and
+#: acts on a shortcut the page leaves (Ctrl+L focusing the address bar) only once the page's
 #: renderer has answered: keys sent at once would still reach the page. xdotool's process
-#: start made this pause by chance; here it is waited out on the display's thread, so only
-#: input that follows a shortcut closely pays for it.
+#: start made this pause by chance (and longer on a busy machine); here the next press first
+#: pings Chromium's window (``_NET_WM_PING``: answered once Chromium has taken in the keys
+#: before it) and then waits as long again as the ping took, and this long at least since the
+#: shortcut, on the display's thread: only input that follows a shortcut closely pays for it.
 SHORTCUT_SETTLE_S = 0.05
+#: The longest the ping may take before the press goes ahead anyway.
+PING_TIMEOUT_S = 2.0
 #: Bytes a single ChangeProperty request may carry besides its own header.
 _PROPERTY_HEADER = 24
 #: The targets a clipboard write serves, besides TARGETS and TIMESTAMP.
@@ -175,6 +180,11 @@ class XConnection:
         #: No key or button is pressed before this (``time.monotonic()``): see
         #: :data:`SHORTCUT_SETTLE_S`.
         self._quiet_until = 0.0
+        #: Whether Chromium is to be pinged before the next press (a shortcut came before).
+        self._ping_due = False
+        self._pings = 0
+        #: The window given the keyboard (Chromium's), pinged after shortcuts.
+        self._focus_window = 0
         self._max_property = 0
         self.errors = 0
         self._thread = threading.Thread(target=self._main, name=f"x{name}", daemon=True)
@@ -296,12 +306,14 @@ class XConnection:
             raise xerror.DisplayError(f"display {self.name} has no XTEST extension")
         screen = dpy.screen()
         self._root = screen.root
+        # Windows answer _NET_WM_PING to the root window, seen with SubstructureNotify.
+        self._root.change_attributes(event_mask=X.SubstructureNotifyMask)
         # A window of our own, never shown: it owns the clipboard and receives what is read.
         self._win = self._root.create_window(-10, -10, 1, 1, 0, X.CopyFromParent,
                                              X.InputOnly, X.CopyFromParent,
                                              event_mask=X.PropertyChangeMask)
         names = ("CLIPBOARD", "TARGETS", "TIMESTAMP", "INCR", "KERNEL_ACTIONS_CLIPBOARD",
-                 *_TEXT_TARGETS)
+                 "WM_PROTOCOLS", "_NET_WM_PING", *_TEXT_TARGETS)
         self._atoms = {n: dpy.intern_atom(n) for n in names}
         self._atoms["STRING"] = Xatom.STRING
         info = dpy.display.info
@@ -509,10 +521,34 @@ class XConnection:
         self._wait(job, REMAP_PAUSE_S)
 
     def _settle(self, job: _Job[Any]) -> None:
-        """Wait until a shortcut pressed just before has had time to act."""
+        """Wait until a shortcut pressed just before has had time to act (see
+        :data:`SHORTCUT_SETTLE_S`)."""
+        if self._ping_due:
+            self._ping_due = False
+            took = self._ping(job)
+            if took is not None:
+                self._quiet_until = max(self._quiet_until, time.monotonic() + took)
         left = self._quiet_until - time.monotonic()
         if left > 0:
             self._wait(job, left)
+
+    def _ping(self, job: _Job[Any]) -> float | None:
+        """Ping the focused window with ``_NET_WM_PING``; how long the answer took (``None``
+        without a window or an answer within :data:`PING_TIMEOUT_S`)."""
+        if not self._focus_window:
+            return None
+        self._pings += 1
+        serial = self._pings
+        ping, protocols = self._atoms["_NET_WM_PING"], self._atoms["WM_PROTOCOLS"]
+        window = self._focus_window
+        message = xevent.ClientMessage(window=window, client_type=protocols,
+                                       data=(32, [ping, serial, window, 0, 0]))
+        started = time.monotonic()
+        self._dpy.send_event(window, message, event_mask=0)
+        answer = self._wait(job, PING_TIMEOUT_S, lambda e: (
+            e.type == X.ClientMessage and e.client_type == protocols
+            and list(e.data[1][:3]) == [ping, serial, window]))
+        return None if answer is None else time.monotonic() - started
 
     def _press(self, job: _Job[Any], keysym: int) -> None:
         key = self._key(job, keysym)
@@ -538,6 +574,7 @@ class XConnection:
         if keysym in _FUNCTION_KEYS or (not modifier_keysym(keysym) and any(
                 s in self._held for s in _SHORTCUT_MODIFIERS)):
             self._quiet_until = time.monotonic() + SHORTCUT_SETTLE_S
+            self._ping_due = True
         self._fake(X.KeyRelease, code)
         with contextlib.suppress(ValueError):
             job.keys.remove(code)
@@ -597,6 +634,7 @@ class XConnection:
         win.configure(**geometry)
         if focus:
             win.set_input_focus(X.RevertToParent, X.CurrentTime)
+            self._focus_window = window
         self._dpy.sync()  # a window gone meanwhile is an error for _on_error, not for us
 
     # -- the clipboard ---------------------------------------------------------------------------

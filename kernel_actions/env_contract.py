@@ -1,11 +1,13 @@
 """The environment variables an app needs, declared once and checked before its code runs.
 
-An app declares them where it is defined, ``App("my-app", env=["OPENAI_API_KEY", "MODEL?"])``
-(``?`` marks an optional one), or, with no declaration, they are the names in its folder's
-``.env.example`` (a line whose comment says ``optional`` is optional). ``dev`` and ``deploy``
-read the declaration *without running the code* (from the source, with :mod:`ast`), so a
-missing key is one line that names it and where to set it, not a traceback from the app's
-import. Values are never printed.
+One rule. Names an app declares where it is defined, ``App("my-app", env=["OPENAI_API_KEY",
+"MODEL?"])`` (``?`` marks an optional one), are required: ``dev`` and ``deploy`` read the
+declaration *without running the code* (from the source, with :mod:`ast`), and a missing one
+blocks loading with one line that names it and where to set it, not a traceback from the
+app's import. Names only listed in the folder's ``.env.example`` are advisory: ``dev`` says
+in one line which of them are unset and loads the app anyway, and if an action then fails
+on one (a ``KeyError`` for it, or an error that names it), its failure says which variable
+is unset and where to set it (:func:`unset_env_hint`). Values are never printed.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EnvVar", "declared_env", "example_env", "literal_env", "missing_env",
-           "missing_message", "parse_env_spec"]
+__all__ = ["ADVISORY_ENV", "EnvVar", "advisory_env", "advisory_message", "declared_env",
+           "example_env", "literal_env", "missing_env", "missing_message", "parse_env_spec",
+           "unset_env_hint"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Set by the platform (hosted or local) for every app; never the deployer's to give.
 PLATFORM_SET = frozenset({"KERNEL_API_KEY", "KERNEL_BASE_URL", "ENTRYPOINT_RELPATH"})
+#: Set in a worker's environment: the advisory names (``.env.example``'s), comma-separated,
+#: so a failure that names an unset one can say so.
+ADVISORY_ENV = "KERNEL_ACTIONS_ADVISORY_ENV"
 
 
 @dataclass(frozen=True)
@@ -90,18 +96,56 @@ def literal_env(call: ast.Call) -> tuple[EnvVar, ...] | None:
 
 
 def example_env(entrypoint: Path) -> list[dict[str, object]]:
-    """The names, as the manifest lists them, that the ``.env.example`` beside
-    ``entrypoint`` declares for apps whose source declares none; [] otherwise."""
-    found = declared_env(entrypoint)
-    if found is None or found[1] != ".env.example":
+    """The names, as the manifest lists them (advisory: never required), that the
+    ``.env.example`` beside ``entrypoint`` lists for apps whose source declares none."""
+    if _declared_in_source(entrypoint) is not None:
         return []
-    return [v.describe() for v in found[0]]
+    return [{"name": v.name, "required": False} for v in _listed(entrypoint)]
+
+
+def _listed(entrypoint: Path) -> tuple[EnvVar, ...]:
+    listed = _declared_in_example(entrypoint.parent / ".env.example") or ()
+    declared = {v.name for v in _declared_in_source(entrypoint) or ()}
+    return tuple(v for v in listed if v.name not in declared | PLATFORM_SET)
+
+
+def advisory_env(entrypoint: Path) -> tuple[str, ...]:
+    """The names the ``.env.example`` beside ``entrypoint`` lists as needed (not marked
+    optional) that its source doesn't declare: advisory, never blocking."""
+    return tuple(v.name for v in _listed(entrypoint) if v.required)
+
+
+def advisory_message(unset: list[str], where_to_set: str) -> str:
+    """The one line ``dev`` says at start about advisory names that are unset."""
+    names = ", ".join(unset)
+    one = len(unset) == 1
+    return (f"note: {names} (listed in .env.example) {'is' if one else 'are'} not set; "
+            f"the app loads, and an action that needs {'it' if one else 'them'} will fail "
+            f"until you set {'it' if one else 'them'} {where_to_set}")
+
+
+def unset_env_hint(exc: BaseException, environ: Mapping[str, str]) -> str | None:
+    """When ``exc`` is a ``KeyError`` for an advisory name that is unset, or its message
+    names one: which variable, and where it is listed; otherwise None."""
+    names = [n for n in environ.get(ADVISORY_ENV, "").split(",") if n and not environ.get(n)]
+    if not names:
+        return None
+    if isinstance(exc, KeyError) and exc.args and exc.args[0] in names:
+        culprit = exc.args[0]
+    else:
+        text = str(exc)
+        culprit = next((n for n in names if re.search(rf"\b{re.escape(n)}\b", text)), None)
+    if culprit is None:
+        return None
+    return (f"the environment variable {culprit} is not set (.env.example lists it): set it "
+            f"in the app's .env or in the environment of kernel-actions dev")
 
 
 def _declared_in_example(path: Path) -> tuple[EnvVar, ...] | None:
     """The names in an ``.env.example``. A name is optional when its own line's comment says
     ``optional``, or the comment lines above it do (``# Optional override`` heading a group of
-    lines, up to the next blank line or comment)."""
+    lines, up to the next blank line or comment). All of them are advisory (never blocking);
+    optional ones are not mentioned when unset."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -131,14 +175,11 @@ def _declared_in_example(path: Path) -> tuple[EnvVar, ...] | None:
 
 
 def declared_env(entrypoint: Path) -> tuple[tuple[EnvVar, ...], str] | None:
-    """What the app at ``entrypoint`` declares, and where: ``None`` when it declares nothing."""
+    """What the app at ``entrypoint`` declares with ``App(env=[...])``, and where: ``None``
+    when it declares nothing (an ``.env.example`` is advisory: :func:`advisory_env`)."""
     in_source = _declared_in_source(entrypoint)
     if in_source is not None:
         return in_source, entrypoint.name
-    example = entrypoint.parent / ".env.example"
-    in_example = _declared_in_example(example)
-    if in_example:
-        return in_example, ".env.example"
     return None
 
 

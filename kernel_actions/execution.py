@@ -9,6 +9,7 @@ the runner would do.
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pydantic_core import PydanticSerializationError
 
 from .action import MISSING, Action
 from .context import Context, LogSink, bind_sink
+from .env_contract import unset_env_hint
 from .outcome import Outcome, failure
 from .unserialisable import find_unserialisable
 
@@ -114,12 +116,19 @@ def _raised(action: Action, exc: BaseException) -> Outcome:
     text = "".join(te.format())
     message = str(exc)
     summary = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    reason = f"Action raised {summary.splitlines()[0] if summary else ''}"
+    detail: dict[str, Any] = {}
+    hint = unset_env_hint(exc, os.environ)  # it failed on a variable .env.example lists
+    if hint is not None:
+        reason = f"{hint[0].upper()}{hint[1:]} (the action raised {type(exc).__name__})"
+        detail["hint"] = hint
     return failure(
         "action_raised",
         summary,
-        f"Action raised {summary.splitlines()[0] if summary else ''}"[:_MAX_REASON],
+        reason[:_MAX_REASON],
         type=type(exc).__name__,
         traceback=text,
+        **detail,
     )
 
 

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from kernel_actions import ActionDefinitionError, App
-from kernel_actions.env_contract import EnvVar, declared_env, missing_env, parse_env_spec
+from kernel_actions.env_contract import (
+    ADVISORY_ENV,
+    EnvVar,
+    advisory_env,
+    declared_env,
+    example_env,
+    missing_env,
+    parse_env_spec,
+    unset_env_hint,
+)
 
 from .helpers import RunnerProcess, poll
 
@@ -55,9 +64,13 @@ def test_the_declaration_is_read_from_source_or_env_example(tmp_path: Path) -> N
     assert declared_env(plain / "main.py") is None
     (plain / ".env.example").write_text(
         "# keys\nOPENAI_API_KEY=sk-...\nexport REGION=eu  # optional\n\nnot a line\n")
-    declared, source = declared_env(plain / "main.py") or ((), "")
-    assert source == ".env.example"
-    assert declared == (EnvVar("OPENAI_API_KEY"), EnvVar("REGION", required=False))
+    # An .env.example declares nothing that blocks: its names are advisory.
+    assert declared_env(plain / "main.py") is None
+    assert advisory_env(plain / "main.py") == ("OPENAI_API_KEY",)
+    # A name the source declares is the source's to require, not the example's to advise.
+    (plain / "main.py").write_text("from kernel_actions import App\n"
+                                   "app = App('p', env=['OPENAI_API_KEY?'])\n")
+    assert advisory_env(plain / "main.py") == ()
 
 
 def test_dev_names_a_missing_variable_before_any_code_runs_then_recovers(
@@ -136,13 +149,76 @@ MODEL=small
 
 
 def test_a_comment_above_a_group_of_lines_makes_them_optional(tmp_path: Path) -> None:
+    """Optional names are not even advised; none of them is required."""
     (tmp_path / "main.py").write_text("from kernel_actions import App\napp = App('p')\n")
     (tmp_path / ".env.example").write_text(TEMPLATE_EXAMPLE)
-    declared, source = declared_env(tmp_path / "main.py") or ((), "")
-    assert source == ".env.example"
-    assert declared == (EnvVar("SERVICE_TOKEN"), EnvVar("SERVICE_BASE_URL", required=False),
-                        EnvVar("SERVICE_REGION", required=False), EnvVar("MODEL"))
-    assert missing_env(declared, {}) == ["SERVICE_TOKEN", "MODEL"]
+    assert declared_env(tmp_path / "main.py") is None
+    assert advisory_env(tmp_path / "main.py") == ("SERVICE_TOKEN", "MODEL")
+    assert example_env(tmp_path / "main.py") == [
+        {"name": n, "required": False}
+        for n in ("SERVICE_TOKEN", "SERVICE_BASE_URL", "SERVICE_REGION", "MODEL")]
+
+
+def test_a_failure_on_an_unset_advisory_name_says_so() -> None:
+    env = {ADVISORY_ENV: "ANTHROPIC_API_KEY,MODEL", "MODEL": "m"}
+    hint = unset_env_hint(KeyError("ANTHROPIC_API_KEY"), env)
+    assert hint is not None and hint.startswith(
+        "the environment variable ANTHROPIC_API_KEY is not set (.env.example lists it)")
+    named = ValueError("The api_key client option must be set ... ANTHROPIC_API_KEY env var")
+    assert unset_env_hint(named, env) == hint
+    assert unset_env_hint(KeyError("id"), env) is None  # a dict's key, not the environment's
+    assert unset_env_hint(KeyError("MODEL"), env) is None  # it is set: not the cause
+    assert unset_env_hint(KeyError("ANTHROPIC_API_KEY"), {}) is None  # nothing advised
+
+
+ADVISED_APP = """import os
+from kernel_actions import App
+
+app = App("advised")
+
+
+@app.action("hello")
+def hello(ctx) -> str:
+    return "hello"
+
+
+@app.action("ask")
+def ask(ctx) -> str:
+    set_ones = {k: v for k, v in os.environ.items() if v}
+    return set_ones["ANTHROPIC_API_KEY"][:2]  # a KeyError for it (a blank one is unset)
+
+
+@app.action("client")
+def client(ctx) -> str:
+    if not os.environ.get("ANTHROPIC_API_KEY"):  # what SDKs do: a message that names it
+        raise RuntimeError("the client needs an api_key or ANTHROPIC_API_KEY in the env")
+    return "ok"
+"""
+
+
+def test_a_blank_key_in_env_example_loads_the_app_and_names_the_key_when_needed(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    """``create -t computer-use``'s case: the key is read only inside an action."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "main.py").write_text(ADVISED_APP)
+    (folder / ".env.example").write_text("# The model's key\nANTHROPIC_API_KEY=\n")
+    runner = start_runner(folder / "main.py", cwd=folder, env={"ANTHROPIC_API_KEY": ""})
+    notes = [ln for ln in runner.lines if "ANTHROPIC_API_KEY" in ln]
+    assert len(notes) == 1 and notes[0].startswith(
+        "note: ANTHROPIC_API_KEY (listed in .env.example) is not set; the app loads"), notes
+    assert "code failed to load" not in runner.output
+    assert "3 action(s)" in runner.output
+    with runner.client() as c:
+        hello = c.post("/invocations", json={"app_name": "advised", "action_name": "hello"})
+        failed = [c.post("/invocations", json={"app_name": "advised", "action_name": name}
+                         ).json() for name in ("ask", "client")]
+    assert hello.json()["status"] == "succeeded"
+    for inv, raised in zip(failed, ("KeyError", "RuntimeError"), strict=True):
+        assert inv["status"] == "failed"
+        assert inv["status_reason"].startswith(
+            "The environment variable ANTHROPIC_API_KEY is not set (.env.example lists it)")
+        assert inv["status_reason"].endswith(f"(the action raised {raised})")
 
 
 def test_names_from_env_example_are_in_the_manifest_and_in_get_apps(
@@ -157,10 +233,8 @@ def test_names_from_env_example_are_in_the_manifest_and_in_get_apps(
         "from kernel_actions import App\napp = App('from-example')\n\n\n"
         "@app.action('hi')\ndef hi(ctx) -> str:\n    return 'hi'\n")
     (folder / ".env.example").write_text(TEMPLATE_EXAMPLE)
-    want = [{"name": "SERVICE_TOKEN", "required": True},
-            {"name": "SERVICE_BASE_URL", "required": False},
-            {"name": "SERVICE_REGION", "required": False},
-            {"name": "MODEL", "required": True}]
+    want = [{"name": name, "required": False}  # advisory: nothing an example lists blocks
+            for name in ("SERVICE_TOKEN", "SERVICE_BASE_URL", "SERVICE_REGION", "MODEL")]
 
     # The manifest built by loading the code, and the one read from source when it can't load.
     schema = subprocess.run([sys.executable, "-m", "kernel_actions.cli", "schema", "main.py"],

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kernel_actions.loader import load_apps
 from kernel_actions.tooling.scaffold import ScaffoldError, create_app, list_templates, next_steps
+
+from .helpers import RunnerProcess
 
 EXPECTED = {"basic": (4, {"greet", "health"}), "long-running": (3, {"process"}),
             "browser": (3, {"get-page-title"}),
@@ -80,8 +83,31 @@ def test_next_steps_install_the_test_tools(tmp_path: Path) -> None:
         assert installs and "pytest" in installs[0].split(), (template, commands)
         readme = (created.path / "README.md").read_text()
         assert installs[0] in readme
+    # A key the template's code reads (listed in .env.example) is one of its next steps.
+    computer = create_app(tmp_path / "cu2", "computer-use")
+    steps = dict(next_steps(computer))
+    assert "ANTHROPIC_API_KEY" in steps["cp .env.example .env"]
+    assert list(steps).index("cp .env.example .env") < list(steps).index(
+        "kernel-actions dev main.py")
+    basic = create_app(tmp_path / "basic2", "basic")
+    assert "cp .env.example .env" not in dict(next_steps(basic))
     browser = create_app(tmp_path / "b2", "browser")
     (install,) = [c for c, _ in next_steps(browser) if c.startswith("pip install")]
     assert {"kernel", "playwright", "pytest"} <= set(install.split())
     why = dict(next_steps(browser))[install]
     assert "no `playwright install`" in why
+
+
+def test_computer_use_runs_under_dev_with_the_example_env_copied(
+        tmp_path: Path, start_runner: Callable[..., RunnerProcess]) -> None:
+    """The next steps as a newcomer follows them: `cp .env.example .env` (the key still
+    blank), then `dev`: the action loads, and one line says the key is unset."""
+    created = create_app(tmp_path / "cu", "computer-use")
+    (created.path / ".env").write_text((created.path / ".env.example").read_text())
+    runner = start_runner(created.path / "main.py", cwd=created.path,
+                          env={"ANTHROPIC_API_KEY": ""})
+    assert "code failed to load" not in runner.output
+    with runner.client() as c:
+        (app,) = c.get("/apps").json()
+    assert "computer-use-task" in {a["name"] for a in app["actions"]}
+    assert [ln for ln in runner.lines if "ANTHROPIC_API_KEY" in ln and "note:" in ln]

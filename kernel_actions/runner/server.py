@@ -20,7 +20,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from ..env_contract import declared_env, missing_env, missing_message
+from ..env_contract import (
+    advisory_env,
+    advisory_message,
+    declared_env,
+    missing_env,
+    missing_message,
+)
 from ..timeutil import format_ns, now_ns
 from ..tooling.discovery import remove_state, write_state
 from .browsers.browser_routes import BrowserRoutes
@@ -84,6 +90,8 @@ class Runner:
         self.started_ns = now_ns()
         self.forced_exit = False
         self._stop_serving: Callable[[], None] | None = None
+        #: The advisory names (``.env.example``'s) last said to be unset.
+        self.unset_advisory: list[str] = []
         #: What the features get instead of the runner: the engine, the config, the log.
         self.services = RunnerServices(
             config=config, store=self.store, bus=self.bus, scheduler=self.scheduler,
@@ -145,17 +153,25 @@ class Runner:
             debug_env=self.debug.worker_env if self.debug is not None else None)
 
     def _check_env(self) -> LoadFailure | None:
-        """The live app's declared environment, checked before its code runs."""
+        """The live app's declared environment, checked before its code runs (``App(env=…)``
+        blocks loading; ``.env.example``'s names get one line when unset, see env_contract)."""
         path = self.config.entrypoint_path
-        found = declared_env(path) if path is not None else None
+        if path is None:
+            return None
+        env = self.worker_env()
+        where = (f"in {self.config.app_dir / '.env'} (read on every change) or in the "
+                 f"environment of `kernel-actions dev`")
+        unset = [name for name in advisory_env(path) if not env.get(name)]
+        if unset and unset != self.unset_advisory:
+            self.log(advisory_message(unset, where))
+        self.unset_advisory = unset
+        found = declared_env(path)
         if found is None:
             return None
         declared, source = found
-        missing = missing_env(declared, self.worker_env())
+        missing = missing_env(declared, env)
         if not missing:
             return None
-        where = (f"in {self.config.app_dir / '.env'} (read on every change) or in the "
-                 f"environment of `kernel-actions dev`")
         return LoadFailure(missing_message(missing, source, where), None, None)
 
     def _describe_worker(self, pid: int) -> str:

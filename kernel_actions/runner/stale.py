@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..entrypoint import split_target
-from ..env_contract import declared_env
+from ..env_contract import declared_env, example_env
 from ..headers import STALE_HEADER
 from .engine.app_versions import REGION, app_version_id
 from .engine.pool import CodePool
@@ -90,8 +90,8 @@ def unloaded_summary(pool: CodePool, cwd: Path, env_keys: list[str]) -> dict[str
     """A ``GET /apps`` item for a pool whose code has never loaded."""
     name = guess_app_name(pool.target, cwd) or Path(split_target(pool.target)[0]).stem
     spec = Path(split_target(pool.target)[0])
-    found = declared_env(spec if spec.is_absolute() else cwd / spec) \
-        if spec.suffix == ".py" else None
+    path = spec if spec.is_absolute() else cwd / spec
+    found = declared_env(path) if spec.suffix == ".py" else None
     return {
         "id": app_version_id(name, pool.version),
         "app_name": name,
@@ -99,8 +99,10 @@ def unloaded_summary(pool: CodePool, cwd: Path, env_keys: list[str]) -> dict[str
         "deployment": pool.deployment_id or "local",
         "env_vars": {k: "" for k in env_keys},
         "region": REGION,
-        # Read from the source, as dev checks it: the names the app says it needs.
-        "declared_env": [v.describe() for v in found[0]] if found else [],
+        # Read from the source, as dev checks it: the names the app says it needs (else
+        # those its .env.example lists, advisory).
+        "declared_env": [v.describe() for v in found[0]] if found else (
+            example_env(path) if spec.suffix == ".py" else []),
         "actions": [],
         "code_generation": pool.generation,
         "stale": True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..env_contract import ADVISORY_ENV, advisory_env
 from ..log_levels import LOG_LEVEL_ENV
 from .config import Config
 from .engine.private_files import umask_env
@@ -43,6 +44,10 @@ def worker_environment(config: Config, url: str, *, dotenv: dict[str, str] | Non
     relpath = entrypoint_relpath or config.entrypoint_relpath
     if relpath:
         env["ENTRYPOINT_RELPATH"] = relpath
+    path = config.entrypoint_path
+    if entrypoint_relpath is None and path is not None:
+        # So a failure on an unset one can name it (env_contract.unset_env_hint).
+        env[ADVISORY_ENV] = ",".join(advisory_env(path))
     if debug_env:
         env.update(debug_env)
     env.update(umask_env())  # the runner's own files are private; the app's code keeps yours

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..env_contract import advisory_env
+
 __all__ = ["TemplateInfo", "SetupStep", "CreatedApp", "ScaffoldError", "list_templates",
            "create_app", "next_steps", "templates_dir", "LANGUAGES", "DEFAULT_TEMPLATES"]
 
@@ -136,6 +138,13 @@ def next_steps(created: CreatedApp) -> list[tuple[str, str]]:
     """
     steps = [(f"cd {created.path}", "")]
     steps += [(step.command, step.why) for step in created.setup]
+    keys = advisory_env(created.path / created.entrypoint)
+    if keys:
+        names = ", ".join(keys)
+        steps += [("cp .env.example .env",
+                   f"then set {names} in .env: dev starts without "
+                   f"{'it' if len(keys) == 1 else 'them'}, and an action that needs "
+                   f"{'it' if len(keys) == 1 else 'one'} names it when it fails")]
     steps += [(f"kernel-actions dev {created.entrypoint}", "run it locally, with hot reload")]
     if created.language == "python":
         steps += [("pytest", "its tests, in-process")]

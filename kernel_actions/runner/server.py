@@ -179,6 +179,9 @@ class Runner:
             for worker in (pool.current, *pool.retired):
                 if worker is not None and worker.pid == pid and worker.generation:
                     return f"generation {worker.generation} (worker {pid})"
+        if not any(pool.current is not None and pool.current.generation
+                   for pool in self.scheduler.pools):
+            return f"the worker ({pid})"  # the first start: there is no other generation
         return f"the next generation's worker ({pid})"
 
     # -- lifecycle ----------------------------------------------------------------------

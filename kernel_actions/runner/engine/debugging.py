@@ -17,10 +17,11 @@ import json
 import os
 import socket
 import sys
+import sysconfig
 import threading
 from typing import Any
 
-__all__ = ["DEBUG_ENV", "WorkerDebugger"]
+__all__ = ["DEBUG_ENV", "WorkerDebugger", "paused_where"]
 
 #: ``host|port|socket_path[|wait]`` when the runner runs with ``--debug``.
 DEBUG_ENV = "KERNEL_ACTIONS_DEBUG"
@@ -32,15 +33,42 @@ _POLL = 0.05
 _PORT_RANGE = 20
 
 
-def _where(thread: threading.Thread) -> str | None:
-    """``file:line`` of the user frame a stopped thread is in (the debugger's own skipped)."""
+#: Where code that is not the app's lives: the standard library, installed packages, and
+#: this package (the worker's loop, the handler threads).
+_NOT_APP = tuple(sorted({os.path.normcase(os.path.realpath(p)) + os.sep for p in (
+    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"],
+    sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))}))
+
+
+def _is_app_file(name: str) -> bool:
+    if name.startswith("<"):  # <frozen runpy>, <string>
+        return False
+    return not os.path.normcase(os.path.realpath(name)).startswith(_NOT_APP)
+
+
+def _where(thread: threading.Thread) -> tuple[str, bool] | None:
+    """``file:line`` of the innermost frame of a stopped thread that is the app's own, and
+    True; else of its innermost frame that is not the debugger's, and False."""
     frame = sys._current_frames().get(thread.ident or -1)
+    fallback = None
     while frame is not None:
         name = frame.f_code.co_filename
-        if "pydevd" not in name and "debugpy" not in name and "threading.py" not in name:
-            return f"{os.path.basename(name)}:{frame.f_lineno}"
+        if _is_app_file(name):
+            return f"{os.path.basename(name)}:{frame.f_lineno}", True
+        if fallback is None and "pydevd" not in name and "debugpy" not in name and (
+                "threading.py" not in name):
+            fallback = f"{os.path.basename(name)}:{frame.f_lineno}"
         frame = frame.f_back
-    return None
+    return (fallback, False) if fallback is not None else None
+
+
+def paused_where(threads: list[threading.Thread]) -> str | None:
+    """Where the user is stopped: pydevd suspends every thread, and for a blocking handler
+    the event loop's thread (in ``selectors.py``) is one of them, so the thread stopped in
+    the app's own code is the one to name."""
+    found = [where for where in map(_where, threads) if where is not None]
+    return next((w for w, app in found if app), found[0][0] if found else None)
 
 
 class WorkerDebugger:
@@ -136,7 +164,7 @@ class WorkerDebugger:
             stopped = self._stopped_threads()
             if stopped and not paused:
                 paused = True
-                self._report("paused", where=_where(stopped[0]))
+                self._report("paused", where=paused_where(stopped))
             elif not stopped and paused:
                 paused = False
                 self._report("resumed")

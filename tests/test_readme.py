@@ -121,3 +121,19 @@ def test_the_quickstart_example_loads(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert '"apps"' in out.stdout
+
+
+def test_the_layout_names_every_folder_and_root_module() -> None:
+    """The README's Layout is the tree: each package folder, and each module of the package
+    root (what an app imports), is named there."""
+    text = README.read_text()
+    layout = text.split("\n## Layout\n", 1)[1].split("```", 2)[1]
+    package = README.parent / "kernel_actions"
+    folders = sorted(str(p.parent.relative_to(README.parent)) + "/"
+                     for p in package.glob("*/__init__.py"))
+    assert "kernel_actions/tooling/" in folders
+    missing = [f for f in folders if f not in layout]
+    root = layout.split("kernel_actions/tooling/", 1)[0]
+    missing += [p.stem for p in package.glob("*.py")
+                if p.stem != "__init__" and not re.search(rf"\b{p.stem}\b", root)]
+    assert missing == []

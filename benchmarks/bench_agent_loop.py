@@ -1,8 +1,11 @@
 """An agent loop as Kernel's computer-use templates run one: wall time and per-step latency.
 
-    python benchmarks/bench_agent_loop.py [--browsers 1|2] [--steps N] [--no-replay]
+    python benchmarks/bench_agent_loop.py [--browsers 1|2] [--steps N] [--no-replay] [--no-trace]
 
-Starts ``kernel-actions serve`` and one or two 1024×768 browsers on the controls page
+Starts ``kernel-actions dev`` on the trivial app, invokes it once, and creates one or two
+1024×768 browsers for that invocation (``invocation_id``: every call on them is a step of
+its trace, unless ``--no-trace`` starts the runner with ``KERNEL_ACTIONS_TRACE=0``) on the
+controls page
 (``tests/computer_page.py``), starts a replay of each (unless ``--no-replay``), then runs
 the loop of ``tests/test_agent_loop.py`` (``tests/agent_loop.py``) in every browser at once,
 one thread each, through the official SDK: N steps (default 60) cycling through screenshot,
@@ -23,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 from _common import RunnerProcess, machine, median, pct
 
 from tests.agent_loop import KINDS, VIEWPORT, Agent, HealthWatch
@@ -40,19 +44,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--no-replay", action="store_true", help="record no replays")
     parser.add_argument("--framerate", type=int, default=10, help="of the replays")
+    parser.add_argument("--no-trace", action="store_true",
+                        help="run the runner with tracing off (KERNEL_ACTIONS_TRACE=0)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="kernel-actions-bench-agent-"))
-    server = RunnerProcess(["serve", "--port", "0", "--data-dir", str(data)], cwd=data)
+    app = Path(__file__).resolve().parent / "apps" / "trivial.py"
+    server = RunnerProcess(["dev", str(app), "--no-reload", "--port", "0", "--data-dir",
+                            str(data)], cwd=data,
+                           env={"KERNEL_ACTIONS_TRACE": "0" if args.no_trace else "1"})
     server.wait_ready()
     server.wait_http("/health")
     try:
         assert server.url is not None
         k = sdk_client(server)
+        inv = httpx.post(f"{server.url}/invocations", timeout=60, json={
+            "app_name": "bench", "action_name": "add", "payload": '{"a": 1, "b": 2}'}).json()
         with ExitStack() as stack:
             agents: list[Agent] = []
             for n in range(args.browsers):
                 page = stack.enter_context(controls_page())
-                browser = k.browsers.create(viewport=VIEWPORT, timeout_seconds=600)
+                browser = k.browsers.create(viewport=VIEWPORT, timeout_seconds=600,
+                                            invocation_id=inv["id"])
                 agents.append(Agent(k, browser.session_id, page, "AB"[n]))
             for agent in agents:
                 agent.open()
@@ -74,8 +86,12 @@ def main() -> None:
             for agent in agents:
                 k.browsers.delete_by_id(agent.session_id)
         steps = [t for agent in agents for t in agent.all_timings()]
+        trace = httpx.get(f"{server.url}/_runner/invocations/{inv['id']}/trace",
+                          timeout=60).json()["steps"]
         print(f"machine: {machine()}; {args.browsers} browser(s) × {args.steps} steps, "
-              f"replays {'off' if args.no_replay else f'on ({args.framerate} fps)'}")
+              f"replays {'off' if args.no_replay else f'on ({args.framerate} fps)'}, "
+              f"tracing {'off' if args.no_trace else 'on'} ({len(trace)} steps traced, "
+              f"{sum(1 for s in trace if s['has_screenshot'])} screenshots)")
         print(f"wall time of the loop: {wall:.2f} s ({len(steps) / wall:.1f} steps/s); "
               f"replays stopped and downloaded in {stopped:.2f} s")
         print("| step | n | p50 ms | p90 ms |\n|---|---|---|---|")

@@ -16,8 +16,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from kernel_actions.runner.browsers.display import display_support
+
 from . import helpers
 from .helpers import APPS, TESTS, RunnerProcess
+from .test_traces import AGENT_STEPS, CLICK, scripted_agent, trace_of
 
 SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", TESTS / "artifacts" / "screenshots"))
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -237,3 +240,114 @@ def test_filters_search_and_paging(dash: RunnerProcess, page: Page) -> None:
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-id", ids[7])
     shot(page, "list-search")
+
+
+# -- The agent debugger: an invocation's browser steps, failures, the Browsers view ----------
+
+needs_display = pytest.mark.skipif(display_support() is not None,
+                                   reason=f"no virtual display: {display_support()}")
+
+
+@needs_display
+@pytest.mark.timeout(300)
+def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, page: Page,
+                                                          tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    inv = invoke(dash.url, "gated", f'"{gate}"', is_async=True)
+    with httpx.stream("GET", f"{dash.url}/invocations/{inv['id']}/events", timeout=30) as r:
+        assert any("step 1" in line for line in r.iter_lines())  # logged before the agent
+    run = scripted_agent(dash.url, inv["id"])
+    gate.touch()
+    trace_of(dash.url, inv["id"], len(AGENT_STEPS))
+    page.goto(f"{dash.url}/#/invocations/{inv['id']}")
+    expect(page.locator(".panel .status").first).to_have_text("succeeded")
+    steps = page.locator("#trace-steps li.step")
+    expect(steps).to_have_count(len(AGENT_STEPS))
+    assert [steps.nth(i).get_attribute("data-kind") for i in range(len(AGENT_STEPS))] == \
+        AGENT_STEPS
+    # The action's log lines sit among the steps by time: one before them, one after.
+    order = page.eval_on_selector_all("#trace-steps li", "els => els.map(e => e.className + "
+                                      "'|' + e.textContent)")
+    kinds = ["log" if o.startswith("log-line") else "step" for o in order]
+    assert kinds == ["log"] + ["step"] * len(AGENT_STEPS) + ["log"], order
+    assert "step 1: waiting" in order[0] and "step 2: through" in order[-1]
+    # The first step is selected; the screenshot step shows the PNG the agent got.
+    expect(steps.nth(0)).to_have_class(re.compile("selected"))
+    steps.nth(3).click()
+    shot_img = page.locator("#step-shot img")
+    expect(shot_img).to_be_visible()
+    assert page.evaluate("document.querySelector('#step-shot img').naturalWidth") == 1024
+    # The click: the screen after it, the point drawn where it was.
+    steps.nth(4).click()
+    mark = page.locator("#step-shot svg circle.click")
+    expect(mark).to_have_count(1)
+    assert (mark.get_attribute("cx"), mark.get_attribute("cy")) == tuple(map(str, CLICK))
+    box, img_box = mark.bounding_box(), shot_img.bounding_box()
+    assert box is not None and img_box is not None
+    at = (box["x"] + box["width"] / 2 - img_box["x"], box["y"] + box["height"] / 2 - img_box["y"])
+    want = (CLICK[0] / 1024 * img_box["width"], CLICK[1] / 768 * img_box["height"])
+    assert abs(at[0] - want[0]) < 3 and abs(at[1] - want[1]) < 3, (at, want)
+    expect(page.locator("#step-detail")).to_contain_text("the screen after this step")
+    # Selecting a step seeks the replay to its time.
+    video = page.locator("#replay-video")
+    expect(video).to_be_visible()
+    expect(video).to_have_attribute("src", f"/_dashboard/replays/{run.session_id}/"
+                                           f"{run.replay_id}/video")
+    click_at = float(video.get_attribute("data-seek-to") or "nan")
+    shot(page, "invocation-trace-click")
+    # Keyboard: down to the next step (typing), later in the replay.
+    page.keyboard.press("ArrowDown")
+    expect(steps.nth(5)).to_have_class(re.compile("selected"))
+    expect(video).not_to_have_attribute("data-seek-to", str(click_at))
+    assert 0 < click_at < float(video.get_attribute("data-seek-to") or "nan") < 120
+    # The failed execute: its code, its error as text.
+    steps.nth(7).click()
+    expect(steps.nth(7)).to_have_class(re.compile("failed"))
+    expect(page.locator("#step-code")).to_have_text("throw new Error('boom in the page')")
+    expect(page.locator("#step-result")).to_contain_text("boom in the page")
+    shot(page, "invocation-trace-execute")
+
+
+def test_a_failure_reads_like_a_console(dash: RunnerProcess, page: Page) -> None:
+    inv = invoke(dash.url, "boom")
+    assert inv["status"] == "failed"
+    page.goto(f"{dash.url}/#/invocations/{inv['id']}")
+    reason = page.locator("#status-reason-top")
+    expect(reason).to_have_text(inv["status_reason"])
+    tb = page.locator("#traceback")
+    expect(tb).to_contain_text("ValueError: the agent lost its way on the checkout page")
+    text = tb.inner_text()
+    assert "\\n" not in text and text.count("\n") >= 3, text  # lines, not an escaped string
+    assert text.startswith("Traceback (most recent call last):"), text
+    mine = page.locator("#traceback .frame.mine")
+    expect(mine.first).to_contain_text("main.py")
+    assert "_find_the_button" in text
+    # The failure is on top: above the trace and the details.
+    assert reason.bounding_box()["y"] < page.locator("#trace").bounding_box()["y"]  # type: ignore[index]
+    expect(page.locator("#trace-note")).to_contain_text("none")
+    shot(page, "invocation-failed")
+
+
+@needs_display
+@pytest.mark.timeout(180)
+def test_the_browsers_view_lists_and_closes_a_browser(dash: RunnerProcess, page: Page,
+                                                      tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    inv = invoke(dash.url, "gated", f'"{gate}"', is_async=True)
+    k = helpers.sdk_client(dash)
+    sid = k.browsers.create(invocation_id=inv["id"], timeout_seconds=120,
+                            viewport={"width": 1024, "height": 768}).session_id
+    page.goto(f"{dash.url}/#/browsers")
+    row = page.locator(f'#open-browsers tr[data-id="{sid}"]')
+    expect(row).to_contain_text(inv["id"])
+    expect(row).to_contain_text("1024×768")
+    expect(row.locator("a", has_text="live view")).to_have_attribute("href", re.compile("^http"))
+    shot(page, "browsers-open")
+    row.locator("button.close").click()
+    expect(row).to_have_count(0)
+    assert httpx.get(f"{dash.url}/browsers/{sid}").status_code == 404
+    closed = page.locator(f'#closed-table tr[data-id="{sid}"]')
+    expect(closed).to_contain_text(inv["id"])
+    expect(closed.locator(".replays")).to_contain_text("no replay")
+    expect(page.locator("#open-browsers")).to_contain_text("No browser is open")
+    gate.touch()

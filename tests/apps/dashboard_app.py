@@ -48,3 +48,14 @@ def markup(ctx: Context) -> str:
     """Return markup that must be shown as text."""
     ctx.log("<img src=x onerror=\"window.__pwned = 'log'\">")
     return "<script>window.__pwned = 'output'</script><b id=\"bold\">bold</b>"
+
+
+def _find_the_button(page: str) -> None:
+    raise ValueError(f"the agent lost its way on {page}")
+
+
+@app.action("boom")
+def boom(ctx: Context) -> None:
+    """Fail with a traceback through a function of the app's own."""
+    ctx.log("looking for the button")
+    _find_the_button("the checkout page")

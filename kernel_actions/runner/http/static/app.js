@@ -337,6 +337,9 @@ function invocationView(root, id) {
   const logsNote = h("span", { class: "muted" });
   const actionMsg = h("div", { id: "action-message" });
   const cmd = h("code", { class: "cmd", id: "invoke-command" });
+  const failure = h("div", { id: "failure" });
+  const trace = tracePanel(id);
+  const logLines = [];
   let inv = null;
 
   function renderInvocation(next) {
@@ -362,6 +365,14 @@ function invocationView(root, id) {
       h("strong", {}, name), " ", ts ? `${clock(ts)} (+${humanMs(parseTime(ts) - start)})` : "—")));
     payload.textContent = pretty(inv.payload);
     output.textContent = pretty(inv.output);
+    // A failure reads like a console: the reason on top, the traceback as text.
+    const shown = inv.status === "failed" ? `${inv.status_reason || ""}\u0000${inv.output || ""}` : "";
+    if (failure.dataset.shown !== shown) {
+      failure.dataset.shown = shown;
+      failure.replaceChildren(...(shown ? [h("div", { class: "panel failure", role: "alert" },
+        h("div", { class: "reason", id: "status-reason-top" }, inv.status_reason || "failed"),
+        inv.output ? consoleOutput(inv.output) : null)] : []));
+    }
     const version = inv.version && inv.version !== "latest" ? ` --version ${shellQuote(inv.version)}` : "";
     const body = inv.payload ? ` -p ${shellQuote(inv.payload)}` : "";
     // The CLI's default is the runner on :8484; elsewhere the command must say where.
@@ -374,6 +385,8 @@ function invocationView(root, id) {
   function addLog(event) {
     logs.append(h("div", { class: "line" }, h("span", { class: "ts" }, clock(event.timestamp)), event.message));
     logs.scrollTop = logs.scrollHeight;
+    logLines.push({ timestamp: event.timestamp, message: event.message });
+    trace.setLogs(logLines);
   }
 
   async function replay() {
@@ -418,6 +431,8 @@ function invocationView(root, id) {
         h("button", { onclick: () => mark("failed"), dataset: { mark: "failed" } }, "Mark failed"),
         h("button", { onclick: copy, id: "copy-command" }, "Copy invoke command")),
       cmd, actionMsg),
+    failure,
+    trace.el,
     h("div", { class: "cols" },
       h("div", { class: "panel" }, h("h2", {}, "Details"), info, h("h2", {}, "Timeline"), timeline),
       h("div", { class: "panel" }, h("h2", {}, "Logs ", logsNote), logs)),
@@ -439,12 +454,16 @@ function invocationView(root, id) {
       logsNote.textContent = logs.childNodes.length ? "" : "(no log lines)";
       // The stream ends when the invocation does: fetch what the stream does not carry.
       renderInvocation((await api("GET", `/invocations/${encodeURIComponent(id)}?detail=1`)).data);
+      trace.refresh();
     } catch (err) {
       if (!abort.signal.aborted) logsNote.textContent = `(stream ended: ${err.message})`;
     }
   })();
+  trace.refresh();
   const tick = setInterval(() => { if (inv && !inv.finished_at) renderInvocation({}); }, 1000);
-  return () => { abort.abort(); clearInterval(tick); };
+  // Its browsers may outlive it: their steps keep coming after it ends.
+  const tracing = setInterval(() => { if (!document.hidden) trace.refresh(); }, 2000);
+  return () => { abort.abort(); clearInterval(tick); clearInterval(tracing); trace.stop(); };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -797,6 +816,7 @@ function route() {
   if (parts[0] === "invocations" && parts[1]) cleanup = invocationView(root, parts[1]);
   else if (parts[0] === "apps") cleanup = appsView(root, parts[1], parts[2]);
   else if (parts[0] === "runner") cleanup = runnerView(root);
+  else if (parts[0] === "browsers") cleanup = browsersView(root);
   else cleanup = invocationsView(root, params);
   document.title = `kernel-actions · ${parts[0] || "invocations"}`;
 }

@@ -281,16 +281,17 @@ def test_a_connection_to_the_url_keeps_the_browser_and_a_closed_one_lets_it_go(
     k = sdk(runner)
     browser = k.browsers.create(timeout_seconds=1)
     with connect(browser.cdp_ws_url, open_timeout=20) as ws:
-        # Held open for several timeouts, the browser stays (the idle check runs every second).
-        until = time.monotonic() + 3.5
+        # Held open past standby (5 s) and its timeout, the browser stays (the idle check runs
+        # every second).
+        until = time.monotonic() + 7.5
         n = 0
         while time.monotonic() < until:
             n += 1
             ws.send(f'{{"id": {n}, "method": "Browser.getVersion"}}')
             assert f'"id":{n}' in ws.recv(timeout=20)
         assert k.browsers.retrieve(browser.session_id).session_id == browser.session_id
-    poll(lambda: f"browser {browser.session_id} closed: idle for 1 s" in runner.output,
-         timeout=20)
+    poll(lambda: f"browser {browser.session_id} closed: timed out after 1 s in standby"
+         in runner.output, timeout=30)
     # Deleted, its URL answers 404.
     with pytest.raises(InvalidStatus) as caught:
         with connect(browser.cdp_ws_url, open_timeout=20):

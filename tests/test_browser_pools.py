@@ -23,13 +23,13 @@ def test_a_pool_keeps_warm_browsers_and_hands_them_out(
                                   viewport={"width": 800, "height": 600})
     assert pool.browser_pool_config.size == 2 and pool.name == "warm"
     poll(lambda: k.browser_pools.retrieve("warm").available_count == 2, timeout=60)
-    # Warm browsers outlive their idle timeout (3 s) while in the pool.
+    # Warm browsers outlive standby (5 s) and their timeout (3 s) while in the pool.
     warm = {b.session_id for b in k.browsers.list()}
     assert len(warm) == 2
-    until = time.monotonic() + 4
+    until = time.monotonic() + 9
     while time.monotonic() < until:
         assert {b.session_id for b in k.browsers.list()} == warm
-    assert "idle for" not in runner.output
+    assert "in standby" not in runner.output
     leased = k.browser_pools.acquire("warm", name="lease", tags={"job": "1"})
     assert leased is not None and leased.session_id in warm
     assert leased.name == "lease" and leased.tags == {"job": "1"}

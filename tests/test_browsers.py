@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from kernel import NotFoundError, RateLimitError
 from kernel_actions.runner.browsers.chromium import UNAVAILABLE_MESSAGE
 
 from .conftest import BROWSER_MARKS, CHROMIUM
-from .helpers import RunnerProcess, http_server, poll
+from .helpers import RunnerProcess, ServerProcess, http_server, poll
 from .helpers import sdk_client as sdk
 
 pytestmark = BROWSER_MARKS
@@ -49,6 +51,14 @@ def title(ctx, payload: dict) -> dict:
                 "listed": [b.session_id for b in listed],
                 "size": page.evaluate("[window.outerWidth, window.outerHeight]"),
                 "page": page.evaluate("[window.innerWidth, window.innerHeight]")}
+
+
+@app.action("open")
+def open_one(ctx, payload: dict) -> dict:
+    """As Kernel's sample-app's create-browser-for-testing: a browser for later, returned."""
+    browser = Kernel().browsers.create(invocation_id=ctx.invocation_id,
+                                       timeout_seconds=payload.get("timeout", 3600))
+    return {"session_id": browser.session_id, "live_view": browser.browser_live_view_url}
 
 
 @app.action("hold")
@@ -111,7 +121,7 @@ def browsing(start_runner: Callable[..., RunnerProcess], tmp_path: Path
     return start
 
 
-def test_an_action_drives_a_local_browser_that_closes_with_it(
+def test_an_action_drives_a_local_browser_that_outlives_it(
         browsing: Callable[..., RunnerProcess], page_url: str, tmp_path: Path) -> None:
     runner = browsing()
     k = sdk(runner)
@@ -124,12 +134,40 @@ def test_an_action_drives_a_local_browser_that_closes_with_it(
     # Kernel's default window size; without a virtual display the page is the screen, and
     # it has that size.
     assert out["page" if display_mode(runner) == "emulated" else "size"] == [1920, 1080]
+    # As on Kernel, the invocation's end leaves its browser open, listed under it.
     folder = tmp_path / "data" / "browsers" / out["session_id"]
-    poll(lambda: gone(folder), timeout=15)
+    assert [b.session_id for b in k.invocations.list_browsers(inv.id).browsers] == [
+        out["session_id"]]
+    assert k.browsers.retrieve(out["session_id"]).session_id == out["session_id"]
+    assert processes_naming(folder)
+    k.browsers.delete_by_id(out["session_id"])
+    assert gone(folder)
     assert k.invocations.list_browsers(inv.id).browsers == []
     with pytest.raises(NotFoundError):
         k.browsers.retrieve(out["session_id"])
-    runner.wait_line(f"browser {out['session_id']} closed: invocation {inv.id} finished")
+    runner.wait_line(f"browser {out['session_id']} closed: deleted")
+
+
+def test_a_browser_made_for_later_stays_with_its_live_view(
+        browsing: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    """Kernel's sample-app returns a browser's live view for an hour of manual testing."""
+    runner = browsing()
+    k = sdk(runner)
+    inv = k.invocations.create(app_name="browsing", action_name="open", version="latest",
+                               payload="{}")
+    assert inv.status == "succeeded", inv.output
+    out = json.loads(inv.output or "")
+    assert out["live_view"] and out["session_id"] in out["live_view"]
+    listed = k.invocations.list_browsers(inv.id).browsers
+    assert [(b.session_id, b.timeout_seconds) for b in listed] == [(out["session_id"], 3600)]
+    live = httpx.get(out["live_view"].split("#")[0])
+    assert live.status_code == 200 and "live.js" in live.text  # the page is served
+    shot = k.browsers.computer.capture_screenshot(out["session_id"])
+    assert shot.read().startswith(b"\x89PNG")  # and the screen it shows is there
+    # The invocation's browsers are deleted with DELETE /invocations/{id}/browsers.
+    k.invocations.delete_browsers(inv.id)
+    assert gone(tmp_path / "data" / "browsers" / out["session_id"])
+    assert k.invocations.list_browsers(inv.id).browsers == []
 
 
 def test_deleting_an_invocations_browsers(browsing: Callable[..., RunnerProcess],
@@ -177,7 +215,8 @@ def test_an_idle_browser_is_closed_and_a_connected_one_is_kept(
         idle = k.browsers.create(timeout_seconds=timeout)
         assert idle.timeout_seconds == timeout and not idle.headless and not idle.stealth  # Kernel's default
         idle_folder = tmp_path / "data" / "browsers" / idle.session_id
-        runner.wait_line(f"browser {idle.session_id} closed: idle for {timeout} s", timeout=30)
+        runner.wait_line(f"browser {idle.session_id} closed: timed out after {timeout} s "
+                         "in standby", timeout=60)
         poll(lambda: gone(idle_folder), timeout=15)
         # The idle check that closed the younger browser kept the older, connected one.
         assert not any(f"browser {busy.session_id} closed" in ln for ln in runner.lines)
@@ -189,7 +228,8 @@ def test_an_idle_browser_is_closed_and_a_connected_one_is_kept(
                 else "[window.outerWidth, window.outerHeight]")
         assert page.evaluate(size) == [800, 600]
     # Disconnected, it goes after its timeout.
-    runner.wait_line(f"browser {busy.session_id} closed: idle for {timeout} s", timeout=30)
+    runner.wait_line(f"browser {busy.session_id} closed: timed out after {timeout} s "
+                     "in standby", timeout=60)
     poll(lambda: gone(busy_folder), timeout=15)
     assert [b.session_id for b in k.browsers.list()] == []
 
@@ -325,3 +365,72 @@ def test_the_openapi_lists_the_browser_endpoints(
     assert set(spec["paths"]["/browsers"]) == {"get", "post"}
     assert {"get", "delete"} <= set(spec["paths"]["/browsers/{id}"])
     assert {"get", "delete"} <= set(spec["paths"]["/invocations/{id}/browsers"])
+
+
+def test_standby_begins_5_s_after_the_last_computer_control_or_live_view_frame(
+        start_runner: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    """Kernel's "Standby": the timeout starts once a browser has had no CDP client, no
+    live-view viewer and no computer control for 5 s; each of them is activity."""
+    from playwright.sync_api import sync_playwright
+
+    runner = start_runner(None, command="serve")
+    k = sdk(runner)
+    with sync_playwright() as pw:
+        viewer = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        created = k.browsers.create(timeout_seconds=1, viewport={"width": 800, "height": 600})
+        bid = created.session_id
+        assert created.browser_live_view_url
+        # Computer controls, one a second for longer than standby and timeout together: each
+        # is answered (a closed browser's would be a 404).
+        until = time.monotonic() + 9
+        while time.monotonic() < until:
+            k.browsers.computer.move_mouse(bid, x=10, y=10)
+            time.sleep(1)  # the pace of an agent's steps
+        # A live-view viewer, and nothing else, for as long again.
+        tab = viewer.new_page()
+        tab.goto(created.browser_live_view_url, wait_until="commit")
+        poll(lambda: k.browsers.computer.move_mouse(bid, x=20, y=20) is None and tab.evaluate(
+            "document.getElementById('live-state').dataset.state") == "live", timeout=30)
+        until = time.monotonic() + 9
+        while time.monotonic() < until:
+            assert k.browsers.retrieve(bid).session_id == bid
+            tab.wait_for_timeout(500)  # the viewer keeps drawing frames meanwhile
+        assert not any(f"browser {bid} closed" in ln for ln in runner.lines)
+        left = time.time()  # the viewer's last frame is no earlier than this
+        viewer.close()
+    runner.wait_line(f"browser {bid} closed: timed out after 1 s in standby", timeout=60)
+    deleted = next(b for b in httpx.get(f"{runner.url}/browsers",
+                                        params={"status": "deleted"}).json()
+                   if b["session_id"] == bid)
+    deleted_at = datetime.fromisoformat(deleted["deleted_at"].replace("Z", "+00:00"))
+    # Closed no sooner than 5 s of standby plus its 1 s timeout after the viewer left.
+    assert deleted_at.timestamp() - left >= 5.9
+
+
+def test_ctrl_c_on_invoke_cancels_it_and_deletes_its_browsers(
+        browsing: Callable[..., RunnerProcess], tmp_path: Path) -> None:
+    """As Kernel's CLI: PATCH the invocation failed, then DELETE /invocations/{id}/browsers."""
+    runner = browsing()
+    k = sdk(runner)
+    cli = ServerProcess([sys.executable, "-m", "kernel_actions.cli", "invoke", "browsing",
+                         "hold", "--api-url", runner.url], tmp_path)
+    try:
+        def held() -> list[Any]:
+            found = k.invocations.list(app_name="browsing", action_name="hold").items
+            return [(inv, browsers) for inv in found
+                    if (browsers := k.invocations.list_browsers(inv.id).browsers)]
+
+        found = poll(held, timeout=60)
+        assert isinstance(found, list) and len(found) == 1
+        inv, browsers = found[0]
+        folder = tmp_path / "data" / "browsers" / browsers[0].session_id
+        assert processes_naming(folder)
+        assert cli.stop() == 130, cli.output
+    finally:
+        cli.kill_group()
+    assert f"cancelled invocation {inv.id}" in cli.output
+    assert k.invocations.list_browsers(inv.id).browsers == []
+    poll(lambda: gone(folder), timeout=15)
+    final = k.invocations.retrieve(inv.id)
+    assert final.status == "failed" and "cancelled by user" in (final.output or "")

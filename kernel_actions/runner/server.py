@@ -122,7 +122,7 @@ class Runner:
         self.out(message)
 
     def _finished(self, inv: Invocation) -> None:
-        self.browsers.invocation_finished(inv.id)
+        # Its browsers stay open, as Kernel's do: deleted, or closed by their own timeout.
         took = ""
         if inv.finished_ns and inv.running_ns:
             took = f" in {(inv.finished_ns - inv.running_ns) / 1e6:.1f} ms"

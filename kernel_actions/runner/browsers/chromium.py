@@ -4,11 +4,20 @@ The executable is ``--browser-path``, else ``$KERNEL_ACTIONS_BROWSER``, else the
 Chromium or Chrome on ``PATH`` (or in ``/Applications`` on a Mac), else the one
 ``playwright install chromium`` downloaded. Chromium opens no DevTools port: it talks over
 a pipe on fds 3 and 4 that only the runner holds (see :mod:`.cdp`).
+
+Its first screen is the one Kernel's browser image shows: Chromium started with no URL and
+``--start-maximized``, so the New Tab page, with an empty, focused address bar (an agent's
+"Ctrl+L, click the address bar, type the URL, Return" then opens that URL). The New Tab
+page stays local: Debian's default search engine (DuckDuckGo) comes with a remote start
+page Chromium would load as the New Tab page, so a fresh profile gets the same engine
+without it, nor its suggestions (see :func:`prepare_profile`), and the switches below keep
+field trials, network-time queries, optimization hints and the search preconnect off.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -20,7 +29,8 @@ from .cdp import PIPE_SWITCH
 from .webmcp import FEATURE as WEBMCP_FEATURE
 
 __all__ = ["BROWSER_ENV", "EXECUTABLE_NAMES", "UNAVAILABLE_MESSAGE", "NO_RETRY",
-           "find_chromium", "unavailable", "chromium_command", "output_tail"]
+           "find_chromium", "unavailable", "chromium_command", "output_tail",
+           "prepare_profile", "QUIET_SWITCHES", "DISABLED_FEATURES", "SEARCH_ENGINE"]
 
 #: Environment variable naming the Chromium (or Chrome) executable to use.
 BROWSER_ENV = "KERNEL_ACTIONS_BROWSER"
@@ -34,6 +44,23 @@ UNAVAILABLE_MESSAGE = (
 )
 #: Headers of an answer the SDK must not retry.
 NO_RETRY = {"x-should-retry": "false"}
+#: Features that make requests of their own at startup (as Playwright's launcher lists them).
+DISABLED_FEATURES = ("OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled",
+                     "PreconnectToSearch", "MediaRouter", "LensOverlay")
+#: Switches that keep a fresh browser from phoning home on its own.
+QUIET_SWITCHES = ("--disable-field-trial-config", "--disable-search-engine-choice-screen",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-breakpad", "--no-first-run",
+                  "--no-default-browser-check")
+#: The default search engine a fresh profile gets: Debian's DuckDuckGo, without the remote
+#: start page (``new_tab_url``) that would be its New Tab page, and without suggestions
+#: (which would send what is typed into the address bar as it is typed).
+SEARCH_ENGINE = {
+    "keyword": "duckduckgo.com", "short_name": "DuckDuckGo",
+    "url": "https://duckduckgo.com/?q={searchTerms}", "new_tab_url": "",
+    "suggestions_url": "", "prepopulate_id": 0,
+    "synced_guid": "6f7a1c2e-0b1d-4c3e-9a57-6b6e3f0d2a11", "id": "9",
+}
 
 
 def _is_executable(path: str | Path) -> bool:
@@ -112,26 +139,41 @@ def chromium_command(browser: LocalBrowser, executable: str, pdeathsig: str | No
                     f"--screen-info={{{browser.viewport['width']}x"
                     f"{browser.viewport['height']}}}"]
     else:  # headful, its window filling the screen (browser UI included unless kiosk)
-        command += ["--window-position=0,0", "--test-type", "--disable-infobars"]
+        command += ["--window-position=0,0", "--start-maximized", "--test-type",
+                    "--disable-infobars"]
         command += ["--kiosk"] if browser.kiosk else []
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
     command += [
-        "--disable-gpu", "--disable-quic", "--no-first-run", "--no-default-browser-check",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-breakpad",
+        "--disable-gpu", "--disable-quic", *QUIET_SWITCHES,
+        f"--disable-features={','.join(DISABLED_FEATURES)}",
         "--password-store=basic", "--use-mock-keychain",
         f"--enable-features={WEBMCP_FEATURE}",  # the pages' WebMCP tools (see .webmcp)
         *browser.launch.switches,  # its proxy and extensions (see .launch_options)
         PIPE_SWITCH,  # DevTools over fds 3 and 4 only: no port for anyone to reach
         f"--user-data-dir={browser.profile}",
         f"--window-size={browser.viewport['width']},{browser.viewport['height']}",
-        "--",  # what follows is a URL, never a switch
-        browser.start_url or "about:blank",
     ]
+    if browser.start_url:  # else none: the New Tab page, as Kernel's image starts
+        command += ["--", browser.start_url]  # after "--" a URL, never a switch
     if pdeathsig:
         command = [pdeathsig, "--pdeathsig", "KILL", "--", *command]
     return command
+
+
+def prepare_profile(profile: Path) -> None:
+    """Give a profile that has chosen no search engine :data:`SEARCH_ENGINE` (so its New Tab
+    page is Chromium's local one); a profile's own choice is left as it is."""
+    prefs_file = profile / "Default" / "Preferences"
+    try:
+        prefs = json.loads(prefs_file.read_text()) if prefs_file.is_file() else {}
+    except (OSError, ValueError):
+        return  # Chromium's to read (or to start afresh from): not ours to rewrite
+    if not isinstance(prefs, dict) or "default_search_provider_data" in prefs:
+        return
+    prefs["default_search_provider_data"] = {"template_url_data": SEARCH_ENGINE}
+    prefs_file.parent.mkdir(parents=True, exist_ok=True)
+    prefs_file.write_text(json.dumps(prefs))
 
 
 def output_tail(log: Path, lines: int = 15) -> str:

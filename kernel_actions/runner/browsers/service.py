@@ -10,12 +10,16 @@ runner serves the websocket at a URL carrying a random token (see :mod:`.cdp` an
 folder deleted — when:
 
 * it is deleted (``DELETE /browsers/{id}``, ``DELETE /invocations/{id}/browsers``);
-* the invocation it was created for (``invocation_id``) finishes;
-* it has had no CDP connection for ``timeout_seconds`` (default 60, as on Kernel).
-  Activity is measured as Kernel does — an open connection to the browser's
-  ``cdp_ws_url``, counted every second — and the time before the first
-  connection counts as idle;
+* its timeout runs out: as on Kernel, ``timeout_seconds`` (default 60, up to 72 h) starts
+  when the browser goes into standby, after :data:`STANDBY_AFTER_S` seconds with no CDP
+  client (a connection to its ``cdp_ws_url``, counted every second), no live-view viewer
+  and no computer control (the live view drives the computer controls' screenshots, so
+  it counts as they do); the time before the first connection counts as standby too;
 * Chromium exits on its own, or the runner stops.
+
+It is *not* closed when the invocation that created it ends: Kernel's browsers outlive
+their invocation (``GET /invocations/{id}/browsers`` lists those still open), and
+``kernel-actions invoke`` deletes an invocation's browsers on Ctrl-C, as Kernel's CLI does.
 
 Chromium is started by the supervisor (:mod:`..supervisor`) in a new session with
 ``PR_SET_PDEATHSIG`` (through ``setpriv`` when present), so even a runner killed with
@@ -47,7 +51,14 @@ from ..proxies.store import Proxies
 from ..supervisor import SpawnError, command_line, is_runner, kill_if_named, supervisor
 from .browser import LocalBrowser
 from .cdp import CdpError, CdpMux, PipeEnds
-from .chromium import NO_RETRY, chromium_command, find_chromium, output_tail, unavailable
+from .chromium import (
+    NO_RETRY,
+    chromium_command,
+    find_chromium,
+    output_tail,
+    prepare_profile,
+    unavailable,
+)
 from .create_request import DEFAULT_TIMEOUT_S, DEFAULT_VIEWPORT, CreateRequest, parse_create
 from .display import START_DEADLINE_S as DISPLAY_START_DEADLINE_S
 from .display import Display, DisplayError, display_support
@@ -62,12 +73,15 @@ from .spare import Shape, WarmSpares
 if TYPE_CHECKING:
     from ..services import RunnerServices
 
-__all__ = ["Browsers", "START_DEADLINE_S", "SWEEP_INTERVAL_S", "MAX_DELETED"]
+__all__ = ["Browsers", "START_DEADLINE_S", "SWEEP_INTERVAL_S", "MAX_DELETED", "STANDBY_AFTER_S"]
 
 #: How long Chromium may take to answer on its DevTools pipe.
 START_DEADLINE_S = 20.0
 #: How often idle browsers and browsers that exited by themselves are looked for.
 SWEEP_INTERVAL_S = 1.0
+#: Seconds without a CDP client, live-view viewer or computer control after which a browser
+#: is in standby, where its ``timeout_seconds`` begins (Kernel's docs: "Standby").
+STANDBY_AFTER_S = 5.0
 #: Closed browsers remembered for ``GET /browsers?status=deleted``.
 MAX_DELETED = 1000
 
@@ -145,12 +159,6 @@ class Browsers:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def invocation_finished(self, invocation_id: str) -> None:
-        """Close the browsers of an invocation that reached a final state."""
-        for browser in list(self.items.values()):
-            if browser.invocation_id == invocation_id:
-                self._begin_close(browser, f"invocation {invocation_id} finished")
-
     async def _clean_leftovers(self) -> None:
         """Kill and delete the browsers a runner that died without closing them left behind."""
         if not self.root.is_dir():
@@ -200,8 +208,8 @@ class Browsers:
             assert browser.cdp is not None
             if browser.cdp.external_clients:  # connections to its cdp_ws_url
                 browser.last_active = now
-            elif now - browser.last_active >= browser.timeout_s:
-                self._begin_close(browser, f"idle for {browser.timeout_s} s")
+            elif now - browser.last_active >= STANDBY_AFTER_S + browser.timeout_s:
+                self._begin_close(browser, f"timed out after {browser.timeout_s} s in standby")
 
     def _running(self, invocation_id: str) -> bool:
         return self.runner.scheduler.is_running(invocation_id)
@@ -228,11 +236,8 @@ class Browsers:
         executable = find_chromium(self.runner.config.browser_path)
         if req.invocation_id is not None and not self._running(req.invocation_id):
             inv = await self.runner.scheduler.get(req.invocation_id)
-            if inv is None:
+            if inv is None:  # a finished one may have browsers: they outlive it
                 raise not_found(f"invocation {req.invocation_id!r} not found")
-            if inv.terminal:
-                raise ApiError(409, "conflict", f"invocation {inv.id} is already {inv.status}: "
-                               "its browsers are closed when it finishes", headers=dict(NO_RETRY))
         # From here to the launch, nothing awaits: the checks hold when the browser is counted.
         if self._stopping:
             raise ApiError(503, "unavailable", "the runner is shutting down",
@@ -267,7 +272,7 @@ class Browsers:
                     return browser
             closed_by = browser.closing
             await asyncio.shield(self._begin_close(browser, closed_by or "it failed to start"))
-            if closed_by is not None:  # by the runner stopping or its invocation finishing
+            if closed_by is not None:  # by the runner stopping, or deleted while it started
                 self._check_still_wanted(browser, closed_by)
             # A cold start, which says what goes wrong if anything does.
             return await self._create(body, take_spare=False, keep_spares=keep_spares)
@@ -388,6 +393,7 @@ class Browsers:
 
     async def _start_browser(self, browser: LocalBrowser, executable: str) -> None:
         browser.profile.mkdir(parents=True, exist_ok=True)  # a saved profile may be there
+        prepare_profile(browser.profile)  # its New Tab page stays local
         (browser.folder / "runner.pid").write_text(str(os.getpid()))
         browser.cdp_base = "ws" + self._api_url().removeprefix("http")
         # Chromium's crash reporter keeps its database there instead of in $HOME, so every

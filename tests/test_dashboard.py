@@ -74,11 +74,18 @@ def test_list_updates_live_when_an_invocation_finishes(dash: RunnerProcess, page
                                                        tmp_path: Path) -> None:
     page.goto(dash.url + "/")
     expect(page.locator("#conn")).to_have_text("live")
+    # Nothing invoked yet: the page says how, with a real action.
+    empty = page.locator("#empty-state")
+    expect(empty).to_contain_text(f"kernel-actions invoke 'dash' 'greet' --api-url '{dash.url}'")
+    expect(empty.locator("a", has_text="the form of dash / greet")).to_have_attribute(
+        "href", "#/apps/dash/greet")
+    shot(page, "list-empty")
     gate = tmp_path / "gate"
     inv = invoke(dash.url, "gated", f'"{gate}"', is_async=True)
     row = page.locator(f'#invocations tr[data-id="{inv["id"]}"]')
     expect(row).to_have_attribute("data-status", "running")
     expect(row).to_contain_text("dash / gated")
+    expect(empty).to_have_count(0)
     shot(page, "list-running")
     gate.touch()
     expect(row).to_have_attribute("data-status", "succeeded")
@@ -288,6 +295,11 @@ def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, p
     want = (CLICK[0] / 1024 * img_box["width"], CLICK[1] / 768 * img_box["height"])
     assert abs(at[0] - want[0]) < 3 and abs(at[1] - want[1]) < 3, (at, want)
     expect(page.locator("#step-detail")).to_contain_text("the screen after this step")
+    # The filmstrip: both screenshots, the one after the click marked.
+    frames = page.locator("#filmstrip .frame")
+    expect(frames).to_have_count(2)
+    expect(frames.nth(1)).to_have_class(re.compile("selected"))
+    assert frames.nth(1).get_attribute("data-step") == "7"
     # Selecting a step seeks the replay to its time.
     video = page.locator("#replay-video")
     expect(video).to_be_visible()

@@ -181,6 +181,22 @@ async function loadApps(force = false) {
   return apps;
 }
 
+/** What the list says when it has nothing: how to invoke something, with a real action. */
+async function emptyState(filters) {
+  if (Object.values(filters).some(Boolean)) return h("p", { class: "muted empty" }, "No invocation matches these filters.");
+  let app = null, action = null;
+  try { app = (await loadApps(true)).find((a) => a.actions && a.actions.length); action = app && app.actions[0]; } catch { /* shown without */ }
+  const apiUrl = location.origin === DEFAULT_API_URL ? "" : ` --api-url ${shellQuote(location.origin)}`;
+  const command = `kernel-actions invoke ${app ? shellQuote(app.app_name) : "<app>"} ${action ? shellQuote(action.name) : "<action>"}${apiUrl}`;
+  return h("div", { class: "panel empty", id: "empty-state" },
+    h("h2", {}, "No invocations yet"),
+    h("p", {}, "Invoke an action and it shows here as it runs, with its logs, its output and every step its browsers took."),
+    h("ul", {},
+      h("li", {}, "From a terminal: ", h("code", { class: "cmd" }, command)),
+      h("li", {}, "From this page: ", app && action ? h("a", { href: `#/apps/${encodeURIComponent(app.app_name)}/${encodeURIComponent(action.name)}` }, `the form of ${app.app_name} / ${action.name}`) : h("a", { href: "#/apps" }, "the Apps page")),
+      h("li", {}, "From code: Kernel's SDK, ", h("code", {}, "client.invocations.create(app_name=..., action_name=...)"), ", pointed at this runner")));
+}
+
 function errorBox(err) {
   return h("div", { class: "panel error", role: "alert" }, err.message || String(err));
 }
@@ -278,8 +294,7 @@ function invocationsView(root, params) {
       older.disabled = !more;
       newer.disabled = offset === 0;
       pageInfo.textContent = data.length ? `rows ${offset + 1}–${offset + data.length}${more ? "" : " (end)"}` : "";
-      if (!data.length) message.append(h("p", { class: "muted empty" }, offset ? "No more invocations." :
-        "No invocations yet. Invoke an action from the Apps page, the CLI or an SDK."));
+      if (!data.length) message.append(offset ? h("p", { class: "muted empty" }, "No more invocations.") : await emptyState(filters));
     } catch (err) { message.append(errorBox(err)); }
   }
 

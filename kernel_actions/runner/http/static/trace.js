@@ -83,8 +83,7 @@ function consoleOutput(raw) {
     const mine = frame && !/site-packages|kernel_actions[\\/]|<frozen|lib[\\/]python/.test(frame[1]);
     pre.append(h("span", { class: frame ? (mine ? "frame mine" : "frame") : "" }, line), "\n");
   }
-  const head = [body.type, body.error || body.message].filter(Boolean).join(": ");
-  return h("div", { class: "console" }, head ? h("div", { class: "console-head" }, head) : null, pre);
+  return h("div", { class: "console" }, body.hint ? h("div", { class: "console-head" }, body.hint) : null, pre);
 }
 
 /** The trace panel of the invocation view. Returns {el, setLogs(lines), refresh(), stop()}. */
@@ -98,8 +97,9 @@ function tracePanel(invId) {
   const note = h("span", { class: "muted", id: "trace-note" });
   const video = h("video", { id: "replay-video", controls: true, muted: true, preload: "metadata", hidden: true });
   const videoNote = h("div", { class: "muted" });
+  const strip = h("div", { class: "filmstrip", id: "filmstrip", "aria-label": "The screen over the run" });
   const el = h("div", { class: "panel", id: "trace" },
-    h("h2", {}, "Browser steps ", note),
+    h("h2", {}, "Browser steps ", note), strip,
     h("div", { class: "trace-cols" }, list, h("div", {}, detail, h("div", { class: "replay" }, video, videoNote))));
   let t0 = 0;
 
@@ -129,10 +129,31 @@ function tracePanel(invId) {
       h("span", { class: "dur" }, h("span", { class: "bar-track" }, bar), humanMs(s.duration_ms)));
     }));
     if (prev !== null && steps.some((s) => s.step === prev)) mark(prev);
+    renderStrip();
+  }
+
+  /** A filmstrip of the screen over the run: every screenshot (at most 40, evenly spread). */
+  let stripFor = "";
+  function renderStrip() {
+    const shots = steps.filter((s) => s.has_screenshot);
+    const every = Math.max(1, Math.ceil(shots.length / 40));
+    const picked = shots.filter((_, i) => i % every === 0);
+    const key = picked.map((s) => s.step).join(",");
+    if (key === stripFor) return;
+    stripFor = key;
+    strip.replaceChildren(...picked.map((s) => {
+      const img = h("img", { alt: `step ${s.step}` });
+      screenshotUrl(invId, s.step).then((url) => { img.src = url; }).catch(() => {});
+      return h("button", { class: "frame", type: "button", title: `step ${s.step} · +${humanMs(s.started_ns / 1e6 - t0)}`,
+        dataset: { step: s.step }, onclick: () => select(s.step) }, img);
+    }));
   }
 
   function mark(n) {
     for (const li of list.querySelectorAll("li.step")) li.classList.toggle("selected", Number(li.dataset.step) === n);
+    const shown = steps.find((x) => x.step === n);
+    const shot = shown ? shotFor(shown) : null;
+    for (const b of strip.children) b.classList.toggle("selected", shot !== null && Number(b.dataset.step) === shot.step.step);
   }
 
   /** The screenshot to show for a step: its own, or the first one after it on its browser

@@ -4,8 +4,8 @@
 once, over every browser route): a call on a browser created with ``invocation_id`` is a
 step of that invocation's trace (:mod:`..engine.traces`): computer actions with their
 fields, screenshots with the PNG the agent got, ``playwright.execute`` with its code and its
-result or error, replays started and stopped, the browser created and deleted. A call on a
-browser of no invocation costs one dictionary lookup.
+result or error, REPL code with its result, replays started and stopped, the browser created,
+updated and deleted. A call on a browser of no invocation costs one dictionary lookup.
 
 Tracing is on unless ``KERNEL_ACTIONS_TRACE`` is ``0``/``off``/``false``.
 
@@ -80,12 +80,16 @@ def _kind(method: str, path: str) -> str | None:
         return "browser.create"
     if path == "/browsers/{id}" and method == "DELETE":
         return "browser.delete"
+    if path == "/browsers/{id}" and method == "PATCH":
+        return "browser.update"
     if method != "POST":
         return None
     if m := re.fullmatch(r"/browsers/\{id\}/computer/([a-z_/]+)", path):
         return "computer." + m.group(1).replace("/", "_")
     if path == "/browsers/{id}/playwright/execute":
         return "playwright.execute"
+    if path == "/browsers/{id}/repl":
+        return "repl.execute"
     if path == "/browsers/{id}/replays":
         return "replay.start"
     if path == "/browsers/{id}/replays/{replay_id}/stop":
@@ -188,7 +192,7 @@ class TraceRecorder:
                 "session_id", "viewport", "headless", "browser_live_view_url")}
         elif kind == "computer.screenshot" and ok and response.media_type == "image/png":
             image = bytes(body)
-        elif kind == "playwright.execute" and isinstance(answer, dict):
+        elif kind in ("playwright.execute", "repl.execute") and isinstance(answer, dict):
             detail["result"] = answer
         elif kind == "replay.start" and ok and isinstance(answer, dict):
             replay_id = answer.get("replay_id")

@@ -60,7 +60,7 @@ function stepSummary(step) {
     case "computer.type": return JSON.stringify(short(String(a.text ?? "")));
     case "computer.press_key": return (a.keys || []).join(" ");
     case "computer.batch": return `${(a.actions || []).map((x) => x.type).join(", ")}`;
-    case "playwright.execute": return short(String(a.code || "").replace(/\s+/g, " "));
+    case "playwright.execute": case "repl.execute": return short(String(a.code || "").replace(/\s+/g, " "));
     case "replay.start": case "replay.stop": return step.replay_id || "";
     case "browser.create": return step.result && step.result.viewport ? `${step.result.viewport.width}×${step.result.viewport.height}` : "";
     default: return "";
@@ -68,7 +68,7 @@ function stepSummary(step) {
 }
 
 function failedStep(step) {
-  return step.status >= 400 || (step.kind === "playwright.execute" && step.result && step.result.success === false);
+  return step.status >= 400 || (/execute$/.test(step.kind) && step.result && step.result.success === false);
 }
 
 /** A failure's output (a JSON string) as a console would show it: the traceback as text, the
@@ -197,11 +197,11 @@ function tracePanel(invId) {
     const shotBox = h("div", { class: "shot", id: "step-shot" });
     const shot = shotFor(s);
     if (shot) parts.push(h("div", { class: "muted" }, shot.after ? `the screen after this step (screenshot of step ${shot.step.step})` : "the screenshot the agent got"), shotBox);
-    if (s.kind === "playwright.execute") {
+    if (s.kind === "playwright.execute" || s.kind === "repl.execute") {
       parts.push(h("h3", {}, "Code"), h("pre", { class: "code", id: "step-code" }, (s.args && s.args.code) || ""));
       const r = s.result || {};
-      if (r.success === false) parts.push(h("h3", {}, "Error"), h("pre", { class: "step-error", id: "step-result" }, String(r.error || "")));
-      else parts.push(h("h3", {}, "Result"), h("pre", { class: "json", id: "step-result" }, JSON.stringify(r.result, null, 2) ?? "undefined"));
+      if (r.success === false) parts.push(h("h3", {}, "Error"), h("pre", { class: "step-error", id: "step-result" }, String(r.error || "") + (r.stack ? `\n${r.stack}` : "")));
+      else parts.push(h("h3", {}, "Result"), h("pre", { class: "json", id: "step-result" }, JSON.stringify(r.result !== undefined ? r.result : r.content, null, 2) ?? "undefined"));
       if (r.stderr) parts.push(h("h3", {}, "stderr"), h("pre", { class: "code" }, String(r.stderr)));
     } else if (s.args && Object.keys(s.args).length) {
       parts.push(h("h3", {}, "Request"), h("pre", { class: "json", id: "step-args" }, JSON.stringify(s.args, null, 2)));

@@ -354,6 +354,10 @@ def test_the_browsers_view_lists_and_closes_a_browser(dash: RunnerProcess, page:
     expect(row).to_contain_text(inv["id"])
     expect(row).to_contain_text("1024×768")
     expect(row.locator("a", has_text="live view")).to_have_attribute("href", re.compile("^http"))
+    # Its live view, embedded: it shows the screen (and its frames are not the agent's steps).
+    row.locator("button.watch").click()
+    live = page.frame_locator(f'#open-browsers tr[data-live="{sid}"] iframe')
+    expect(live.locator("#live-state")).to_have_attribute("data-state", "live")
     shot(page, "browsers-open")
     row.locator("button.close").click()
     expect(row).to_have_count(0)
@@ -363,3 +367,6 @@ def test_the_browsers_view_lists_and_closes_a_browser(dash: RunnerProcess, page:
     expect(closed.locator(".replays")).to_contain_text("no replay")
     expect(page.locator("#open-browsers")).to_contain_text("No browser is open")
     gate.touch()
+    steps = trace_of(dash.url, inv["id"], 2)["steps"]
+    assert [(s["kind"], s.get("by")) for s in steps] == [("browser.create", None),
+                                                        ("browser.delete", "dashboard")]

@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +39,10 @@ __all__ = ["TRACE_ENV", "TraceRecorder", "tracing_enabled"]
 TRACE_ENV = "KERNEL_ACTIONS_TRACE"
 #: Closed browsers whose invocation is remembered (for the Browsers view).
 _KEPT = 500
+#: Dashboard pages whose calls are labelled as theirs (``by``), by the page that sent them.
+_PAGES = {"/_dashboard/live.html": "live view", "/": "dashboard"}
+#: What a live view reads to show the screen: its frames are not the agent's steps.
+_VIEWER_READS = ("computer.screenshot", "computer.get_mouse_position", "computer.clipboard_read")
 
 _Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -147,14 +152,16 @@ class TraceRecorder:
     def _recording(self, kind: str, endpoint: _Endpoint) -> _Endpoint:
         async def recorded(request: Request) -> Response:
             owner = None if kind == "browser.create" else self._owner(request)
-            if owner is None and kind != "browser.create":
+            by = _PAGES.get(urlsplit(request.headers.get("referer", "")).path)
+            if (owner is None and kind != "browser.create") or (
+                    by == "live view" and kind in _VIEWER_READS):
                 return await endpoint(request)
             raw = await request.body()  # cached: the endpoint reads the same
             started_ns, started = now_ns(), time.perf_counter()
             response = await endpoint(request)
             took = time.perf_counter() - started
             try:
-                self._record(kind, owner, request, raw, response, started_ns, took)
+                self._record(kind, owner, request, raw, response, started_ns, took, by)
             except Exception as exc:  # a trace never fails the call it records
                 log = getattr(self.browsers, "log", None)
                 if callable(log):
@@ -165,12 +172,14 @@ class TraceRecorder:
         return recorded
 
     def _record(self, kind: str, owner: tuple[str, str] | None, request: Request, raw: bytes,
-                response: Response, started_ns: int, took: float) -> None:
+                response: Response, started_ns: int, took: float, by: str | None) -> None:
         body = getattr(response, "body", b"")
         ok = 200 <= response.status_code < 300
         answer = _json(body) if response.media_type == "application/json" else None
         args = _json(raw)
         detail: dict[str, Any] = {"status": response.status_code}
+        if by is not None:  # a person, from a dashboard page: not the agent
+            detail["by"] = by
         if args:
             detail["args"] = args
         if not ok:

@@ -124,7 +124,7 @@ function tracePanel(invId) {
         dataset: { step: s.step, kind: s.kind }, onclick: () => select(s.step),
       },
       h("span", { class: "rel", title: s.started_at }, `+${humanMs(it.at - t0)}`),
-      h("span", { class: "kind" }, s.kind), h("span", { class: "sum" }, stepSummary(s)),
+      h("span", { class: "kind" }, s.kind), h("span", { class: "sum" }, s.by ? `[${s.by}] ` : "", stepSummary(s)),
       h("span", { class: "abs" }, clock(s.started_at)),
       h("span", { class: "dur" }, h("span", { class: "bar-track" }, bar), humanMs(s.duration_ms)));
     }));
@@ -276,21 +276,41 @@ function browsersView(root) {
   const message = h("div", {});
   let data = { open: [], closed: [] };
   let loadedAt = performance.now();
+  let watching = null; // the browser whose live view is embedded
 
   function invLink(id) {
     return id ? h("a", { href: `#/invocations/${encodeURIComponent(id)}` }, id) : h("span", { class: "muted" }, "—");
   }
 
+  /** The live view, embedded (same origin: the page's own path), input and all. */
+  function liveRow(b) {
+    const url = new URL(b.browser_live_view_url, location.href);
+    const frame = h("iframe", { src: url.pathname + url.hash, title: `live view of ${b.session_id}`, class: "live-frame" });
+    return h("tr", { class: "live-row", dataset: { live: b.session_id } }, h("td", { colspan: 8 }, frame));
+  }
+
+  let liveEl = null;
   function renderOpen() {
     const idleFor = (b) => b.idle_seconds + (performance.now() - loadedAt) / 1000;
-    open.replaceChildren(...(data.open.length ? data.open.map((b) => h("tr", { dataset: { id: b.session_id } },
+    if (watching && !data.open.some((b) => b.session_id === watching && b.browser_live_view_url)) { watching = null; liveEl = null; }
+    if (liveEl && liveEl.isConnected && open.querySelector(`tr[data-id="${CSS.escape(watching)}"]`)) {
+      // Only the clocks move: keep the embedded live view (and its connection) as it is.
+      for (const b of data.open) {
+        const cell = open.querySelector(`tr[data-id="${CSS.escape(b.session_id)}"] .idle`);
+        if (cell) cell.textContent = humanMs(idleFor(b) * 1000);
+      }
+      return;
+    }
+    open.replaceChildren(...(data.open.length ? data.open.flatMap((b) => [h("tr", { dataset: { id: b.session_id } },
       h("td", { class: "mono" }, b.session_id), h("td", { class: "mono" }, invLink(b.invocation_id)),
       h("td", {}, b.viewport ? `${b.viewport.width}×${b.viewport.height}` : "—"),
       h("td", {}, b.headless ? "headless" : "headful"),
       h("td", { class: "idle" }, humanMs(idleFor(b) * 1000)),
       h("td", {}, b.timeout_seconds ? `${b.timeout_seconds} s` : "—"),
       h("td", {}, b.browser_live_view_url ? h("a", { href: b.browser_live_view_url, target: "_blank", rel: "noopener" }, "live view") : h("span", { class: "muted" }, "none (headless)")),
-      h("td", {}, h("button", { class: "close", onclick: () => close(b.session_id) }, "Close"))))
+      h("td", { class: "row" }, b.browser_live_view_url ? h("button", { class: "watch", onclick: () => { watching = watching === b.session_id ? null : b.session_id; liveEl = null; renderOpen(); } }, watching === b.session_id ? "Hide" : "Watch") : null,
+        h("button", { class: "close", onclick: () => close(b.session_id) }, "Close"))),
+    watching === b.session_id ? (liveEl = liveRow(b)) : null].filter(Boolean))
       : [h("tr", {}, h("td", { colspan: 8, class: "muted empty" }, "No browser is open. An action opens one with kernel.browsers.create(invocation_id=ctx.invocation_id)."))]));
   }
 

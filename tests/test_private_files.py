@@ -31,7 +31,10 @@ def open_to_others(root: Path) -> list[str]:
     enter; symbolic links are not followed (their own mode means nothing)."""
     found = []
     for path in [root, *root.rglob("*")]:
-        info = path.lstat()
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue  # a running Chromium's temporary file, gone since it was listed
         if stat.S_ISLNK(info.st_mode):
             continue
         if info.st_mode & 0o077:

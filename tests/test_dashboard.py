@@ -273,11 +273,15 @@ def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, p
     assert [steps.nth(i).get_attribute("data-kind") for i in range(len(AGENT_STEPS))] == \
         AGENT_STEPS
     # The action's log lines sit among the steps by time: one before them, one after.
-    order = page.eval_on_selector_all("#trace-steps li", "els => els.map(e => e.className + "
-                                      "'|' + e.textContent)")
+    order = page.eval_on_selector_all("#trace-steps li.step, #trace-steps li.log-line",
+                                      "els => els.map(e => e.className + '|' + e.textContent)")
     kinds = ["log" if o.startswith("log-line") else "step" for o in order]
     assert kinds == ["log"] + ["step"] * len(AGENT_STEPS) + ["log"], order
     assert "step 1: waiting" in order[0] and "step 2: through" in order[-1]
+    # The invocation's own phases head the waterfall: queued, then running.
+    expect(page.locator("#trace-steps li.phase-row")).to_have_count(2)
+    expect(page.locator("#trace-steps li.phase-row").nth(1)).to_have_attribute("data-phase",
+                                                                               "running")
     # The first step is selected; the screenshot step shows the PNG the agent got.
     expect(steps.nth(0)).to_have_class(re.compile("selected"))
     steps.nth(3).click()
@@ -295,6 +299,14 @@ def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, p
     want = (CLICK[0] / 1024 * img_box["width"], CLICK[1] / 768 * img_box["height"])
     assert abs(at[0] - want[0]) < 3 and abs(at[1] - want[1]) < 3, (at, want)
     expect(page.locator("#step-detail")).to_contain_text("the screen after this step")
+    # ...and the screen the agent saw before it, the same point drawn.
+    page.click("#step-detail .shot-tabs button:text('Before')")
+    expect(page.locator("#step-detail")).to_contain_text("the screen the agent saw before it "
+                                                         "(screenshot of step 4)")
+    expect(mark).to_have_count(1)
+    page.click("#step-detail .shot-tabs button:text('After')")
+    expect(page.locator("#step-detail")).to_contain_text("(screenshot of step 7)")
+    expect(mark).to_have_count(1)
     # The filmstrip: both screenshots, the one after the click marked.
     frames = page.locator("#filmstrip .frame")
     expect(frames).to_have_count(2)
@@ -308,6 +320,7 @@ def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, p
     click_at = float(video.get_attribute("data-seek-to") or "nan")
     shot(page, "invocation-trace-click")
     # Keyboard: down to the next step (typing), later in the replay.
+    steps.nth(4).focus()
     page.keyboard.press("ArrowDown")
     expect(steps.nth(5)).to_have_class(re.compile("selected"))
     expect(video).not_to_have_attribute("data-seek-to", str(click_at))
@@ -338,6 +351,14 @@ def test_a_failure_reads_like_a_console(dash: RunnerProcess, page: Page) -> None
     assert reason.bounding_box()["y"] < page.locator("#trace").bounding_box()["y"]  # type: ignore[index]
     expect(page.locator("#trace-note")).to_contain_text("none")
     shot(page, "invocation-failed")
+    # A payload that fails validation: each error at its field.
+    bad = invoke(dash.url, "greet", '{"name": "", "times": 9}')
+    page.goto(f"{dash.url}/#/invocations/{bad['id']}")
+    errors = page.locator("#field-errors li")
+    expect(errors).to_have_count(2)
+    expect(errors.filter(has_text="at least 1 character").locator("code")).to_have_text("name")
+    expect(errors.filter(has_text="less than or equal to 5").locator("code")).to_have_text(
+        "times")
 
 
 @needs_display

@@ -381,6 +381,7 @@ function invocationView(root, id) {
     payload.textContent = pretty(inv.payload);
     output.textContent = pretty(inv.output);
     // A failure reads like a console: the reason on top, the traceback as text.
+    trace.setInvocation(inv);
     const shown = inv.status === "failed" ? `${inv.status_reason || ""}\u0000${inv.output || ""}` : "";
     if (failure.dataset.shown !== shown) {
       failure.dataset.shown = shown;

@@ -76,6 +76,11 @@ function failedStep(step) {
 function consoleOutput(raw) {
   let body;
   try { body = JSON.parse(raw); } catch { return null; }
+  if (body && typeof body === "object" && Array.isArray(body.errors) && body.errors.length) {
+    // Validation errors, each at its field of the payload.
+    return h("ul", { class: "field-errors", id: "field-errors" }, body.errors.map((e) =>
+      h("li", {}, h("code", {}, (e.loc || []).join(".") || "payload"), " ", String(e.msg || e.message || ""))));
+  }
   if (!body || typeof body !== "object" || typeof body.traceback !== "string") return null;
   const pre = h("pre", { class: "traceback", id: "traceback" });
   for (const line of body.traceback.replace(/\s+$/, "").split("\n")) {
@@ -102,23 +107,53 @@ function tracePanel(invId) {
     h("h2", {}, "Browser steps ", note), strip,
     h("div", { class: "trace-cols" }, list, h("div", {}, detail, h("div", { class: "replay" }, video, videoNote))));
   let t0 = 0;
+  let inv = null;
+  let shownShot = null; // {step, after} of the screenshot the detail shows
+
+  /** The invocation's own phases (queued, running) as bars beside its steps. */
+  function invPhases() {
+    if (!inv) return [];
+    const created = parseTime(inv.started_at), running = parseTime(inv.running_at), done = parseTime(inv.finished_at);
+    const now = Date.now();
+    const out = [];
+    if (!Number.isNaN(created)) out.push({ name: "queued", from: created, to: Number.isNaN(running) ? (Number.isNaN(done) ? now : done) : running, open: Number.isNaN(running) && Number.isNaN(done) });
+    if (!Number.isNaN(running)) out.push({ name: "running", from: running, to: Number.isNaN(done) ? now : done, open: Number.isNaN(done) });
+    return out;
+  }
 
   function render() {
     const items = [
       ...steps.map((s) => ({ at: s.started_ns / 1e6, step: s })),
       ...logLines.map((l) => ({ at: parseTime(l.timestamp), log: l })),
     ].sort((a, b) => a.at - b.at);
-    t0 = items.length ? items[0].at : 0;
-    const maxMs = Math.max(1, ...steps.map((s) => s.duration_ms));
+    const phases = invPhases();
+    t0 = Math.min(items.length ? items[0].at : Infinity, phases.length ? phases[0].from : Infinity);
+    if (!Number.isFinite(t0)) t0 = 0;
+    const end = Math.max(t0 + 1, ...steps.map((s) => s.started_ns / 1e6 + s.duration_ms),
+      ...items.map((it) => it.at), ...phases.map((p) => p.to));
+    const span = end - t0;
+    // A waterfall: each bar starts and ends where its step did on the run's time axis.
+    const place = (bar, from, ms) => {
+      bar.style.marginLeft = `${((from - t0) / span) * 100}%`;
+      bar.style.width = `${Math.max(0.4, (ms / span) * 100)}%`;
+    };
     const prev = selected;
-    list.replaceChildren(...items.map((it) => {
+    const phaseRows = phases.map((p) => {
+      const bar = h("span", { class: `bar phase ${p.name}` });
+      place(bar, p.from, p.to - p.from);
+      return h("li", { class: "phase-row", dataset: { phase: p.name } },
+        h("span", { class: "rel" }, `+${humanMs(p.from - t0)}`), h("span", { class: "kind" }, p.name),
+        h("span", { class: "sum" }, p.open ? "so far" : ""), h("span", { class: "abs" }, clock(new Date(p.from).toISOString())),
+        h("span", { class: "dur" }, h("span", { class: "bar-track" }, bar), humanMs(p.to - p.from)));
+    });
+    list.replaceChildren(...phaseRows, ...items.map((it) => {
       if (it.log) {
         return h("li", { class: "log-line" }, h("span", { class: "rel", title: it.log.timestamp }, `+${humanMs(it.at - t0)}`),
           h("span", { class: "msg" }, it.log.message));
       }
       const s = it.step;
       const bar = h("span", { class: "bar" });
-      bar.style.width = `${Math.max(2, (s.duration_ms / maxMs) * 100)}%`;
+      place(bar, it.at, s.duration_ms);
       return h("li", {
         class: `step${failedStep(s) ? " failed" : ""}`, tabindex: "-1",
         dataset: { step: s.step, kind: s.kind }, onclick: () => select(s.step),
@@ -183,6 +218,7 @@ function tracePanel(invId) {
     const s = steps.find((x) => x.step === n);
     if (!s) return;
     selected = n;
+    shownShot = null;
     mark(n);
     const li = list.querySelector(`li.step[data-step="${n}"]`);
     if (li && focus) li.focus({ preventScroll: false });
@@ -195,8 +231,27 @@ function tracePanel(invId) {
         h("dt", {}, "status"), h("dd", {}, String(s.status)))];
     if (s.error) parts.push(h("pre", { class: "step-error" }, s.error));
     const shotBox = h("div", { class: "shot", id: "step-shot" });
-    const shot = shotFor(s);
-    if (shot) parts.push(h("div", { class: "muted" }, shot.after ? `the screen after this step (screenshot of step ${shot.step.step})` : "the screenshot the agent got"), shotBox);
+    let shot = shotFor(s);
+    // An action: the screen after it by default, the one the agent saw before it a click away.
+    const before = s.has_screenshot ? null : [...steps].reverse().find((x) => x.step < s.step && x.browser_id === s.browser_id && x.has_screenshot);
+    const caption = h("span", {});
+    const tabs = h("span", { class: "shot-tabs" });
+    const showShot = (which) => {
+      shownShot = which;
+      caption.textContent = which.after === true ? `the screen after this step (screenshot of step ${which.step.step})`
+        : which.after === false && which.step.step !== s.step ? `the screen the agent saw before it (screenshot of step ${which.step.step})`
+          : "the screenshot the agent got";
+      for (const b of tabs.children) b.classList.toggle("on", b.dataset.shot === String(which.step.step));
+      paint();
+    };
+    if (shot) {
+      const options = [before ? { label: "Before", v: { step: before, after: false } } : null, shot.after ? { label: "After", v: shot } : null].filter(Boolean);
+      if (options.length > 1) tabs.append(...options.map((o) => h("button", { type: "button", class: "tab", dataset: { shot: o.v.step.step }, onclick: () => showShot(o.v) }, o.label)));
+      parts.push(h("div", { class: "muted shot-head" }, caption, tabs), shotBox);
+    } else if (before) {
+      shot = { step: before, after: false };
+      parts.push(h("div", { class: "muted shot-head" }, caption), shotBox);
+    }
     if (s.kind === "playwright.execute" || s.kind === "repl.execute") {
       parts.push(h("h3", {}, "Code"), h("pre", { class: "code", id: "step-code" }, (s.args && s.args.code) || ""));
       const r = s.result || {};
@@ -208,10 +263,18 @@ function tracePanel(invId) {
     }
     detail.replaceChildren(...parts);
     seek(s);
-    if (!shot) return;
+    if (shot) showShot(shot);
+  }
+
+  async function paint() {
+    const n = selected;
+    const s = steps.find((x) => x.step === n);
+    const shotBox = $("#step-shot", detail);
+    const shot = shownShot;
+    if (!s || !shot || !shotBox) return;
     try {
       const url = await screenshotUrl(invId, shot.step.step);
-      if (selected !== n) return;
+      if (selected !== n || shownShot !== shot) return;
       const img = h("img", { src: url, alt: `screenshot of step ${shot.step.step}` });
       shotBox.replaceChildren(img);
       const draw = () => {
@@ -263,7 +326,14 @@ function tracePanel(invId) {
 
   let timer = null;
   function setLogs(lines) { logLines = lines; clearTimeout(timer); timer = setTimeout(render, 50); }
-  return { el, setLogs, refresh, stop: () => clearTimeout(timer) };
+  /** The invocation (its times give the queued / running bars). */
+  function setInvocation(next) {
+    const key = `${next.started_at}|${next.running_at}|${next.finished_at}`;
+    const old = inv ? `${inv.started_at}|${inv.running_at}|${inv.finished_at}` : "";
+    inv = next;
+    if (key !== old) { clearTimeout(timer); timer = setTimeout(render, 50); }
+  }
+  return { el, setLogs, setInvocation, refresh, stop: () => clearTimeout(timer) };
 }
 
 // ---------------------------------------------------------------------------------------------

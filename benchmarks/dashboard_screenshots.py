@@ -6,7 +6,7 @@ current.
 Starts ``kernel-actions dev`` on the dashboard tests' app (``tests/apps/dashboard_app.py``),
 runs the scripted agent of ``tests/test_traces.py`` (a browser created with an invocation's
 id: a replay, a page loaded through ``playwright.execute``, a screenshot, a click, typing,
-a failing execute) and a failing action, leaves one browser open, then opens each view in
+a failing execute) and a failing action, leaves one browser open (its live view embedded), then opens each view in
 headless Chromium and writes ``invocations.png``, ``invocation-trace.png``,
 ``invocation-failed.png``, ``browsers.png`` and ``invocation-trace-dark.png`` to ``--out``.
 Needs Chromium and Xvfb, as the tests do.
@@ -82,6 +82,9 @@ def main() -> None:
                     page.goto(f"{url}/#/browsers")
                     expect(page.locator("#open-browsers tbody tr[data-id]")).to_have_count(1)
                     expect(page.locator("#closed-table tbody tr")).to_have_count(1)
+                    page.locator("#open-browsers button.watch").click()
+                    expect(page.frame_locator("#open-browsers iframe").locator(
+                        "#live-state")).to_have_attribute("data-state", "live")
                     save(page, out, "browsers")
                 context.close()
             browser.close()

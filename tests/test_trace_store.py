@@ -34,6 +34,7 @@ def test_steps_past_the_bound_are_counted_not_kept(store: Store,
     traces = Traces(store)
     assert [add(traces) for _ in range(5)] == [1, 2, 3, None, None]
     assert [s["step"] for s in traces.steps("inv")] == [1, 2, 3]
+    assert [s["step"] for s in traces.steps("inv", after=2)] == [3]
     assert traces.dropped("inv") == 2
     assert add(traces, "other") == 1  # each invocation has its own bounds
 

@@ -116,11 +116,16 @@ def test_every_call_of_an_invocations_browser_is_a_step(
     png = httpx.get(f"{url}/_runner/invocations/{inv['id']}/trace/4/screenshot")
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content == run.first_shot and png_size(png.content) == (1024, 768)
+    # Only the steps after one (what the dashboard asks for as it follows a trace).
+    later = httpx.get(f"{url}/_runner/invocations/{inv['id']}/trace", params={"after": 8}).json()
+    assert [s["step"] for s in later["steps"]] == [9, 10]
     # Bad input: a JSON 4xx that says why.
     for path, status in [(f"/_runner/invocations/{inv['id']}/trace/abc/screenshot", 400),
                          (f"/_runner/invocations/{inv['id']}/trace/0/screenshot", 400),
                          (f"/_runner/invocations/{inv['id']}/trace/5/screenshot", 404),
                          (f"/_runner/invocations/{inv['id']}/trace/99/screenshot", 404),
+                         (f"/_runner/invocations/{inv['id']}/trace?after=-1", 400),
+                         (f"/_runner/invocations/{inv['id']}/trace?after=x", 400),
                          ("/_runner/invocations/nope/trace", 404),
                          ("/_runner/invocations/nope/trace/1/screenshot", 404)]:
         r = httpx.get(url + path)

@@ -9,7 +9,8 @@ updated and deleted. A call on a browser of no invocation costs one dictionary l
 
 Tracing is on unless ``KERNEL_ACTIONS_TRACE`` is ``0``/``off``/``false``.
 
-It also serves what the dashboard reads: ``GET /_runner/invocations/{id}/trace``,
+It also serves what the dashboard reads: ``GET /_runner/invocations/{id}/trace`` (``?after=N``:
+the steps after step N only),
 ``GET /_runner/invocations/{id}/trace/{step}/screenshot`` and ``GET /_runner/browsers``
 (open browsers with their invocation and idle time, and closed ones).
 """
@@ -32,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 from ...timeutil import now_ns
 from ..engine.traces import Traces
 from ..errors import ApiError, bad_request, not_found
-from ..http.common import guard, json_response
+from ..http.common import guard, int_param, json_response
 
 __all__ = ["TRACE_ENV", "TraceRecorder", "tracing_enabled"]
 
@@ -230,9 +231,10 @@ class TraceRecorder:
 
         async def trace(request: Request) -> Response:
             inv = check(request)
+            after = int_param(request, "after", 0, 0, 10**9)
             await self.traces.store.flush()
             return json_response({"invocation_id": inv, "enabled": self.traces.enabled,
-                                  "steps": self.traces.steps(inv),
+                                  "steps": self.traces.steps(inv, after),
                                   "dropped": self.traces.dropped(inv)})
 
         async def screenshot(request: Request) -> Response:

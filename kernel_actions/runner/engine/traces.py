@@ -31,6 +31,8 @@ MAX_STEPS = 2000
 MAX_TRACE_BYTES = 24 * 1024 * 1024
 #: Longest text kept in a step's detail (code, results, errors, typed text).
 MAX_TEXT = 16 * 1024
+#: Invocations whose counts are held in memory (the others are read back when they trace).
+_HELD = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_steps (
@@ -86,6 +88,8 @@ class Traces:
                 "SUM(COALESCE(LENGTH(image), 0)), 0) FROM trace_steps WHERE invocation_id=?",
                 (invocation_id,))
             budget = self._budgets[invocation_id] = _Budget(int(rows[0][1]), int(rows[0][2]))
+            while len(self._budgets) > _HELD:  # the longest held goes first
+                del self._budgets[next(iter(self._budgets))]
         return budget
 
     def add(self, invocation_id: str, kind: str, browser_id: str, *, started_ns: int,
@@ -118,11 +122,12 @@ class Traces:
         budget = self._budgets.get(invocation_id)
         return budget.dropped if budget is not None else 0
 
-    def steps(self, invocation_id: str) -> list[dict[str, Any]]:
-        """The trace's steps in order, as the API gives them."""
+    def steps(self, invocation_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """The trace's steps in order (those numbered above ``after``), as the API gives them."""
         rows = self.store.query(
             "SELECT step, at_ns, duration_ns, kind, browser_id, detail, image IS NOT NULL "
-            "FROM trace_steps WHERE invocation_id=? ORDER BY step", (invocation_id,))
+            "FROM trace_steps WHERE invocation_id=? AND step>? ORDER BY step",
+            (invocation_id, after))
         return [{
             "step": step, "kind": kind, "browser_id": browser_id,
             "started_at": format_ns(at_ns), "started_ns": at_ns,

@@ -306,17 +306,26 @@ function tracePanel(invId) {
     select(order[i]);
   });
 
-  async function refresh() {
+  let inflight = null;
+  function refresh() {
+    // One at a time: two asking "after N" at once would both append the same steps.
+    if (!inflight) inflight = fetchNew().finally(() => { inflight = null; });
+    return inflight;
+  }
+
+  async function fetchNew() {
     try {
-      const { data } = await api("GET", `/_runner/invocations/${encodeURIComponent(invId)}/trace`);
-      const changed = data.steps.length !== steps.length;
-      steps = data.steps;
+      // Only the steps not seen yet: a long trace is sent once.
+      const after = steps.length ? steps[steps.length - 1].step : 0;
+      const { data } = await api("GET", `/_runner/invocations/${encodeURIComponent(invId)}/trace?after=${after}`);
+      const changed = data.steps.length > 0;
+      steps = steps.concat(data.steps);
       const stopped = new Set(steps.filter((s) => s.kind === "replay.stop" && s.status < 300).map((s) => s.replay_id));
       replays = steps.filter((s) => s.kind === "replay.start" && s.video_url).map((s) => ({
         browser_id: s.browser_id, replay_id: s.replay_id, video_url: s.video_url,
         started_ns: s.recording_started_ns || s.started_ns, stopped: stopped.has(s.replay_id),
       }));
-      note.textContent = !data.enabled ? "(tracing is off: KERNEL_ACTIONS_TRACE=0)" : steps.length ? `(${steps.length}${data.dropped ? `, ${data.dropped} over the trace's bounds left out` : ""})`
+      note.textContent = !data.enabled && !steps.length ? "(tracing is off: KERNEL_ACTIONS_TRACE=0)" : steps.length ? `(${steps.length}${data.dropped ? `, ${data.dropped} over the trace's bounds left out` : ""})`
         : "(none: browsers created with this invocation's id show their calls here)";
       el.classList.toggle("empty-trace", !steps.length);
       if (changed) render();

@@ -325,6 +325,9 @@ def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, p
     expect(steps.nth(5)).to_have_class(re.compile("selected"))
     expect(video).not_to_have_attribute("data-seek-to", str(click_at))
     assert 0 < click_at < float(video.get_attribute("data-seek-to") or "nan") < 120
+    # ...and the video is there: its playhead at that time.
+    page.wait_for_function("""() => { const v = document.querySelector('#replay-video');
+        return v.readyState >= 1 && Math.abs(v.currentTime - Number(v.dataset.seekTo)) < 0.25; }""")
     # The failed execute: its code, its error as text.
     steps.nth(7).click()
     expect(steps.nth(7)).to_have_class(re.compile("failed"))

@@ -282,6 +282,11 @@ def test_the_invocation_view_shows_each_step_of_its_agent(dash: RunnerProcess, p
     expect(page.locator("#trace-steps li.phase-row")).to_have_count(2)
     expect(page.locator("#trace-steps li.phase-row").nth(1)).to_have_attribute("data-phase",
                                                                                "running")
+    # Its browser: closed now, its replay to download.
+    chip = page.locator(f'#trace-browsers [data-browser="{run.session_id}"]')
+    expect(chip.locator(".state")).to_have_text("closed")
+    expect(chip.locator("a.replay-link")).to_have_attribute(
+        "href", f"/_dashboard/replays/{run.session_id}/{run.replay_id}/video")
     # The first step is selected; the screenshot step shows the PNG the agent got.
     expect(steps.nth(0)).to_have_class(re.compile("selected"))
     steps.nth(3).click()
@@ -373,6 +378,11 @@ def test_the_browsers_view_lists_and_closes_a_browser(dash: RunnerProcess, page:
     k = helpers.sdk_client(dash)
     sid = k.browsers.create(invocation_id=inv["id"], timeout_seconds=120,
                             viewport={"width": 1024, "height": 768}).session_id
+    # The invocation links to its open browser's live view.
+    page.goto(f"{dash.url}/#/invocations/{inv['id']}")
+    chip = page.locator(f'#trace-browsers [data-browser="{sid}"]')
+    expect(chip.locator(".state")).to_have_text("open")
+    expect(chip.locator("a", has_text="live view")).to_have_attribute("href", re.compile(sid))
     page.goto(f"{dash.url}/#/browsers")
     row = page.locator(f'#open-browsers tr[data-id="{sid}"]')
     expect(row).to_contain_text(inv["id"])

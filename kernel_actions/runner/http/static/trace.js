@@ -103,8 +103,9 @@ function tracePanel(invId) {
   const video = h("video", { id: "replay-video", controls: true, muted: true, preload: "metadata", hidden: true });
   const videoNote = h("div", { class: "muted" });
   const strip = h("div", { class: "filmstrip", id: "filmstrip", "aria-label": "The screen over the run" });
+  const browsersRow = h("div", { class: "trace-browsers", id: "trace-browsers" });
   const el = h("div", { class: "panel", id: "trace" },
-    h("h2", {}, "Browser steps ", note), strip,
+    h("h2", {}, "Browser steps ", note), browsersRow, strip,
     h("div", { class: "trace-cols" }, list, h("div", {}, detail, h("div", { class: "replay" }, video, videoNote))));
   let t0 = 0;
   let inv = null;
@@ -306,6 +307,26 @@ function tracePanel(invId) {
     select(order[i]);
   });
 
+  /** The invocation's browsers: open (with its live view) or closed, and their replays. */
+  let browsersAsked = 0;
+  async function renderBrowsers() {
+    browsersAsked = Date.now();
+    let open = [];
+    try { open = (await api("GET", `/invocations/${encodeURIComponent(invId)}/browsers`)).data.browsers || []; } catch { /* shown as closed */ }
+    const ids = [...new Set([...steps.map((s) => s.browser_id), ...open.map((b) => b.session_id)])];
+    browsersRow.replaceChildren(...ids.map((bid) => {
+      const o = open.find((b) => b.session_id === bid);
+      const links = [];
+      if (o && o.browser_live_view_url) links.push(h("a", { href: o.browser_live_view_url, target: "_blank", rel: "noopener" }, "live view"));
+      for (const r of replays.filter((x) => x.browser_id === bid && x.stopped)) {
+        links.push(h("a", { href: r.video_url, download: `replay-${r.replay_id}.mp4`, class: "replay-link" }, "replay"));
+      }
+      return h("span", { class: `browser-chip ${o ? "open" : "closed"}`, dataset: { browser: bid } },
+        h("span", { class: "mono" }, bid), h("span", { class: "state" }, o ? "open" : "closed"),
+        links.flatMap((a) => [" · ", a]));
+    }));
+  }
+
   let inflight = null;
   function refresh() {
     // One at a time: two asking "after N" at once would both append the same steps.
@@ -329,6 +350,7 @@ function tracePanel(invId) {
         : "(none: browsers created with this invocation's id show their calls here)";
       el.classList.toggle("empty-trace", !steps.length);
       if (changed) render();
+      if (changed || Date.now() - browsersAsked > 10000) renderBrowsers();
       if (selected === null && steps.length) select(steps[0].step, false);
     } catch (err) { note.textContent = `(${err.message})`; }
   }

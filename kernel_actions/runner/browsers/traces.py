@@ -54,25 +54,10 @@ def tracing_enabled(env: dict[str, str] | None = None) -> bool:
     return value not in ("0", "off", "false", "no")
 
 
-class TracedBrowser(Protocol):
-    """What the recorder reads of a browser (``browser.LocalBrowser`` provides it)."""
-
-    id: str
-    invocation_id: str | None
-    viewport: dict[str, int]
-    headless: bool
-    live_view_url: str | None
-    last_active: float
-    timeout_s: int
-
-    @property
-    def ready(self) -> bool: ...
-
-    def to_wire(self) -> dict[str, Any]: ...
-
-
 class BrowserSet(Protocol):
-    """What the recorder needs of the browser list (``service.Browsers`` provides it)."""
+    """What the recorder needs of the browser list (``service.Browsers`` provides it). Its
+    browsers (``browser.LocalBrowser``) are read for ``id``, ``invocation_id``, ``ready``,
+    ``last_active`` and ``to_wire()``."""
 
     items: dict[str, Any]
     deleted: collections.deque[dict[str, Any]]

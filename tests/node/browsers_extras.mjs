@@ -58,8 +58,10 @@ await check("profiles", async () => {
 });
 
 await check("cloud-only resources answer 501 without retries", async () => {
-  for (const call of [() => client.proxies.list(), () => client.extensions.list(),
-                      () => client.credentials.retrieve("c")]) {
+  // (Proxies, extensions and credentials are served now: test_proxies, test_extensions and
+  // test_credentials cover them.)
+  for (const call of [() => client.apiKeys.list(), () => client.projects.list(),
+                      () => client.credentialProviders.list()]) {
     await assert.rejects(call(), (err) => {
       assert.equal(err.status, 501);
       assert.equal(err.error.code, "not_available_locally");

@@ -7,7 +7,7 @@ copy of ``@onkernel/sdk`` the app loaded. So, in this order:
 
 1. ``KERNEL_ACTIONS_NODE``, when set: the user's explicit choice, used whatever its version.
 2. The ``node`` on the ``PATH`` when it is 22.18 or later: the user's own.
-3. The Node the Python ``playwright`` wheel ships (the ``[browsers]`` extra; Node 24+).
+3. The Node the Python ``playwright`` wheel ships (a default dependency; Node 24+).
 4. An older ``node`` on the ``PATH``: JavaScript may run; TypeScript is refused with a reason.
 
 Stdlib only. Asking a Node its version means starting it: the caller says how (the runner
@@ -141,7 +141,7 @@ def choose_node(env: Mapping[str, str] | None, version_of: VersionOf) -> NodeRun
     if own and own_version is not None:
         return NodeRuntime(own, own_version, "PATH", (
             f"your own node, older than {_text(MIN_VERSION)}: TypeScript needs a newer one "
-            "(or pip install 'kernel-actions[browsers]', whose playwright package ships one)"))
+            "(or reinstall kernel-actions, whose playwright dependency ships one)"))
     raise NodeUnavailable(
         "a TypeScript or JavaScript app needs Node: install Node 22.18 or later, or "
-        "pip install 'kernel-actions[browsers]' (the playwright package ships a Node)")
+        "pip install 'kernel-actions' (its playwright dependency ships a Node)")

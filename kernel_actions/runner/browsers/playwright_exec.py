@@ -4,7 +4,7 @@ Each executor is a warm Node.js process (``executor.mjs``) that connects to the
 browser's ``cdp_ws_url`` with Playwright and runs one call at a time; calls on
 different executors run concurrently. The Node runtime and ``playwright-core``
 are the ones the Python ``playwright`` wheel ships under ``playwright/driver/``,
-so nothing else needs installing (``pip install 'kernel-actions[browsers]'``).
+so nothing else needs installing (the default install has it).
 
 The code is the body of an ``async`` function with ``page``, ``context`` and
 ``browser`` in scope; TypeScript is accepted by stripping its type annotations
@@ -71,7 +71,7 @@ def find_playwright_runtime() -> PlaywrightRuntime:
     if spec is None or not spec.origin:
         raise ApiError(503, "playwright_unavailable", (
             "playwright.execute needs the Python 'playwright' package, which ships the Node "
-            "runtime it runs on: pip install 'kernel-actions[browsers]'"), headers=dict(_NO_RETRY))
+            "runtime it runs on: pip install 'kernel-actions' (it installs playwright)"), headers=dict(_NO_RETRY))
     driver = Path(spec.origin).parent / "driver"
     node = driver / ("node.exe" if sys.platform == "win32" else "node")
     package = driver / "package" / "index.js"

@@ -47,12 +47,13 @@ _NO_RETRY = {"x-should-retry": "false"}
 
 
 def check_replay_support() -> None:
-    """A 503 naming the extra to install when the encoder or the CDP client is missing."""
+    """A 503 naming what to install when the encoder or the CDP client is missing."""
     missing = [name for name in ("av", "websockets") if importlib.util.find_spec(name) is None]
     if missing:
         raise ApiError(503, "replays_unavailable", (
             f"replays need the Python package(s) {', '.join(missing)}: "
-            "pip install 'kernel-actions[browsers]'"), headers=dict(_NO_RETRY))
+            f"pip install {' '.join(missing)} (kernel-actions depends on them)"),
+        headers=dict(_NO_RETRY))
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ one thread each, through the official SDK: N steps (default 60) cycling through 
 move, click, type, key, scroll and batch, each action followed by the screenshot a template
 takes, with a ``playwright.execute`` check of the page's DOM after every cycle of 7. Prints
 the wall time of the loop, the per-step p50/p90 (a step is its action and its screenshot)
-over all steps and by kind, the checks' p50/p90, and ``/health`` latency asked every 50 ms
-meanwhile. Compare runs of two trees on the same machine, interleaved: the figures move
-with the machine's load.
+over all steps and by kind, the checks' p50/p90, ``/health`` latency asked every 50 ms
+meanwhile, and the runner process's CPU time over the loop (steadier than wall time on a
+shared machine). Compare runs of two trees on the same machine, interleaved: the figures
+move with the machine's load.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import httpx
 from _common import RunnerProcess, machine, median, pct
+from bench_cpu import cpu_seconds
 
 from tests.agent_loop import KINDS, VIEWPORT, Agent, HealthWatch
 from tests.computer_page import controls_page
@@ -73,10 +75,11 @@ def main() -> None:
                     agent.session_id, framerate=args.framerate).replay_id)
                 for agent in agents]
             with HealthWatch(server.url) as health, ThreadPoolExecutor(len(agents)) as pool:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), cpu_seconds(server.proc.pid)
                 for done in [pool.submit(agent.run, args.steps) for agent in agents]:
                     done.result()
                 wall = time.perf_counter() - started
+                cpu = cpu_seconds(server.proc.pid) - cpu
             started = time.perf_counter()
             for session_id, replay_id in replays:
                 k.browsers.replays.stop(replay_id, id_or_name=session_id)
@@ -94,6 +97,8 @@ def main() -> None:
               f"{sum(1 for s in trace if s['has_screenshot'])} screenshots)")
         print(f"wall time of the loop: {wall:.2f} s ({len(steps) / wall:.1f} steps/s); "
               f"replays stopped and downloaded in {stopped:.2f} s")
+        print(f"runner process CPU (its threads: replay encoders included) during the loop: "
+              f"{cpu:.2f} s, {cpu / len(steps) * 1000:.1f} ms per step")
         print("| step | n | p50 ms | p90 ms |\n|---|---|---|---|")
         print(row("every step (action + screenshot)", steps))
         for kind in KINDS:

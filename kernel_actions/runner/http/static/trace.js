@@ -139,6 +139,7 @@ function tracePanel(invId) {
       bar.style.width = `${Math.max(0.4, (ms / span) * 100)}%`;
     };
     const prev = selected;
+    const hadFocus = list.contains(document.activeElement); // kept across a re-render (new log lines)
     const phaseRows = phases.map((p) => {
       const bar = h("span", { class: `bar phase ${p.name}` });
       place(bar, p.from, p.to - p.from);
@@ -164,7 +165,10 @@ function tracePanel(invId) {
       h("span", { class: "abs" }, clock(s.started_at)),
       h("span", { class: "dur" }, h("span", { class: "bar-track" }, bar), humanMs(s.duration_ms)));
     }));
-    if (prev !== null && steps.some((s) => s.step === prev)) mark(prev);
+    if (prev !== null && steps.some((s) => s.step === prev)) {
+      mark(prev);
+      if (hadFocus) list.querySelector(`li.step[data-step="${prev}"]`)?.focus({ preventScroll: true });
+    }
     renderStrip();
   }
 

@@ -74,7 +74,8 @@ def test_create_execute_record_delete_cycles_leave_nothing(
         bid = k.browsers.create(viewport={"width": 320, "height": 240}).session_id
         replay = k.browsers.replays.start(bid, framerate=5)
         reply = k.browsers.playwright.execute(
-            bid, code=f"await page.setContent('<h1>{i}</h1>'); return await page.textContent('h1')")
+            bid, code=f"await page.goto('about:blank'); await page.setContent('<h1>{i}</h1>'); "
+                      "return await page.textContent('h1')")
         assert reply.success and reply.result == str(i), reply.error
         shot = k.browsers.computer.capture_screenshot(bid).read()
         assert shot[:4] == b"\x89PNG"

@@ -17,7 +17,10 @@ from kernel_actions.runner.errors import ApiError
 
 from .conftest import RunnerProcess, poll
 
-PAINT = ("await page.setContent('<body style=\"margin:0;background:rgb(230,20,20)\"></body>');"
+# A fresh browser shows the New Tab page (a chrome:// page, where Trusted Types refuse
+# setContent's document.write): each script starts from a blank page of its own.
+BLANK = "await page.goto('about:blank');"
+PAINT = (BLANK + "await page.setContent('<body style=\"margin:0;background:rgb(230,20,20)\"></body>');"
          "await new Promise(r => setTimeout(r, 800));"
          "await page.evaluate(() => document.body.style.background = 'rgb(20,20,230)');"
          "await new Promise(r => setTimeout(r, 800)); return 1")
@@ -171,7 +174,7 @@ def test_a_replay_follows_another_tab_when_its_own_closes(runner: RunnerProcess)
     k = sdk(runner)
     bid = k.browsers.create(viewport={"width": 320, "height": 240}).session_id
     red = k.browsers.playwright.execute(bid, code=(
-        "await page.setContent('<body style=\"margin:0;background:rgb(230,20,20)\"></body>');"
+        BLANK + "await page.setContent('<body style=\"margin:0;background:rgb(230,20,20)\"></body>');"
         "return 1"))
     assert red.success, red.error
     replay = k.browsers.replays.start(bid, framerate=10)

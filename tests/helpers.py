@@ -235,10 +235,27 @@ def invoke(target: httpx.Client | str, action: str, payload: str | None = None, 
     return r.json()
 
 
-def sdk_client(runner: RunnerProcess, api_key: str = "local") -> Kernel:
+def sdk_client(runner: RunnerProcess, api_key: str = "local",
+               timeout: float | None = None) -> Kernel:
     """The official SDK pointed at ``runner``, without retries (a failure shows at once)."""
     assert runner.url is not None
-    return Kernel(base_url=runner.url, api_key=api_key, max_retries=0)
+    if timeout is None:
+        return Kernel(base_url=runner.url, api_key=api_key, max_retries=0)
+    return Kernel(base_url=runner.url, api_key=api_key, max_retries=0, timeout=timeout)
+
+
+@contextmanager
+def serve_runner(folder: Path, *extra: str, env: dict[str, str] | None = None
+                 ) -> Iterator[RunnerProcess]:
+    """A ``serve`` runner on a free port with its data in ``folder``, stopped afterwards
+    (for module-scoped fixtures that share one runner)."""
+    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data"), *extra],
+                         folder, env)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop(timeout=15)
 
 
 def all_invocations(c: httpx.Client) -> list[dict]:

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from .conftest import NEEDS_CHROMIUM, RunnerProcess
+from .helpers import serve_runner
 
 pytestmark = [NEEDS_CHROMIUM]
 KEY = "k3y"
@@ -25,14 +26,8 @@ POSTED = [path for method, path in ENDPOINTS if method == "POST"]
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
-    folder = tmp_path_factory.mktemp("guard")
-    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data"),
-                          "--api-key", KEY], folder)
-    try:
-        proc.wait_ready()
+    with serve_runner(tmp_path_factory.mktemp("guard"), "--api-key", KEY) as proc:
         yield proc
-    finally:
-        proc.stop(timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from kernel.types import BrowserReplImageContent, BrowserReplTextContent
 from kernel_actions.runner.browsers.computer import png_size
 
 from .conftest import NEEDS_CHROMIUM, RunnerProcess, http_server
+from .helpers import sdk_client, serve_runner
 
 pytestmark = [NEEDS_CHROMIUM]
 PAGE = b"<!doctype html><title>Repl Page</title><h1 id='h'>hello</h1>"
@@ -28,18 +29,13 @@ def site() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
-    folder = tmp_path_factory.mktemp("repl")
-    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data")], folder)
-    try:
-        proc.wait_ready()
+    with serve_runner(tmp_path_factory.mktemp("repl")) as proc:
         yield proc
-    finally:
-        proc.stop(timeout=15)
 
 
 @pytest.fixture(scope="module")
 def k(runner: RunnerProcess) -> Kernel:
-    return Kernel(base_url=runner.url, api_key="local", max_retries=0, timeout=120)
+    return sdk_client(runner, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from kernel.types.browsers import (
 from kernel_actions.runner.browsers.telemetry import MAX_STRING_BYTES, TelemetryLog
 
 from .conftest import NEEDS_CHROMIUM, RunnerProcess, http_server, poll
+from .helpers import sdk_client, serve_runner
 
 PAGE = (b"<!doctype html><html><head><title>Telemetry</title><style>body{margin:0}"
         b"#go{position:fixed;left:0;top:100px;width:100%;height:260px;font-size:40px}</style>"
@@ -39,18 +40,13 @@ def site() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
-    folder = tmp_path_factory.mktemp("telemetry")
-    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data")], folder)
-    try:
-        proc.wait_ready()
+    with serve_runner(tmp_path_factory.mktemp("telemetry")) as proc:
         yield proc
-    finally:
-        proc.stop(timeout=15)
 
 
 @pytest.fixture(scope="module")
 def k(runner: RunnerProcess) -> Kernel:
-    return Kernel(base_url=runner.url, api_key="local", max_retries=0, timeout=120)
+    return sdk_client(runner, timeout=120)
 
 
 def events(k: Kernel, browser: str, **filters: Any) -> list[Any]:

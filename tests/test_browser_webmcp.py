@@ -10,6 +10,7 @@ import pytest
 from kernel import BadRequestError, Kernel, NotFoundError
 
 from .conftest import NEEDS_CHROMIUM, RunnerProcess, http_server, poll
+from .helpers import sdk_client, serve_runner
 
 pytestmark = [NEEDS_CHROMIUM]
 PAGE = b"""<!doctype html><title>Tools</title>
@@ -36,18 +37,13 @@ def site() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunnerProcess]:
-    folder = tmp_path_factory.mktemp("webmcp")
-    proc = RunnerProcess(["serve", "--port", "0", "--data-dir", str(folder / "data")], folder)
-    try:
-        proc.wait_ready()
+    with serve_runner(tmp_path_factory.mktemp("webmcp")) as proc:
         yield proc
-    finally:
-        proc.stop(timeout=15)
 
 
 @pytest.fixture(scope="module")
 def k(runner: RunnerProcess) -> Kernel:
-    return Kernel(base_url=runner.url, api_key="local", max_retries=0, timeout=120)
+    return sdk_client(runner, timeout=120)
 
 
 @pytest.fixture(scope="module")

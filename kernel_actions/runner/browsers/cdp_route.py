@@ -31,9 +31,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..config import Config, is_loopback
 from ..http.common import json_response
 from ..http.front_door import TokenWebSocketRoute
-from .cdp import CdpError, CdpMux
+from .cdp import CdpClient, CdpError, CdpMux
 
-__all__ = ["cdp_route", "new_token", "cdp_path"]
+__all__ = ["cdp_route", "new_token", "cdp_path", "relay"]
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -100,32 +100,39 @@ def cdp_route(config: Config, lookup: Callable[[str], tuple[str, CdpMux] | None]
             return
         await websocket.accept()
 
-        async def pump() -> None:
-            while (message := await outbox.get()) is not None:
-                await websocket.send_text(json.dumps(message, separators=(",", ":")))
-            with contextlib.suppress(RuntimeError):
-                await websocket.close(code=1001, reason="the browser closed")
-
-        sender = asyncio.ensure_future(pump())
-        try:
-            while True:
-                received = await websocket.receive()
-                if received["type"] == "websocket.disconnect":
-                    break
-                raw = received.get("text")
-                if raw is None:
-                    raw = (received.get("bytes") or b"").decode(errors="replace")
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    message = None
-                client.send(message)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            client.close()
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        await relay(websocket, client, outbox)
 
     return TokenWebSocketRoute("/browsers/{id}/cdp/{token}", endpoint)
+
+
+async def relay(websocket: WebSocket, client: CdpClient,
+                outbox: asyncio.Queue[dict[str, Any] | None]) -> None:
+    """Carry DevTools messages between an accepted ``websocket`` and its pipe ``client``
+    (whose messages arrive in ``outbox``, ``None`` once it closed) until either side ends."""
+    async def pump() -> None:
+        while (message := await outbox.get()) is not None:
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+        with contextlib.suppress(RuntimeError):
+            await websocket.close(code=1001, reason="the browser closed")
+
+    sender = asyncio.ensure_future(pump())
+    try:
+        while True:
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                break
+            raw = received.get("text")
+            if raw is None:
+                raw = (received.get("bytes") or b"").decode(errors="replace")
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                message = None
+            client.send(message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        client.close()
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender

@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ..engine import background
 from ..errors import ApiError
 from ..http.common import guard, json_response, read_json_body
 from .cdp import CdpError, CdpMux
+from .cdp_route import relay
 from .playwright_exec import ExecutorGone, find_playwright_runtime
 from .playwright_routes import kept_active
 from .repl import BrowserRepl, parse_repl
@@ -106,30 +106,4 @@ class ReplApi:
             return
         await websocket.accept()
 
-        async def pump() -> None:
-            while (message := await outbox.get()) is not None:
-                await websocket.send_text(json.dumps(message, separators=(",", ":")))
-            with contextlib.suppress(RuntimeError):
-                await websocket.close(code=1001, reason="the browser closed")
-
-        sender = asyncio.ensure_future(pump())
-        try:
-            while True:
-                received = await websocket.receive()
-                if received["type"] == "websocket.disconnect":
-                    break
-                raw = received.get("text")
-                if raw is None:
-                    raw = (received.get("bytes") or b"").decode(errors="replace")
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    message = None
-                client.send(message)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            client.close()
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        await relay(websocket, client, outbox)

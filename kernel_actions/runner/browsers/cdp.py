@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = ["CdpClient", "CdpConnection", "CdpError", "CdpMux", "MuxObserver", "PipeEnds",
-           "PIPE_SWITCH"]
+           "PIPE_SWITCH", "settle_reply"]
 
 #: The switch that makes Chromium talk DevTools over fds 3 and 4 instead of a port.
 PIPE_SWITCH = "--remote-debugging-pipe"
@@ -389,6 +389,22 @@ class CdpMux:
         self._owners[session] = client
 
 
+def settle_reply(waiting: dict[int, asyncio.Future[dict[str, Any]]],
+                 message: dict[str, Any]) -> bool:
+    """If ``message`` answers a call (it has an ``id``), settle the call's future in
+    ``waiting`` with its result or a :class:`CdpError`; whether it was an answer."""
+    if "id" not in message:
+        return False
+    future = waiting.get(message["id"])
+    if future is not None and not future.done():
+        if "error" in message:
+            error = message["error"] or {}
+            future.set_exception(CdpError(str(error.get("message")), error.get("code")))
+        else:
+            future.set_result(message.get("result") or {})
+    return True
+
+
 class CdpConnection:
     """The runner's own DevTools connection to a browser: ``await send(method, params)``,
     and ``on(event, handler)`` for events, as a CDP client library would offer."""
@@ -420,15 +436,7 @@ class CdpConnection:
         self._handlers.setdefault(event, []).append(handler)
 
     def received(self, message: dict[str, Any]) -> None:
-        if "id" in message:
-            future = self._waiting.get(message["id"])
-            if future is None or future.done():
-                return
-            if "error" in message:
-                error = message["error"] or {}
-                future.set_exception(CdpError(str(error.get("message")), error.get("code")))
-            else:
-                future.set_result(message.get("result") or {})
+        if settle_reply(self._waiting, message):
             return
         for handler in self._handlers.get(message.get("method", ""), []):
             handler(message.get("params") or {}, message.get("sessionId"))

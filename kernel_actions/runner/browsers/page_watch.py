@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..engine import background
-from .cdp import CdpClient, CdpError, CdpMux
+from .cdp import CdpClient, CdpError, CdpMux, settle_reply
 
 __all__ = ["PageListener", "PageWatcher", "WatchedPage"]
 
@@ -128,15 +128,7 @@ class PageWatcher:
     # -- what Chromium says -----------------------------------------------------------------
 
     def _received(self, message: dict[str, Any]) -> None:
-        if "id" in message:
-            future = self._waiting.get(message["id"])
-            if future is None or future.done():
-                return
-            if "error" in message:
-                error = message["error"] or {}
-                future.set_exception(CdpError(str(error.get("message")), error.get("code")))
-            else:
-                future.set_result(message.get("result") or {})
+        if settle_reply(self._waiting, message):
             return
         method = message.get("method") or ""
         params = message.get("params") or {}

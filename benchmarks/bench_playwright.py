@@ -17,21 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _common import RawClient, Server, machine, median, pct
+from _common import RawClient, machine, median, pct
+
+from tests.helpers import RunnerProcess
 
 
-def serve() -> Server:
+def serve() -> RunnerProcess:
     data = tempfile.mkdtemp(prefix="kernel-actions-bench-pw-")
-    server = Server([sys.executable, "-m", "kernel_actions.cli", "serve", "--port", "0",
-                     "--data-dir", data], cwd=Path(data),
-                    ready_line="listening on")
-    server.wait_line()
+    server = RunnerProcess(["serve", "--port", "0", "--data-dir", data], cwd=Path(data))
+    server.wait_ready()
     server.wait_http("/health")
     return server
 

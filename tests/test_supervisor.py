@@ -69,8 +69,10 @@ def test_a_started_process_carries_its_owner_and_its_setsid_grandchild_goes_with
     grandchild = int(poll(lambda: pid_file.exists() and pid_file.read_text().strip(),
                           timeout=10))  # type: ignore[arg-type]
     assert alive(grandchild)
-    environ = Path(f"/proc/{grandchild}/environ").read_bytes().split(b"\0")
-    assert f"{OWNER_ENV}={child.owner}".encode() in environ
+    # Read once it has exec'd `sleep` (mid-exec a process's environment reads empty).
+    token = f"{OWNER_ENV}={child.owner}".encode()
+    poll(lambda: token in Path(f"/proc/{grandchild}/environ").read_bytes().split(b"\0"),
+         timeout=10)
     assert sup.owned_by({child.owner}) == [grandchild]
     assert sup.kill_owner(child.owner) == [grandchild]
     poll(lambda: not alive(grandchild), timeout=10)

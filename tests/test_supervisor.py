@@ -179,3 +179,32 @@ def test_start_time_names_a_process() -> None:
         child.kill()
         assert child.wait(10) == -signal.SIGKILL
     assert sup.children() == []
+
+
+def test_reaping_orphans_beside_starts_never_takes_a_child_being_started() -> None:
+    """A child exists a moment before it is tracked: reaping orphans on another thread
+    then must neither kill it (its owner counts as live) nor reap it."""
+    sup = Supervisor()
+    stop = threading.Event()
+
+    def reap() -> None:
+        while not stop.is_set():
+            sup.reap_orphans()
+
+    reaper = threading.Thread(target=reap)
+    reaper.start()
+    children = []
+    try:
+        for _ in range(60):
+            children.append(sup.spawn(["sh", "-c", "exit 7"]))
+            children.append(sup.spawn(["sleep", "300"]))
+    finally:
+        stop.set()
+        reaper.join(30)
+    try:
+        assert [c.wait(30) for c in children[::2]] == [7] * 60  # statuses not taken
+        assert all(c.poll() is None for c in children[1::2])  # none killed
+    finally:
+        for child in children[1::2]:
+            child.kill()
+            child.wait(10)

@@ -308,6 +308,8 @@ class Supervisor:
         self._records: set[Path] = set()
         #: Owner tokens in use (a live child carries each); orphans of others are killed.
         self._owners: dict[str, int] = {}
+        #: Starts under way (their children exist before they are tracked).
+        self._spawning = 0
         self.subreaper = False
         self._setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
@@ -365,6 +367,12 @@ class Supervisor:
         if user is not None and user != os.geteuid():
             argv = self._as_user(user, argv)
         popen: subprocess.Popen[bytes] | None = None
+        # Its owner counts as live (and a start as under way) before the child exists, so
+        # reap_orphans on another thread never takes the new child, untracked for a moment,
+        # for an orphan whose owner has gone.
+        with self._lock:
+            self._owners[owner] = self._owners.get(owner, 0) + 1
+            self._spawning += 1
         try:
             if fd_map:
                 pid = self._posix_spawn(argv, full_env, fd_map, stdout, new_session)
@@ -373,16 +381,29 @@ class Supervisor:
                     argv, cwd=cwd, env=full_env, stdin=stdin, stdout=stdout, stderr=stderr,
                     pass_fds=tuple(pass_fds), start_new_session=new_session)
                 pid = popen.pid
-        except OSError as exc:
-            raise SpawnError(exc.errno, f"cannot start {argv[0]}: {exc.strerror or exc}"
-                             ) from None
+        except BaseException as exc:
+            with self._lock:
+                self._spawning -= 1
+                self._release_owner(owner)
+            if isinstance(exc, OSError):
+                raise SpawnError(exc.errno, f"cannot start {argv[0]}: {exc.strerror or exc}"
+                                 ) from None
+            raise
         child = Child(pid, name, process_start_time(pid), new_session, owner, popen,
                       _supervisor=self)
         with self._lock:
             self._children[pid] = child
-            self._owners[owner] = self._owners.get(owner, 0) + 1
+            self._spawning -= 1
         self._write_record()
         return child
+
+    def _release_owner(self, owner: str) -> None:
+        """One process fewer carries ``owner`` (call with the lock held)."""
+        left = self._owners.get(owner, 1) - 1
+        if left > 0:
+            self._owners[owner] = left
+        else:
+            self._owners.pop(owner, None)
 
     def _as_user(self, uid: int, argv: list[str]) -> list[str]:
         if self._setpriv is None:
@@ -461,7 +482,7 @@ class Supervisor:
             return await asyncio.wait_for(asyncio.shield(future), deadline)
         except TimeoutError:
             abandoned.set()
-            killed = self._kill_unexeced()
+            killed = self._kill_unexeced(older_than=deadline * 0.9)
             raise SpawnError(0, f"{what} did not start within {deadline:g} s"
                              f"{' (its stuck child was killed)' if killed else ''}") from None
 
@@ -495,18 +516,24 @@ class Supervisor:
             raise
         return Process(child, writer, readers[0], readers[1])
 
-    def _kill_unexeced(self) -> list[int]:
+    def _kill_unexeced(self, older_than: float) -> list[int]:
         """Kill children of this process that forked but never exec'd (they still run
-        this program with this command line) and that are not tracked."""
+        this program with this command line), are not tracked, and started at least
+        ``older_than`` seconds ago (a start under way on another thread is younger)."""
         try:
             mine = (_PROC / "self" / "cmdline").read_bytes()
-        except OSError:
+            uptime = float((_PROC / "uptime").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             return []
+        ticks = os.sysconf("SC_CLK_TCK")
         me = os.getpid()
         killed = []
         for pid in _pids():
             info = process_stat(pid)
             if info is None or info[1] != me or pid in self._children:
+                continue
+            started = process_start_time(pid)
+            if started is None or uptime - started / ticks < older_than:
                 continue
             with contextlib.suppress(OSError):
                 if (_PROC / str(pid) / "cmdline").read_bytes() == mine:
@@ -521,11 +548,7 @@ class Supervisor:
             if self._children.get(child.pid) is not child:
                 return
             del self._children[child.pid]
-            left = self._owners.get(child.owner, 1) - 1
-            if left > 0:
-                self._owners[child.owner] = left
-            else:
-                self._owners.pop(child.owner, None)
+            self._release_owner(child.owner)
         self._write_record()
 
     def children(self) -> list[Child]:
@@ -584,23 +607,23 @@ class Supervisor:
         adopted orphans whose owner has no live process left."""
         me = os.getpid()
         reaped = []
-        with self._lock:
-            tracked = set(self._children)
-            owners = set(self._owners)
         for pid in _pids():
-            if pid in tracked:
-                continue
             info = process_stat(pid)
             if info is None or info[1] != me:
                 continue
-            if info[0] != "Z":
-                owner = _owner_of(pid)
-                if owner is not None and owner not in owners:
-                    _kill(pid, False)
-                continue
-            with contextlib.suppress(ChildProcessError):
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    reaped.append(pid)
+            owner = _owner_of(pid) if info[0] != "Z" else None
+            # Decided under the lock: a child being started exists a moment before it is
+            # tracked, and then a start is under way (and its owner counted as live).
+            with self._lock:
+                if pid in self._children or self._spawning:
+                    continue
+                if info[0] != "Z":
+                    if owner is not None and owner not in self._owners:
+                        _kill(pid, False)
+                    continue
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        reaped.append(pid)
         return reaped
 
     def stop(self) -> None:
